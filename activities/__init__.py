@@ -1,0 +1,1 @@
+"""Activities: one module per outside party; every side effect keyed by business identity."""

@@ -1,0 +1,1 @@
+"""HTTP API: thin translation between requests and workflows or the read model."""

@@ -1,0 +1,36 @@
+"""Dependencies shared by the routers."""
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio.client import Client
+
+from config import Settings
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_temporal(request: Request) -> Client:
+    client: Client = request.app.state.temporal
+    return client
+
+
+def get_sessions(request: Request) -> async_sessionmaker[AsyncSession]:
+    sessions: async_sessionmaker[AsyncSession] = request.app.state.sessions
+    return sessions
+
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    async with get_sessions(request).begin() as session:
+        yield session
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+TemporalDep = Annotated[Client, Depends(get_temporal)]
+SessionsDep = Annotated[async_sessionmaker[AsyncSession], Depends(get_sessions)]
+SessionDep = Annotated[AsyncSession, Depends(get_session)]

@@ -1,0 +1,95 @@
+"""Submitting orders and reading them: the only place the API talks to order workflows."""
+
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio.client import Client
+from temporalio.common import (
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDConflictPolicy,
+    WorkflowIDReusePolicy,
+)
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from api.problems import ProblemError, invalid
+from domain.money import format_minor
+from domain.orders import Order, OrderStatus, catalog_problems, validate, workflow_id_for
+from domain.steps import OrderView
+from store import catalog, orders
+from workflows import attributes
+
+
+@dataclass(frozen=True)
+class Accepted:
+    order_id: str
+    status: OrderStatus
+    existing: bool
+
+
+def conflict(order_id: str) -> ProblemError:
+    return ProblemError(
+        409,
+        "Order exists with different content",
+        f"order {order_id} was already submitted with a different payload; use a new external_id",
+    )
+
+
+async def submit(
+    temporal: Client, sessions: async_sessionmaker[AsyncSession], task_queue: str, order: Order
+) -> Accepted:
+    """Start the order's workflow once; an identical resubmission answers with the same order."""
+    fingerprint = order.fingerprint()
+    async with sessions() as s:
+        recorded = await orders.get(s, order.order_id)
+        if recorded is not None:
+            # Also covers workflows already removed by the namespace's retention.
+            if recorded.fingerprint != fingerprint:
+                raise conflict(order.order_id)
+            return Accepted(order.order_id, OrderStatus(recorded.status), existing=True)
+        problems = validate(order)
+        known = await catalog.products_by_sku(s, sorted({line.sku for line in order.lines}))
+        problems += catalog_problems(order, {sku: p.active for sku, p in known.items()})
+    if problems:
+        raise invalid(problems)
+
+    workflow_id = workflow_id_for(order.order_id)
+    try:
+        await temporal.start_workflow(
+            attributes.ORDER_WORKFLOW,
+            order,
+            id=workflow_id,
+            task_queue=task_queue,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+            search_attributes=TypedSearchAttributes(
+                [
+                    SearchAttributePair(attributes.ORDER_STATUS, OrderStatus.RECEIVED.value),
+                    SearchAttributePair(attributes.CHANNEL, order.channel),
+                    SearchAttributePair(attributes.CUSTOMER_ID, order.customer.id),
+                    SearchAttributePair(attributes.ORDER_TOTAL, float(format_minor(order.total, order.currency))),
+                ]
+            ),
+            memo={"fingerprint": fingerprint},
+            static_summary=order.summary(),
+        )
+    except WorkflowAlreadyStartedError:
+        description = await temporal.get_workflow_handle(workflow_id).describe()
+        if await description.memo_value("fingerprint", default=None) != fingerprint:
+            raise conflict(order.order_id) from None
+        status = description.typed_search_attributes.get(attributes.ORDER_STATUS)
+        return Accepted(order.order_id, OrderStatus(status or OrderStatus.RECEIVED), existing=True)
+    return Accepted(order.order_id, OrderStatus.RECEIVED, existing=False)
+
+
+async def live_view(temporal: Client, order_id: str) -> OrderView | None:
+    """The workflow's own view of the order; None when there is no such workflow (any more)."""
+    handle = temporal.get_workflow_handle(workflow_id_for(order_id))
+    try:
+        view: OrderView = await handle.query("view", result_type=OrderView)
+        return view
+    except RPCError as err:
+        if err.status is RPCStatusCode.NOT_FOUND:
+            return None
+        raise

@@ -1,0 +1,80 @@
+"""Errors as RFC 9457 problem+json, with the field at fault where there is one."""
+
+from collections.abc import Sequence
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from domain.orders import FieldProblem
+
+MEDIA_TYPE = "application/problem+json"
+
+
+class FieldError(BaseModel):
+    field: str
+    message: str
+
+
+class Problem(BaseModel):
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str | None = None
+    errors: list[FieldError] = []
+
+
+class ProblemError(Exception):
+    def __init__(self, status: int, title: str, detail: str | None = None, errors: Sequence[FieldProblem] = ()) -> None:
+        super().__init__(detail or title)
+        self.problem = Problem(
+            title=title,
+            status=status,
+            detail=detail,
+            errors=[FieldError(field=e.field, message=e.message) for e in errors],
+        )
+
+
+def invalid(errors: Sequence[FieldProblem]) -> ProblemError:
+    return ProblemError(422, "Invalid request", "; ".join(str(e) for e in errors), errors)
+
+
+def not_found(what: str) -> ProblemError:
+    return ProblemError(404, "Not found", f"{what} does not exist")
+
+
+def field_path(loc: Sequence[Any]) -> str:
+    """("body", "lines", 2, "sku") → "lines[2].sku"."""
+    path = ""
+    for part in loc[1:] if loc and loc[0] in ("body", "query", "path", "header") else loc:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    return path or (str(loc[0]) if loc else "")
+
+
+def _respond(problem: Problem) -> JSONResponse:
+    return JSONResponse(problem.model_dump(exclude_none=True), status_code=problem.status, media_type=MEDIA_TYPE)
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(ProblemError)
+    async def _problem(_: Request, exc: ProblemError) -> JSONResponse:
+        return _respond(exc.problem)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [
+            FieldError(
+                field="body" if e.get("type") == "json_invalid" else field_path(e.get("loc", ())),
+                message=str(e.get("msg", "")),
+            )
+            for e in exc.errors()
+        ]
+        detail = "; ".join(f"{e.field}: {e.message}" for e in errors)
+        return _respond(Problem(title="Invalid request", status=422, detail=detail, errors=errors))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return _respond(Problem(title=str(exc.detail), status=exc.status_code))

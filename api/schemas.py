@@ -1,0 +1,289 @@
+"""Request and response bodies. Requests reject unknown fields; money travels as decimal strings."""
+
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+
+from api.problems import invalid
+from domain.money import CURRENCY_EXPONENTS, MoneyError, format_minor, to_minor
+from domain.orders import (
+    CHANNEL_PATTERN,
+    EXTERNAL_ID_PATTERN,
+    SKU_PATTERN,
+    Address,
+    Customer,
+    FieldProblem,
+    Order,
+    OrderLine,
+    OrderStatus,
+    Priority,
+)
+from domain.steps import OrderView
+
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+Sku = Annotated[str, StringConstraints(pattern=SKU_PATTERN)]
+Decimal = Annotated[str, StringConstraints(pattern=r"^\d{1,13}(\.\d{1,4})?$")]
+
+
+def _supported_currency(code: str) -> str:
+    if code not in CURRENCY_EXPONENTS:
+        raise ValueError(f"{code} is not a supported currency")
+    return code
+
+
+Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$"), AfterValidator(_supported_currency)]
+MAX_LINES = 500
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class CustomerIn(Strict):
+    id: ShortText
+    name: Text
+    email: Annotated[str, StringConstraints(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=254)]
+
+
+class AddressIn(Strict):
+    name: Text
+    line1: Text
+    line2: Text | None = None
+    city: Text
+    region: Text | None = None
+    postal_code: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=16)]
+    country: Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")] = Field(description="ISO 3166-1 alpha-2")
+
+
+class LineIn(Strict):
+    sku: Sku
+    quantity: Annotated[int, Field(ge=1, le=100_000)]
+    unit_price: Decimal = Field(examples=["49.00"])
+
+
+class SubmitOrder(Strict):
+    channel: Annotated[str, StringConstraints(pattern=CHANNEL_PATTERN)] = Field(examples=["web"])
+    external_id: Annotated[str, StringConstraints(pattern=EXTERNAL_ID_PATTERN)] = Field(examples=["WEB-10001"])
+    customer: CustomerIn
+    ship_to: AddressIn
+    lines: Annotated[list[LineIn], Field(min_length=1, max_length=MAX_LINES)]
+    currency: Currency = Field(examples=["CNY"])
+    ship_by: AwareDatetime | None = None
+    priority: Priority = Priority.STANDARD
+
+    def to_domain(self) -> Order:
+        """The domain order; raises 422 for prices finer than the currency allows."""
+        problems: list[FieldProblem] = []
+        lines: list[OrderLine] = []
+        for i, line in enumerate(self.lines):
+            try:
+                price = to_minor(line.unit_price, self.currency)
+            except MoneyError as err:
+                problems.append(FieldProblem(f"lines[{i}].unit_price", str(err)))
+                continue
+            lines.append(OrderLine(sku=line.sku, quantity=line.quantity, unit_price=price))
+        if problems:
+            raise invalid(problems)
+        return Order(
+            channel=self.channel,
+            external_id=self.external_id,
+            customer=Customer(**self.customer.model_dump()),
+            ship_to=Address(**self.ship_to.model_dump()),
+            lines=lines,
+            currency=self.currency,
+            ship_by=self.ship_by,
+            priority=self.priority,
+        )
+
+
+class OrderAccepted(BaseModel):
+    order_id: str
+    status: OrderStatus
+    workflow_id: str
+    existing: bool = Field(description="true when this order had been submitted before")
+
+
+class Money(BaseModel):
+    amount: str
+    currency: str
+
+    @classmethod
+    def of(cls, minor: int, currency: str) -> "Money":
+        return cls(amount=format_minor(minor, currency), currency=currency)
+
+
+class LineOut(BaseModel):
+    sku: str
+    quantity: int
+    unit_price: Money
+    total: Money
+
+
+class TimelineOut(BaseModel):
+    at: datetime
+    status: OrderStatus
+    event: str
+    detail: str
+    actor: str
+
+
+class ExceptionOut(BaseModel):
+    exception_id: str
+    kind: str
+    step: str
+    message: str
+    raised_at: datetime
+    escalation_level: int = 0
+    allowed_actions: list[str] = []
+    resolved_at: datetime | None = None
+
+
+class ReservationOut(BaseModel):
+    warehouse: str
+    lines: list[dict[str, int | str]]
+
+
+class PickListOut(BaseModel):
+    pick_list_id: str
+    picked_at: datetime | None = None
+
+
+class ShipmentOut(BaseModel):
+    shipment_id: str
+    carrier: str
+    tracking_number: str
+
+
+class InvoiceOut(BaseModel):
+    number: str
+    amount: Money
+
+
+class OrderOut(BaseModel):
+    order_id: str
+    status: OrderStatus
+    channel: str
+    external_id: str
+    customer: CustomerIn
+    ship_to: AddressIn
+    lines: list[LineOut]
+    total: Money
+    priority: Priority
+    ship_by: datetime | None
+    reservation: ReservationOut | None = None
+    pick_list: PickListOut | None = None
+    shipment: ShipmentOut | None = None
+    invoice: InvoiceOut | None = None
+    exceptions: list[ExceptionOut] = []
+    timeline: list[TimelineOut] = []
+
+    @classmethod
+    def from_view(cls, view: OrderView) -> "OrderOut":
+        order, cur = view.order, view.order.currency
+        return cls(
+            order_id=view.order_id,
+            status=view.status,
+            channel=order.channel,
+            external_id=order.external_id,
+            customer=CustomerIn.model_construct(**vars(order.customer)),
+            ship_to=AddressIn.model_construct(**vars(order.ship_to)),
+            lines=[
+                LineOut(
+                    sku=line.sku,
+                    quantity=line.quantity,
+                    unit_price=Money.of(line.unit_price, cur),
+                    total=Money.of(line.total, cur),
+                )
+                for line in order.lines
+            ],
+            total=Money.of(view.total, cur),
+            priority=order.priority,
+            ship_by=order.ship_by,
+            reservation=ReservationOut(
+                warehouse=view.reservation.warehouse,
+                lines=[{"sku": r.sku, "quantity": r.quantity} for r in view.reservation.reserved],
+            )
+            if view.reservation
+            else None,
+            pick_list=PickListOut(pick_list_id=view.pick_list.pick_list_id, picked_at=view.picked_at)
+            if view.pick_list
+            else None,
+            shipment=ShipmentOut(**vars(view.shipment)) if view.shipment else None,
+            invoice=InvoiceOut(number=view.invoice.number, amount=Money.of(view.invoice.amount, cur))
+            if view.invoice
+            else None,
+            exceptions=[ExceptionOut(**vars(e)) for e in view.exceptions],
+            timeline=[TimelineOut(**vars(t)) for t in view.timeline],
+        )
+
+
+class OrderSummary(BaseModel):
+    order_id: str
+    status: OrderStatus
+    channel: str
+    external_id: str
+    customer_id: str
+    total: Money
+    created_at: datetime
+    updated_at: datetime
+
+
+class OrderPage(BaseModel):
+    items: list[OrderSummary]
+    next_cursor: str | None
+
+
+class PickConfirmIn(Strict):
+    confirmed_by: ShortText = "warehouse"
+
+
+class PickConfirmed(BaseModel):
+    pick_list_id: str
+    order_id: str
+    accepted: bool
+
+
+class ProductIn(Strict):
+    name: Text
+    unit_price: Decimal
+    currency: Currency | None = Field(default=None, description="defaults to the deployment's currency")
+    active: bool = True
+
+
+class ProductOut(BaseModel):
+    sku: str
+    name: str
+    unit_price: Money
+    active: bool
+    updated_at: datetime
+
+
+class ProductPage(BaseModel):
+    items: list[ProductOut]
+    next_cursor: str | None
+
+
+class StockIn(Strict):
+    on_hand: Annotated[int, Field(ge=0, le=10**9)]
+
+
+class StockOut(BaseModel):
+    warehouse: str
+    sku: str
+    on_hand: int
+    reserved: int
+    available: int
+    updated_at: datetime
+
+
+class StockPage(BaseModel):
+    items: list[StockOut]
+    next_cursor: str | None
+
+
+class Health(BaseModel):
+    status: str
+    database: str
+    temporal: str

@@ -1,0 +1,192 @@
+"""The order: what a channel submits, its identity, its statuses and the view operations see."""
+
+import hashlib
+import json
+import re
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+from domain.money import format_minor
+
+
+class OrderStatus(StrEnum):
+    RECEIVED = "received"
+    CONFIRMED = "confirmed"
+    ALLOCATED = "allocated"
+    PICKING = "picking"
+    SHIPPED = "shipped"
+    COMPLETED = "completed"
+    NEEDS_ATTENTION = "needs_attention"
+    CANCELLED = "cancelled"
+
+
+TERMINAL_STATUSES = frozenset({OrderStatus.COMPLETED, OrderStatus.CANCELLED})
+
+
+class Priority(StrEnum):
+    STANDARD = "standard"
+    RUSH = "rush"
+
+
+class Step(StrEnum):
+    CONFIRM = "confirm"
+    ALLOCATE = "allocate"
+    PICK = "pick"
+    SHIP = "ship"
+    INVOICE = "invoice"
+
+
+class ExceptionKind(StrEnum):
+    ORDER_INVALID = "order_invalid"
+    STOCK_SHORTAGE = "stock_shortage"
+    STEP_FAILED = "step_failed"
+
+
+# A channel is a short lowercase code; it never contains "-", so an order ID splits back unambiguously.
+CHANNEL_PATTERN = r"^[a-z][a-z0-9_]{0,31}$"
+EXTERNAL_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+SKU_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+_ORDER_ID = re.compile(r"^([a-z][a-z0-9_]{0,31})-([A-Za-z0-9][A-Za-z0-9._-]{0,63})$")
+
+
+def order_id_for(channel: str, external_id: str) -> str:
+    """The order's identity is the channel's own reference: the same order submitted twice is one order."""
+    return f"{channel}-{external_id}"
+
+
+def workflow_id_for(order_id: str) -> str:
+    return f"order-{order_id}"
+
+
+def is_order_id(value: str) -> bool:
+    return _ORDER_ID.match(value) is not None
+
+
+@dataclass(frozen=True)
+class Customer:
+    id: str
+    name: str
+    email: str
+
+
+@dataclass(frozen=True)
+class Address:
+    name: str
+    line1: str
+    city: str
+    postal_code: str
+    country: str
+    line2: str | None = None
+    region: str | None = None
+
+
+@dataclass(frozen=True)
+class OrderLine:
+    sku: str
+    quantity: int
+    unit_price: int  # minor units of the order's currency
+
+    @property
+    def total(self) -> int:
+        return self.quantity * self.unit_price
+
+
+@dataclass(frozen=True)
+class Order:
+    channel: str
+    external_id: str
+    customer: Customer
+    ship_to: Address
+    lines: list[OrderLine]
+    currency: str
+    ship_by: datetime | None = None
+    priority: Priority = Priority.STANDARD
+
+    @property
+    def order_id(self) -> str:
+        return order_id_for(self.channel, self.external_id)
+
+    @property
+    def total(self) -> int:
+        return sum(line.total for line in self.lines)
+
+    def summary(self) -> str:
+        """One line for people scanning a list: "web WEB-10001 · 3 lines · 120.00 CNY"."""
+        count = len(self.lines)
+        noun = "line" if count == 1 else "lines"
+        return (
+            f"{self.channel} {self.external_id} · {count} {noun} · "
+            f"{format_minor(self.total, self.currency)} {self.currency}"
+        )
+
+    def fingerprint(self) -> str:
+        """Stable digest of the submitted content, to tell a resubmission from a conflicting one."""
+        data = asdict(self)
+        data["ship_by"] = self.ship_by.isoformat() if self.ship_by else None
+        canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class FieldProblem:
+    field: str  # "lines[2].quantity"
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.message}"
+
+
+def validate(order: Order) -> list[FieldProblem]:
+    """Business problems that make an order unprocessable as submitted (catalog checks are separate)."""
+    problems: list[FieldProblem] = []
+    if not order.lines:
+        problems.append(FieldProblem("lines", "an order needs at least one line"))
+    seen: set[str] = set()
+    for i, line in enumerate(order.lines):
+        if line.quantity <= 0:
+            problems.append(FieldProblem(f"lines[{i}].quantity", "must be positive"))
+        if line.unit_price < 0:
+            problems.append(FieldProblem(f"lines[{i}].unit_price", "must not be negative"))
+        if line.sku in seen:
+            problems.append(FieldProblem(f"lines[{i}].sku", f"{line.sku} appears on more than one line"))
+        seen.add(line.sku)
+    return problems
+
+
+def catalog_problems(order: Order, active_by_sku: dict[str, bool]) -> list[FieldProblem]:
+    """Lines whose SKU is unknown (absent from the mapping) or inactive."""
+    problems: list[FieldProblem] = []
+    for i, line in enumerate(order.lines):
+        active = active_by_sku.get(line.sku)
+        if active is None:
+            problems.append(FieldProblem(f"lines[{i}].sku", f"{line.sku} is not in the catalog"))
+        elif not active:
+            problems.append(FieldProblem(f"lines[{i}].sku", f"{line.sku} is not active"))
+    return problems
+
+
+@dataclass
+class OrderException:
+    exception_id: str
+    kind: ExceptionKind
+    step: Step
+    message: str
+    raised_at: datetime
+    escalation_level: int = 0
+    allowed_actions: list[str] = field(default_factory=list)
+    resolved_at: datetime | None = None
+    resolution: str | None = None
+
+    @property
+    def is_open(self) -> bool:
+        return self.resolved_at is None
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    at: datetime
+    status: OrderStatus
+    event: str
+    detail: str = ""
+    actor: str = "system"

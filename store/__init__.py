@@ -1,0 +1,1 @@
+"""Persistence: tables, sessions, repositories and migrations (SQLite or PostgreSQL)."""

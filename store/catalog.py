@@ -1,0 +1,69 @@
+"""Products, warehouses and stock levels as set up by people (and seeded for the demo)."""
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from store.sql import insert_ignore, utcnow
+from store.tables import Product, Stock, Warehouse
+
+
+async def products_by_sku(session: AsyncSession, skus: list[str]) -> dict[str, Product]:
+    result = await session.execute(select(Product).where(Product.sku.in_(skus)))
+    return {p.sku: p for p in result.scalars()}
+
+
+async def put_product(
+    session: AsyncSession, sku: str, name: str, unit_price: int, currency: str, active: bool
+) -> tuple[Product, bool]:
+    product = await session.get(Product, sku)
+    created = product is None
+    if product is None:
+        product = Product(sku=sku)
+        session.add(product)
+    product.name, product.unit_price, product.currency, product.active = name, unit_price, currency, active
+    product.updated_at = utcnow()
+    await session.flush()
+    return product, created
+
+
+async def list_products(session: AsyncSession, after: str | None, limit: int) -> list[Product]:
+    query = select(Product).order_by(Product.sku).limit(limit)
+    if after:
+        query = query.where(Product.sku > after)
+    return list((await session.execute(query)).scalars())
+
+
+async def ensure_warehouse(session: AsyncSession, code: str, name: str) -> None:
+    await insert_ignore(session, Warehouse.__table__, [{"code": code, "name": name}])  # type: ignore[arg-type]
+
+
+async def warehouse_exists(session: AsyncSession, code: str) -> bool:
+    return await session.get(Warehouse, code) is not None
+
+
+async def get_stock(session: AsyncSession, warehouse: str, sku: str) -> Stock | None:
+    return await session.get(Stock, (warehouse, sku))
+
+
+async def set_on_hand(session: AsyncSession, warehouse: str, sku: str, on_hand: int) -> Stock:
+    """A stock count. Raises ValueError if it would leave less on hand than is already reserved."""
+    stock = await session.get(Stock, (warehouse, sku), with_for_update=True)
+    if stock is None:
+        stock = Stock(warehouse=warehouse, sku=sku, reserved=0)
+        session.add(stock)
+    elif on_hand < stock.reserved:
+        raise ValueError(f"{stock.reserved} units are reserved; on_hand cannot go below that")
+    stock.on_hand = on_hand
+    stock.updated_at = utcnow()
+    await session.flush()
+    return stock
+
+
+async def list_stock(session: AsyncSession, warehouse: str | None, after: str | None, limit: int) -> list[Stock]:
+    query = select(Stock).order_by(Stock.warehouse, Stock.sku).limit(limit)
+    if warehouse:
+        query = query.where(Stock.warehouse == warehouse)
+    if after:
+        w, _, s = after.partition("/")
+        query = query.where((Stock.warehouse > w) | ((Stock.warehouse == w) & (Stock.sku > s)))
+    return list((await session.execute(query)).scalars())

@@ -1,0 +1,98 @@
+"""Pick lists, shipments and invoices: one row per business key, so a re-run step finds its own work."""
+
+from dataclasses import asdict
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from domain.steps import StockLine
+from store.sql import insert_ignore, utcnow
+from store.tables import Invoice, PickList, Shipment
+
+
+async def open_pick_list(
+    session: AsyncSession, pick_list_id: str, order_id: str, warehouse: str, lines: list[StockLine]
+) -> bool:
+    """True when this call created the pick list."""
+    return bool(
+        await insert_ignore(
+            session,
+            PickList.__table__,  # type: ignore[arg-type]
+            [
+                {
+                    "pick_list_id": pick_list_id,
+                    "order_id": order_id,
+                    "warehouse": warehouse,
+                    "lines": [asdict(line) for line in lines],
+                    "state": "open",
+                    "created_at": utcnow(),
+                }
+            ],
+        )
+    )
+
+
+async def get_pick_list(session: AsyncSession, pick_list_id: str) -> PickList | None:
+    return await session.get(PickList, pick_list_id)
+
+
+async def mark_picked(session: AsyncSession, pick_list_id: str, at: datetime, by: str) -> None:
+    await session.execute(
+        update(PickList)
+        .where(PickList.pick_list_id == pick_list_id, PickList.state == "open")
+        .values(state="confirmed", confirmed_at=at, confirmed_by=by)
+    )
+
+
+async def shipment_for(session: AsyncSession, pick_list_id: str) -> Shipment | None:
+    result = await session.execute(select(Shipment).where(Shipment.pick_list_id == pick_list_id))
+    return result.scalar_one_or_none()
+
+
+async def add_shipment(
+    session: AsyncSession, shipment_id: str, order_id: str, pick_list_id: str, carrier: str, tracking: str
+) -> bool:
+    return bool(
+        await insert_ignore(
+            session,
+            Shipment.__table__,  # type: ignore[arg-type]
+            [
+                {
+                    "shipment_id": shipment_id,
+                    "order_id": order_id,
+                    "pick_list_id": pick_list_id,
+                    "carrier": carrier,
+                    "tracking_number": tracking,
+                    "shipped_at": utcnow(),
+                }
+            ],
+        )
+    )
+
+
+async def invoice_for(session: AsyncSession, key: str) -> Invoice | None:
+    result = await session.execute(select(Invoice).where(Invoice.key == key))
+    return result.scalar_one_or_none()
+
+
+async def issue_invoice(
+    session: AsyncSession, key: str, order_id: str, amount: int, currency: str
+) -> tuple[Invoice, bool]:
+    """The invoice for `key`, created with the next number in sequence if it does not exist yet."""
+    created = await insert_ignore(
+        session,
+        Invoice.__table__,  # type: ignore[arg-type]
+        [{"key": key, "order_id": order_id, "amount": amount, "currency": currency, "issued_at": utcnow()}],
+    )
+    invoice = await invoice_for(session, key)
+    assert invoice is not None
+    if invoice.number is None:
+        # Numbers follow the database sequence: gap-free as long as issuing never rolls back.
+        invoice.number = f"INV-{invoice.issued_at:%Y}-{invoice.id:07d}"
+    return invoice, bool(created)
+
+
+async def shipment_of_order(session: AsyncSession, order_id: str) -> Shipment | None:
+    result = await session.execute(select(Shipment).where(Shipment.order_id == order_id).limit(1))
+    return result.scalar_one_or_none()

@@ -1,0 +1,185 @@
+"""The read model and the business records. Uniqueness of business keys is what makes steps idempotent."""
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timestamps are UTC everywhere; SQLite forgets the zone, so put it back on the way out."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
+
+
+TS = UTCDateTime()
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class Product(Base):
+    __tablename__ = "products"
+    sku: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    unit_price: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    updated_at: Mapped[datetime] = mapped_column(TS)
+
+
+class Warehouse(Base):
+    __tablename__ = "warehouses"
+    code: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+
+
+class Stock(Base):
+    __tablename__ = "stock"
+    __table_args__ = (
+        CheckConstraint("on_hand >= 0", name="on_hand_not_negative"),
+        CheckConstraint("reserved >= 0", name="reserved_not_negative"),
+        CheckConstraint("reserved <= on_hand", name="available_not_negative"),
+    )
+    warehouse: Mapped[str] = mapped_column(ForeignKey("warehouses.code"), primary_key=True)
+    sku: Mapped[str] = mapped_column(ForeignKey("products.sku"), primary_key=True)
+    on_hand: Mapped[int] = mapped_column(Integer, default=0)
+    reserved: Mapped[int] = mapped_column(Integer, default=0)
+    updated_at: Mapped[datetime] = mapped_column(TS)
+
+
+class OrderRow(Base):
+    __tablename__ = "orders"
+    __table_args__ = (
+        UniqueConstraint("channel", "external_id"),
+        Index("ix_orders_status_created", "status", "created_at"),
+        Index("ix_orders_created", "created_at", "order_id"),
+    )
+    order_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    channel: Mapped[str] = mapped_column(String(32))
+    external_id: Mapped[str] = mapped_column(String(64))
+    customer_id: Mapped[str] = mapped_column(String(64))
+    customer_name: Mapped[str] = mapped_column(String(200))
+    customer_email: Mapped[str] = mapped_column(String(254))
+    ship_to: Mapped[dict[str, Any]] = mapped_column(JSON)
+    currency: Mapped[str] = mapped_column(String(3))
+    total: Mapped[int] = mapped_column(BigInteger)
+    priority: Mapped[str] = mapped_column(String(16))
+    ship_by: Mapped[datetime | None] = mapped_column(TS, nullable=True)
+    status: Mapped[str] = mapped_column(String(32))
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(TS)
+    updated_at: Mapped[datetime] = mapped_column(TS)
+
+
+class OrderLineRow(Base):
+    __tablename__ = "order_lines"
+    order_id: Mapped[str] = mapped_column(ForeignKey("orders.order_id"), primary_key=True)
+    line_no: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sku: Mapped[str] = mapped_column(String(64))
+    quantity: Mapped[int] = mapped_column(Integer)
+    unit_price: Mapped[int] = mapped_column(BigInteger)
+
+
+class OrderEvent(Base):
+    """Append-only timeline; (order_id, key) makes each projected event land once."""
+
+    __tablename__ = "order_events"
+    __table_args__ = (UniqueConstraint("order_id", "key"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    order_id: Mapped[str] = mapped_column(ForeignKey("orders.order_id"), index=True)
+    key: Mapped[str] = mapped_column(String(100))
+    status: Mapped[str] = mapped_column(String(32))
+    event: Mapped[str] = mapped_column(String(64))
+    detail: Mapped[str] = mapped_column(Text, default="")
+    actor: Mapped[str] = mapped_column(String(100), default="system")
+    occurred_at: Mapped[datetime] = mapped_column(TS)
+
+
+class OrderExceptionRow(Base):
+    __tablename__ = "order_exceptions"
+    exception_id: Mapped[str] = mapped_column(String(120), primary_key=True)
+    order_id: Mapped[str] = mapped_column(ForeignKey("orders.order_id"), index=True)
+    kind: Mapped[str] = mapped_column(String(32), index=True)
+    step: Mapped[str] = mapped_column(String(16))
+    message: Mapped[str] = mapped_column(Text)
+    raised_at: Mapped[datetime] = mapped_column(TS)
+    resolved_at: Mapped[datetime | None] = mapped_column(TS, nullable=True)
+    resolution: Mapped[str | None] = mapped_column(String(32), nullable=True)
+
+
+class Reservation(Base):
+    __tablename__ = "reservations"
+    __table_args__ = (
+        CheckConstraint("quantity > 0", name="quantity_positive"),
+        CheckConstraint("state IN ('active', 'released', 'consumed')", name="state_known"),
+    )
+    order_id: Mapped[str] = mapped_column(ForeignKey("orders.order_id"), primary_key=True)
+    warehouse: Mapped[str] = mapped_column(String(32), primary_key=True)
+    sku: Mapped[str] = mapped_column(String(64), primary_key=True)
+    quantity: Mapped[int] = mapped_column(Integer)
+    state: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(TS)
+
+
+class PickList(Base):
+    __tablename__ = "pick_lists"
+    pick_list_id: Mapped[str] = mapped_column(String(120), primary_key=True)
+    order_id: Mapped[str] = mapped_column(ForeignKey("orders.order_id"), index=True)
+    warehouse: Mapped[str] = mapped_column(String(32))
+    lines: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    state: Mapped[str] = mapped_column(String(16))  # open | confirmed
+    created_at: Mapped[datetime] = mapped_column(TS)
+    confirmed_at: Mapped[datetime | None] = mapped_column(TS, nullable=True)
+    confirmed_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
+
+
+class Shipment(Base):
+    __tablename__ = "shipments"
+    shipment_id: Mapped[str] = mapped_column(String(120), primary_key=True)
+    order_id: Mapped[str] = mapped_column(ForeignKey("orders.order_id"), index=True)
+    pick_list_id: Mapped[str] = mapped_column(ForeignKey("pick_lists.pick_list_id"), unique=True)
+    carrier: Mapped[str] = mapped_column(String(64))
+    tracking_number: Mapped[str] = mapped_column(String(64), unique=True)
+    shipped_at: Mapped[datetime] = mapped_column(TS)
+
+
+class Invoice(Base):
+    __tablename__ = "invoices"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    # Business key: one invoice per order today; per shipment once orders ship in parts.
+    key: Mapped[str] = mapped_column(String(150), unique=True)
+    number: Mapped[str | None] = mapped_column(String(32), unique=True, nullable=True)
+    order_id: Mapped[str] = mapped_column(ForeignKey("orders.order_id"), index=True)
+    amount: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    issued_at: Mapped[datetime] = mapped_column(TS)

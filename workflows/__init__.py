@@ -1,0 +1,1 @@
+"""Temporal workflows: deterministic glue between the domain and the activities."""
