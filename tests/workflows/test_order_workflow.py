@@ -1,0 +1,214 @@
+"""The order workflow with real activities and a real SQLite database, on the time-skipping test server."""
+
+import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio import activity
+from temporalio.client import WorkflowHandle
+from temporalio.common import WorkflowIDReusePolicy
+from temporalio.exceptions import ApplicationError
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from activities.carrier import CarrierActivities
+from config import Settings, WarehouseMode
+from domain.orders import Address, Customer, ExceptionKind, Order, OrderLine, OrderStatus, workflow_id_for
+from domain.steps import BookShipment, OrderView, PickConfirmation, ShipmentBooked
+from store.tables import Invoice, PickList, Reservation, Shipment, Stock
+from tests.conftest import settings_for, stock_up, unique
+from worker import build_activities
+from workflows.order import OrderWorkflow
+
+WorkerFactory = Callable[..., AbstractAsyncContextManager[Settings]]
+
+
+def make_order(lines: dict[str, int]) -> Order:
+    return Order(
+        channel="web",
+        external_id=unique("WF"),
+        customer=Customer("C-1", "Li Wei", "li.wei@example.com"),
+        ship_to=Address("Li Wei", "88 Century Ave", "Shanghai", "200120", "CN"),
+        lines=[OrderLine(sku, qty, 1000) for sku, qty in lines.items()],
+        currency="CNY",
+    )
+
+
+@pytest.fixture
+def worker_factory(
+    time_skipping_env: WorkflowEnvironment, sqlite_url: str, sessions: async_sessionmaker[AsyncSession]
+) -> WorkerFactory:
+    @asynccontextmanager
+    async def factory(*, replace: dict[str, Any] | None = None, **overrides: Any) -> AsyncIterator[Settings]:
+        settings = settings_for(sqlite_url, **overrides)
+        activities = {a.__temporal_activity_definition.name: a for a in build_activities(settings, sessions)}
+        activities.update(replace or {})
+        async with Worker(
+            time_skipping_env.client,
+            task_queue=settings.task_queue,
+            workflows=[OrderWorkflow],
+            activities=list(activities.values()),
+        ):
+            yield settings
+
+    return factory
+
+
+async def start(env: WorkflowEnvironment, settings: Settings, order: Order) -> WorkflowHandle[Any, OrderView]:
+    return await env.client.start_workflow(
+        OrderWorkflow.run,
+        order,
+        id=workflow_id_for(order.order_id),
+        task_queue=settings.task_queue,
+        id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+    )
+
+
+async def count(sessions: async_sessionmaker[AsyncSession], table: Any, order_id: str) -> int:
+    async with sessions() as s:
+        return int(
+            (await s.execute(select(func.count()).select_from(table).where(table.order_id == order_id))).scalar_one()
+        )
+
+
+async def stock_of(sessions: async_sessionmaker[AsyncSession], sku: str) -> tuple[int, int]:
+    async with sessions() as s:
+        row = await s.get(Stock, ("MAIN", sku))
+        assert row is not None
+        return row.on_hand, row.reserved
+
+
+async def test_order_waits_for_pick_confirmation_then_ships_and_invoices(
+    time_skipping_env: WorkflowEnvironment, worker_factory: WorkerFactory, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    sku = unique("SKU")
+    await stock_up(sessions, {sku: 5})
+    order = make_order({sku: 2})
+    async with worker_factory(mode=WarehouseMode.MANUAL) as settings:
+        handle = await start(time_skipping_env, settings, order)
+        await time_skipping_env.sleep(timedelta(days=2))  # nobody confirms: the order just waits
+        view = await handle.query(OrderWorkflow.view)
+        assert view.status is OrderStatus.PICKING
+        assert view.pick_list is not None
+        assert await stock_of(sessions, sku) == (5, 2)
+
+        await handle.signal(OrderWorkflow.confirm_pick, PickConfirmation(view.pick_list.pick_list_id, "alice"))
+        result = await handle.result()
+
+    assert result.status is OrderStatus.COMPLETED
+    assert result.shipment is not None and result.shipment.tracking_number.startswith("OF")
+    assert result.invoice is not None and result.invoice.amount == 2000
+    assert [e.event for e in result.timeline] == [
+        "received", "confirmed", "allocated", "pick_list_created", "picked", "shipped", "invoiced"
+    ]  # fmt: skip
+    assert result.timeline[4].actor == "alice"
+    assert await stock_of(sessions, sku) == (3, 0)
+    for table in (Reservation, PickList, Shipment, Invoice):
+        assert await count(sessions, table, order.order_id) == 1
+
+
+async def test_auto_warehouse_confirms_by_itself_after_the_delay(
+    time_skipping_env: WorkflowEnvironment, worker_factory: WorkerFactory, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    sku = unique("SKU")
+    await stock_up(sessions, {sku: 1})
+    async with worker_factory(mode=WarehouseMode.AUTO, auto_pick_delay_seconds=600) as settings:
+        handle = await start(time_skipping_env, settings, make_order({sku: 1}))
+        result = await handle.result()
+    assert result.status is OrderStatus.COMPLETED
+    picked = next(e for e in result.timeline if e.event == "picked")
+    listed = next(e for e in result.timeline if e.event == "pick_list_created")
+    assert picked.actor == "warehouse:auto"
+    assert picked.at - listed.at >= timedelta(seconds=600)
+
+
+async def test_transient_carrier_failures_are_retried_and_ship_once(
+    time_skipping_env: WorkflowEnvironment, worker_factory: WorkerFactory, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    """The carrier call commits, then the worker 'crashes' twice before reporting back."""
+    sku = unique("SKU")
+    await stock_up(sessions, {sku: 4})
+    real = CarrierActivities(sessions, "orderflow-post")
+
+    @activity.defn(name="book_shipment")
+    async def flaky_book_shipment(req: BookShipment) -> ShipmentBooked:
+        booked = await real.book_shipment(req)
+        if activity.info().attempt <= 2:
+            raise RuntimeError("connection reset after commit")
+        return booked
+
+    order = make_order({sku: 3})
+    async with worker_factory(mode=WarehouseMode.AUTO, replace={"book_shipment": flaky_book_shipment}) as settings:
+        result = await (await start(time_skipping_env, settings, order)).result()
+
+    assert result.status is OrderStatus.COMPLETED
+    assert await count(sessions, Shipment, order.order_id) == 1
+    assert await stock_of(sessions, sku) == (1, 0)  # consumed once, not three times
+    assert not result.exceptions
+
+
+async def test_stock_shortage_parks_the_order_instead_of_failing(
+    time_skipping_env: WorkflowEnvironment, worker_factory: WorkerFactory, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    plenty, scarce = unique("SKU"), unique("SKU")
+    await stock_up(sessions, {plenty: 10, scarce: 1})
+    async with worker_factory(mode=WarehouseMode.AUTO) as settings:
+        handle = await start(time_skipping_env, settings, make_order({plenty: 2, scarce: 3}))
+        await time_skipping_env.sleep(timedelta(hours=1))
+        view = await handle.query(OrderWorkflow.view)
+        description = await handle.describe()
+
+    assert view.status is OrderStatus.NEEDS_ATTENTION
+    assert [(e.kind, e.step.value) for e in view.open_exceptions] == [(ExceptionKind.STOCK_SHORTAGE, "allocate")]
+    assert f"{scarce}: 3 requested, 1 available" in view.exceptions[0].message
+    assert description.status is not None and description.status.name == "RUNNING"
+    assert await stock_of(sessions, plenty) == (10, 0)  # all or nothing: no partial reservation left behind
+
+
+async def test_unknown_sku_parks_the_order_as_invalid(
+    time_skipping_env: WorkflowEnvironment, worker_factory: WorkerFactory
+) -> None:
+    async with worker_factory() as settings:
+        handle = await start(time_skipping_env, settings, make_order({unique("GHOST"): 1}))
+        await time_skipping_env.sleep(timedelta(minutes=5))
+        view = await handle.query(OrderWorkflow.view)
+    assert view.status is OrderStatus.NEEDS_ATTENTION
+    assert [e.kind for e in view.exceptions] == [ExceptionKind.ORDER_INVALID]
+    assert "is not in the catalog" in view.exceptions[0].message
+
+
+async def test_a_step_whose_retries_run_out_opens_step_failed(
+    time_skipping_env: WorkflowEnvironment, worker_factory: WorkerFactory, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    sku = unique("SKU")
+    await stock_up(sessions, {sku: 1})
+
+    @activity.defn(name="create_pick_list")
+    async def warehouse_down(_: Any) -> None:
+        raise ApplicationError("warehouse system unreachable")
+
+    async with worker_factory(replace={"create_pick_list": warehouse_down}) as settings:
+        order = make_order({sku: 1})
+        handle = await start(time_skipping_env, settings, order)
+        await time_skipping_env.sleep(timedelta(hours=1))
+        view = await handle.query(OrderWorkflow.view)
+
+    assert view.status is OrderStatus.NEEDS_ATTENTION
+    assert [(e.kind, e.step.value) for e in view.exceptions] == [(ExceptionKind.STEP_FAILED, "pick")]
+    assert "warehouse system unreachable" in view.exceptions[0].message
+    async with sessions() as s:
+        from store import orders
+
+        row = await orders.get(s, order.order_id)
+        assert row is not None and row.status == "needs_attention"
+        assert [e.kind for e in await orders.exceptions_of(s, order.order_id)] == ["step_failed"]
+
+
+def test_ids_are_unique_per_test() -> None:
+    assert unique("A") != unique("A")
+    assert uuid.UUID(int=0)
