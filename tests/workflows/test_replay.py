@@ -1,0 +1,18 @@
+"""Recorded histories of the main paths must keep replaying against today's workflow code."""
+
+from pathlib import Path
+
+import pytest
+from temporalio.client import WorkflowHistory
+from temporalio.worker import Replayer
+
+from workflows.order import OrderWorkflow
+
+HISTORIES = Path(__file__).parent.parent / "histories"
+
+
+@pytest.mark.parametrize("name", ["happy_path", "stock_shortage"])
+async def test_recorded_history_replays(name: str) -> None:
+    history = WorkflowHistory.from_json(f"order-{name}", (HISTORIES / f"{name}.json").read_text())
+    result = await Replayer(workflows=[OrderWorkflow]).replay_workflow(history, raise_on_replay_failure=True)
+    assert result.replay_failure is None
