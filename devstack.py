@@ -110,31 +110,38 @@ def main() -> None:
 
     data = settings.data_dir.resolve()
     (data / "logs").mkdir(parents=True, exist_ok=True)
-    children: list[tuple[str, subprocess.Popen[bytes]]] = []
+    python = sys.executable
+    commands = {
+        "temporal": temporal_server_command(settings, host or "127.0.0.1", temporal_port),
+        "worker": [python, "-c", "import worker; worker.main()"],
+        "api": [python, "-c", "import api.main; api.main.main()"],
+    }
+    children: dict[str, subprocess.Popen[bytes]] = {}
 
-    def start(name: str, command: list[str], log_to_file: bool = False) -> None:
-        out = open(data / "logs" / f"{name}.log", "ab") if log_to_file else None  # noqa: SIM115
-        children.append((name, subprocess.Popen(command, stdout=out, stderr=out, preexec_fn=_die_with_parent)))
+    def start(name: str) -> None:
+        # The server's chatter goes to a file; worker and API log to this terminal. Never a pipe nobody reads.
+        out = open(data / "logs" / "temporal.log", "ab") if name == "temporal" else None  # noqa: SIM115
+        children[name] = subprocess.Popen(commands[name], stdout=out, stderr=out, preexec_fn=_die_with_parent)
 
     def stop_all() -> None:
-        for _, proc in reversed(children):
+        for proc in reversed(children.values()):
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
-        for name, proc in reversed(children):
+        for name, proc in reversed(children.items()):
             try:
                 proc.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 print(f"{name} did not stop in time; killing it", file=sys.stderr)
                 proc.kill()
 
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    def on_sigterm(*_: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_sigterm)
+    restarts: list[float] = []
     try:
-        print(f"starting Temporal dev server on {settings.temporal_address} (log: {data / 'logs' / 'temporal.log'})")
-        start(
-            "temporal",
-            temporal_server_command(settings, host or "127.0.0.1", temporal_port),
-            log_to_file=True,
-        )
+        print(f"starting Temporal on {settings.temporal_address} (log: {data / 'logs' / 'temporal.log'})")
+        start("temporal")
         asyncio.run(wait_for_temporal(settings.temporal_address, time.monotonic() + 90))
 
         url = settings.resolved_database_url
@@ -143,24 +150,33 @@ def main() -> None:
         if asyncio.run(migrate.seed_demo(url, settings.default_warehouse, settings.default_currency)):
             print("seeded the demo catalog and stock")
 
-        python = sys.executable
-        start("worker", [python, "-c", "import worker; worker.main()"])
-        start("api", [python, "-c", "import api.main; api.main.main()"])
+        start("worker")
+        start("api")
         api = f"http://{settings.api_host}:{settings.api_port}"
         wait_for_api(f"{api}/healthz", time.monotonic() + 60)
         print(
             "\norderflow is running\n"
             f"  API docs     {api}/docs\n"
             f"  Temporal UI  http://{host or '127.0.0.1'}:{settings.temporal_ui_port}\n"
+            f"  database     {settings.database_url or 'SQLite under ' + str(data)}\n"
             f"  warehouse    {settings.warehouse_mode.value} mode\n"
             "Press Ctrl-C to stop.\n",
             flush=True,
         )
         while True:
-            for name, proc in children:
-                if proc.poll() is not None:
-                    raise SystemExit(f"{name} exited with code {proc.returncode}; stopping the stack")
             time.sleep(0.5)
+            for name, proc in list(children.items()):
+                if proc.poll() is None:
+                    continue
+                if name == "temporal":
+                    raise SystemExit(f"the Temporal server exited with code {proc.returncode}; stopping")
+                # A crashed worker or API comes back: orders in flight resume where they were.
+                now = time.monotonic()
+                restarts[:] = [t for t in restarts if now - t < 60] + [now]
+                if len(restarts) > 5:
+                    raise SystemExit(f"{name} keeps exiting (code {proc.returncode}); stopping")
+                print(f"{name} exited with code {proc.returncode}; restarting it", file=sys.stderr, flush=True)
+                start(name)
     except KeyboardInterrupt:
         print("\nstopping orderflow", file=sys.stderr)
     finally:

@@ -1,7 +1,9 @@
 """Submitting orders and reading them: the only place the API talks to order workflows."""
 
 from dataclasses import dataclass
+from datetime import timedelta
 
+import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
 from temporalio.common import (
@@ -19,6 +21,8 @@ from domain.orders import Order, OrderStatus, catalog_problems, validate, workfl
 from domain.steps import OrderView
 from store import catalog, orders
 from workflows import attributes
+
+log = structlog.get_logger(__name__)
 
 
 @dataclass(frozen=True)
@@ -83,13 +87,19 @@ async def submit(
     return Accepted(order.order_id, OrderStatus.RECEIVED, existing=False)
 
 
+# A query needs a worker; with none answering, the read model serves instead of a hanging request.
+QUERY_TIMEOUT = timedelta(seconds=3)
+
+
 async def live_view(temporal: Client, order_id: str) -> OrderView | None:
-    """The workflow's own view of the order; None when there is no such workflow (any more)."""
+    """The workflow's own view of the order; None when there is no such workflow (any more) or no
+    worker answers in time."""
     handle = temporal.get_workflow_handle(workflow_id_for(order_id))
     try:
-        view: OrderView = await handle.query("view", result_type=OrderView)
+        view: OrderView = await handle.query("view", result_type=OrderView, rpc_timeout=QUERY_TIMEOUT)
         return view
     except RPCError as err:
-        if err.status is RPCStatusCode.NOT_FOUND:
+        if err.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.UNAVAILABLE):
+            log.warning("live view unavailable, serving the read model", order_id=order_id, reason=err.status.name)
             return None
         raise

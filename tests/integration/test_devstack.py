@@ -1,0 +1,143 @@
+"""`make run`'s stack as a user meets it: real processes, real ports, a worker killed mid-flight."""
+
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import create_engine, text
+
+from tests.conftest import BIN, order_body
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class DevStack:
+    def __init__(self, tmp: Path) -> None:
+        self.data = tmp / "data"
+        self.temporal = f"127.0.0.1:{free_port()}"
+        self.api = f"http://127.0.0.1:{(api_port := free_port())}"
+        self.env = {
+            **os.environ,
+            "ORDERFLOW_DATA_DIR": str(self.data),
+            "ORDERFLOW_TEMPORAL_ADDRESS": self.temporal,
+            "ORDERFLOW_TEMPORAL_UI_PORT": str(free_port()),
+            "ORDERFLOW_API_PORT": str(api_port),
+            "ORDERFLOW_WAREHOUSE_MODE": "auto",
+            "ORDERFLOW_AUTO_PICK_DELAY_SECONDS": "1",
+            "ORDERFLOW_DATABASE_URL": "",
+        }
+        self.log = tmp / "devstack.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> subprocess.Popen[bytes]:
+        runs = self.output().count("orderflow is running")
+        with open(self.log, "ab") as out:
+            self.proc = subprocess.Popen([str(BIN / "orderflow-dev")], env=self.env, stdout=out, stderr=out)
+        deadline = time.monotonic() + 120
+        while self.output().count("orderflow is running") == runs:
+            assert self.proc.poll() is None, self.output()
+            assert time.monotonic() < deadline, self.output()
+            time.sleep(0.3)
+        return self.proc
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+    def stop(self) -> int:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGINT)
+        return self.proc.wait(timeout=60)
+
+    def child_pid(self, marker: str) -> int:
+        assert self.proc is not None
+        out = subprocess.run(["pgrep", "-P", str(self.proc.pid), "-f", marker], capture_output=True, text=True)
+        return int(out.stdout.split()[0])
+
+    def wait_for(self, order_id: str, status: str, within: float = 60) -> dict[str, object]:
+        deadline = time.monotonic() + within
+        while True:
+            response = httpx.get(f"{self.api}/v1/orders/{order_id}", timeout=30)
+            if response.status_code == 200 and response.json()["status"] == status:
+                body: dict[str, object] = response.json()
+                return body
+            assert time.monotonic() < deadline, f"{order_id}: {response.text}\n{self.output()[-3000:]}"
+            time.sleep(0.2)
+
+
+@pytest.fixture
+def devstack(tmp_path: Path) -> Iterator[DevStack]:
+    stack = DevStack(tmp_path)
+    yield stack
+    if stack.proc and stack.proc.poll() is None:
+        stack.proc.kill()
+        stack.proc.wait()
+
+
+def test_dev_stack_runs_survives_a_killed_worker_and_restarts_cleanly(devstack: DevStack) -> None:
+    devstack.start()
+    assert httpx.get(f"{devstack.api}/healthz").json()["status"] == "ok"
+
+    # The README tour: the seeded catalog is there and an order completes.
+    first = httpx.post(f"{devstack.api}/v1/orders", json=order_body({"TEE-BLK-M": 1}))
+    assert first.status_code == 201, first.text
+    first_id = first.json()["order_id"]
+    view = devstack.wait_for(first_id, "completed")
+    assert view["invoice"] and view["shipment"]
+    listed = subprocess.run(
+        [
+            str(BIN / "temporal"),
+            "workflow",
+            "list",
+            "--address",
+            devstack.temporal,
+            "--query",
+            'OrderStatus="completed"',
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert f"order-{first_id}" in listed.stdout, listed.stdout + listed.stderr
+
+    # Orders in flight when the worker dies: the stack brings it back and nothing is lost or doubled.
+    ids = []
+    for _ in range(10):
+        response = httpx.post(f"{devstack.api}/v1/orders", json=order_body({"TEE-WHT-L": 1, "MUG-OF": 1}))
+        assert response.status_code == 201
+        ids.append(response.json()["order_id"])
+    os.kill(devstack.child_pid("import worker"), signal.SIGKILL)
+    for order_id in ids:
+        devstack.wait_for(order_id, "completed", within=90)
+    assert "worker exited with code -9; restarting it" in devstack.output()
+    engine = create_engine(f"sqlite:///{devstack.data / 'orderflow.db'}")
+    with engine.connect() as db:
+        for table in ("reservations", "pick_lists", "shipments", "invoices"):
+            counts = db.execute(text(f"SELECT order_id, COUNT(*) FROM {table} GROUP BY order_id")).all()
+            per_order: dict[str, int] = dict(counts)
+            expected = 2 if table == "reservations" else 1
+            assert all(per_order[order_id] == expected for order_id in ids), (table, per_order)
+        stock: dict[str, int] = dict(db.execute(text("SELECT sku, on_hand FROM stock WHERE reserved = 0")).all())
+    engine.dispose()
+    assert stock["TEE-WHT-L"] == 100 - 10 and stock["MUG-OF"] == 50 - 10
+
+    # A second stack on the same ports says so and leaves the first alone.
+    second = subprocess.run([str(BIN / "orderflow-dev")], env=devstack.env, capture_output=True, text=True, timeout=60)
+    assert second.returncode != 0
+    assert "already in use" in second.stderr
+
+    # Ctrl-C stops everything; starting again on the same data just works, with the orders still there.
+    assert devstack.stop() == 0
+    devstack.start()
+    assert devstack.wait_for(first_id, "completed")["order_id"] == first_id
+    assert devstack.output().count("seeded the demo catalog") == 1
+    assert devstack.stop() == 0
