@@ -3,6 +3,7 @@
 import asyncio
 import signal
 from collections.abc import Sequence
+from datetime import timedelta
 from typing import Any
 
 import structlog
@@ -48,6 +49,8 @@ def build_worker(client: Client, settings: Settings, sessions: async_sessionmake
         workflows=list(WORKFLOWS),
         activities=build_activities(settings, sessions),
         max_concurrent_activities=50,
+        # On SIGTERM, let running steps finish; whatever does not is retried by the next worker.
+        graceful_shutdown_timeout=timedelta(seconds=10),
     )
 
 

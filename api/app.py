@@ -1,6 +1,7 @@
 """The FastAPI application: lifespan owns the Temporal client and the database engine."""
 
 import re
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -50,7 +51,19 @@ def create_app(settings: Settings, temporal: Client | None = None) -> FastAPI:
     async def bind_request(request: Request, call_next: RequestResponseEndpoint) -> Response:
         match = ORDER_PATH.match(request.url.path)
         extra = {"order_id": match.group(1)} if match else {}
+        started = time.perf_counter()
         with structlog.contextvars.bound_contextvars(method=request.method, path=request.url.path, **extra):
-            return await call_next(request)
+            response = await call_next(request)
+            log.info(
+                "request",
+                status=response.status_code,
+                ms=round((time.perf_counter() - started) * 1000, 1),
+                **(
+                    {"order_id": response.headers["location"].rsplit("/", 1)[-1]}
+                    if "location" in response.headers
+                    else {}
+                ),
+            )
+            return response
 
     return app

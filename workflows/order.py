@@ -244,6 +244,7 @@ class OrderWorkflow:
         self._status = status
         self._timeline.append(TimelineEntry(workflow.now(), status, event, detail, actor))
         workflow.upsert_search_attributes([attributes.ORDER_STATUS.value_set(status.value)])
+        workflow.logger.info("order %s: %s %s", self._order.order_id, status.value, detail)
 
     def _show_step(self, step: Step, what: str) -> None:
         workflow.set_current_details(f"**Step:** {step.value} — {what}\n\n**Status:** {self._status.value}")
