@@ -2,6 +2,7 @@
 
 import logging
 import sys
+from datetime import datetime
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
@@ -10,6 +11,11 @@ from typing import Annotated, Any
 import structlog
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from domain.exceptions import ExceptionKind
+from domain.money import to_minor
+from domain.orders import Order
+from domain.policy import Ladder, OrderPolicy, promised_ship_by
 
 
 class WarehouseMode(StrEnum):
@@ -38,6 +44,19 @@ class Settings(BaseSettings):
     default_currency: Annotated[str, Field(pattern="^[A-Z]{3}$")] = "CNY"
     carrier_name: str = "orderflow-post"
 
+    # Delivery promise and people's deadlines (a later issue moves these into business rules).
+    sla_rush_hours: Annotated[float, Field(gt=0)] = 24
+    sla_standard_hours: Annotated[float, Field(gt=0)] = 72
+    sla_warning_hours: Annotated[float, Field(ge=0)] = 48
+    pick_sla_minutes: Annotated[float, Field(gt=0)] = 240
+    approval_sla_minutes: Annotated[float, Field(gt=0)] = 24 * 60
+    escalation_remind_minutes: Annotated[float, Field(gt=0)] = 30
+    escalation_manager_minutes: Annotated[float, Field(gt=0)] = 120
+    # Per exception kind: [remind, manager] minutes, e.g. {"stock_shortage": [10, 60]}.
+    escalation_overrides: dict[ExceptionKind, tuple[float, float]] = {}
+    # Orders above these totals wait for approval after confirm, per currency, e.g. {"CNY": "50000.00"}.
+    approval_thresholds: dict[str, str] = {"CNY": "50000.00", "USD": "10000.00", "EUR": "10000.00"}
+
     log_format: Annotated[str, Field(pattern="^(auto|json|console)$")] = "auto"
     log_level: str = "INFO"
 
@@ -46,6 +65,27 @@ class Settings(BaseSettings):
         if self.environment == "production" and not self.database_url:
             raise ValueError("ORDERFLOW_DATABASE_URL must be set in production")
         return self
+
+    @model_validator(mode="after")
+    def _thresholds_are_money(self) -> "Settings":
+        for currency, amount in self.approval_thresholds.items():
+            to_minor(amount, currency)  # raises MoneyError (a ValueError) naming the problem
+        return self
+
+    def order_policy(self, order: Order, received_at: datetime) -> OrderPolicy:
+        """The promises an order carries, fixed when it is submitted."""
+        threshold = self.approval_thresholds.get(order.currency)
+        return OrderPolicy(
+            ship_by=promised_ship_by(
+                received_at, order.priority, order.ship_by, self.sla_rush_hours, self.sla_standard_hours
+            ),
+            warn_before_s=self.sla_warning_hours * 3600,
+            pick_sla_s=self.pick_sla_minutes * 60,
+            approval_sla_s=self.approval_sla_minutes * 60,
+            approval_threshold=to_minor(threshold, order.currency) if threshold else None,
+            default_ladder=Ladder(self.escalation_remind_minutes * 60, self.escalation_manager_minutes * 60),
+            ladders={kind.value: Ladder(r * 60, m * 60) for kind, (r, m) in self.escalation_overrides.items()},
+        )
 
     @property
     def resolved_database_url(self) -> str:

@@ -19,7 +19,7 @@ from config import Settings, configure_logging, get_settings
 from store import migrate
 from workflows import attributes
 
-TEMPORAL_TYPES = {"keyword": "Keyword", "double": "Double"}
+TEMPORAL_TYPES = {"keyword": "Keyword", "double": "Double", "bool": "Bool"}
 
 
 def _die_with_parent() -> None:

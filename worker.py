@@ -34,7 +34,8 @@ def build_activities(settings: Settings, sessions: async_sessionmaker[AsyncSessi
     billing = BillingActivities(sessions)
     return [
         orders.confirm_order,
-        orders.record_status,
+        orders.project_order,
+        orders.cancel_order,
         inventory.reserve_stock,
         warehouse.create_pick_list,
         carrier.book_shipment,

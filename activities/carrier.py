@@ -5,13 +5,17 @@ import hashlib
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
+from domain.addresses import undeliverable_reason
 from domain.orders import OrderStatus, TimelineEntry
-from domain.steps import BookShipment, ShipmentBooked
+from domain.steps import BookShipment, KeyedEntry, ProjectOrder, ShipmentBooked
 from store import fulfilment, inventory, orders
 from store.sql import utcnow
 
 log = structlog.get_logger(__name__)
+
+ADDRESS_REJECTED = "AddressRejected"
 
 
 def tracking_number_for(shipment_id: str) -> str:
@@ -29,6 +33,12 @@ class CarrierActivities:
         """Ship what was picked: the pick list closes, the reservation becomes stock that left."""
         shipment_id = f"SH-{req.pick_list_id.removeprefix('PL-')}"
         with structlog.contextvars.bound_contextvars(order_id=req.order_id, shipment_id=shipment_id):
+            reason = undeliverable_reason(req.ship_to)
+            if reason is not None:
+                # A business answer, not a glitch: retrying the same address cannot help.
+                raise ApplicationError(
+                    f"carrier rejected the address: {reason}", type=ADDRESS_REJECTED, non_retryable=True
+                )
             async with self._sessions.begin() as s:
                 existing = await fulfilment.shipment_for(s, req.pick_list_id)
                 if existing is not None:
@@ -37,23 +47,19 @@ class CarrierActivities:
                 await fulfilment.mark_picked(s, req.pick_list_id, req.picked_at, req.picked_by)
                 await fulfilment.add_shipment(s, shipment_id, req.order_id, req.pick_list_id, self._carrier, tracking)
                 await inventory.consume(s, req.order_id, req.warehouse)
+                picked = TimelineEntry(
+                    req.picked_at, OrderStatus.PICKING, "picked", req.pick_list_id, actor=req.picked_by
+                )
+                shipped = TimelineEntry(utcnow(), OrderStatus.SHIPPED, "shipped", f"{self._carrier} {tracking}")
                 await orders.project(
                     s,
-                    req.order_id,
-                    OrderStatus.SHIPPED,
-                    (
-                        f"picked:{req.pick_list_id}",
-                        TimelineEntry(
-                            req.picked_at,
-                            OrderStatus.PICKING,
-                            "picked",
-                            req.pick_list_id,
-                            actor=req.picked_by,
-                        ),
-                    ),
-                    (
-                        f"shipped:{shipment_id}",
-                        TimelineEntry(utcnow(), OrderStatus.SHIPPED, "shipped", f"{self._carrier} {tracking}"),
+                    ProjectOrder(
+                        req.order_id,
+                        OrderStatus.SHIPPED,
+                        [
+                            KeyedEntry(f"picked:{req.pick_list_id}", picked),
+                            KeyedEntry(f"shipped:{shipment_id}", shipped),
+                        ],
                     ),
                 )
             log.info("shipment booked", tracking_number=tracking)

@@ -4,8 +4,8 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
-from domain.orders import ExceptionKind, OrderException, OrderStatus, Step, TimelineEntry
-from domain.steps import ReserveStock, StockReserved
+from domain.orders import OrderStatus, TimelineEntry
+from domain.steps import KeyedEntry, ProjectOrder, ReserveStock, StockReserved
 from store import inventory, orders
 from store.sql import utcnow
 
@@ -25,45 +25,28 @@ class InventoryActivities:
 
     @activity.defn(name="reserve_stock")
     async def reserve_stock(self, req: ReserveStock) -> StockReserved:
-        """Reserve all lines in one warehouse, or none and record the shortage on the order."""
+        """Reserve the order's lines in one warehouse: all of them, or (partial) what is there.
+        A shortage leaves nothing reserved and goes back to the workflow."""
         warehouse = self._warehouse
         with structlog.contextvars.bound_contextvars(order_id=req.order_id):
             async with self._sessions.begin() as s:
                 attempt = await s.begin_nested()
-                shortages = await inventory.try_reserve(s, req.order_id, warehouse, req.lines)
-                if shortages is None:
+                outcome = await inventory.try_reserve(s, req.order_id, warehouse, req.lines, partial=req.partial)
+                if outcome is None:
                     await attempt.rollback()
                     held = await inventory.active_reservations(s, req.order_id, warehouse)
                     return StockReserved(warehouse=warehouse, reserved=held)
-                now = utcnow()
-                if not shortages:
-                    await attempt.commit()
-                    await orders.project(
-                        s,
-                        req.order_id,
-                        OrderStatus.ALLOCATED,
-                        (
-                            "allocated",
-                            TimelineEntry(now, OrderStatus.ALLOCATED, "allocated", f"stock reserved in {warehouse}"),
-                        ),
-                    )
-                    log.info("stock reserved", warehouse=warehouse)
-                    return StockReserved(warehouse=warehouse, reserved=list(req.lines))
-
-                await attempt.rollback()
-                result = StockReserved(warehouse=warehouse, shortages=shortages)
-                message = describe_shortages(result)
+                reserved, shortages = outcome
+                if (shortages and not req.partial) or not reserved:
+                    await attempt.rollback()
+                    result = StockReserved(warehouse=warehouse, shortages=shortages)
+                    log.warning("stock shortage", shortages=describe_shortages(result))
+                    return result
+                await attempt.commit()
+                detail = f"stock reserved in {warehouse}"
+                entry = TimelineEntry(utcnow(), OrderStatus.ALLOCATED, "allocated", detail)
                 await orders.project(
-                    s,
-                    req.order_id,
-                    OrderStatus.NEEDS_ATTENTION,
-                    (
-                        req.shortage_exception_id,
-                        TimelineEntry(now, OrderStatus.NEEDS_ATTENTION, "exception_opened", message),
-                    ),
-                    exception=OrderException(
-                        req.shortage_exception_id, ExceptionKind.STOCK_SHORTAGE, Step.ALLOCATE, message, now
-                    ),
+                    s, ProjectOrder(req.order_id, OrderStatus.ALLOCATED, [KeyedEntry("allocated", entry)])
                 )
-            log.warning("stock shortage", shortages=message)
-            return result
+            log.info("stock reserved", warehouse=warehouse, short=len(shortages))
+            return StockReserved(warehouse=warehouse, reserved=reserved, shortages=shortages)

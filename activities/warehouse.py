@@ -5,7 +5,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
 from domain.orders import OrderStatus, TimelineEntry
-from domain.steps import CreatePickList, PickListCreated
+from domain.steps import CreatePickList, KeyedEntry, PickListCreated, ProjectOrder
 from store import fulfilment, orders
 from store.sql import utcnow
 
@@ -27,19 +27,11 @@ class WarehouseActivities:
         with structlog.contextvars.bound_contextvars(order_id=req.order_id, pick_list_id=pick_list_id):
             async with self._sessions.begin() as s:
                 await fulfilment.open_pick_list(s, pick_list_id, req.order_id, req.warehouse, req.lines)
+                entry = TimelineEntry(
+                    utcnow(), OrderStatus.PICKING, "pick_list_created", f"{pick_list_id} in {req.warehouse}"
+                )
                 await orders.project(
-                    s,
-                    req.order_id,
-                    OrderStatus.PICKING,
-                    (
-                        f"picking:{pick_list_id}",
-                        TimelineEntry(
-                            utcnow(),
-                            OrderStatus.PICKING,
-                            "pick_list_created",
-                            f"{pick_list_id} in {req.warehouse}",
-                        ),
-                    ),
+                    s, ProjectOrder(req.order_id, OrderStatus.PICKING, [KeyedEntry(f"picking:{pick_list_id}", entry)])
                 )
             log.info("pick list open", auto_confirm_after=self._auto_confirm_after)
             return PickListCreated(pick_list_id=pick_list_id, auto_confirm_after_seconds=self._auto_confirm_after)

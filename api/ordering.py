@@ -1,7 +1,7 @@
 """Submitting orders and reading them: the only place the API talks to order workflows."""
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -16,8 +16,10 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.problems import ProblemError, invalid
+from config import Settings
 from domain.money import format_minor
 from domain.orders import Order, OrderStatus, catalog_problems, validate, workflow_id_for
+from domain.policy import NewOrder
 from domain.steps import OrderView
 from store import catalog, orders
 from workflows import attributes
@@ -41,7 +43,7 @@ def conflict(order_id: str) -> ProblemError:
 
 
 async def submit(
-    temporal: Client, sessions: async_sessionmaker[AsyncSession], task_queue: str, order: Order
+    temporal: Client, sessions: async_sessionmaker[AsyncSession], settings: Settings, order: Order
 ) -> Accepted:
     """Start the order's workflow once; an identical resubmission answers with the same order."""
     fingerprint = order.fingerprint()
@@ -62,9 +64,9 @@ async def submit(
     try:
         await temporal.start_workflow(
             attributes.ORDER_WORKFLOW,
-            order,
+            NewOrder(order, settings.order_policy(order, datetime.now(UTC))),
             id=workflow_id,
-            task_queue=task_queue,
+            task_queue=settings.task_queue,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
             id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
             search_attributes=TypedSearchAttributes(

@@ -3,7 +3,7 @@
 import hashlib
 import json
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from enum import StrEnum
 
@@ -13,11 +13,13 @@ from domain.money import format_minor
 class OrderStatus(StrEnum):
     RECEIVED = "received"
     CONFIRMED = "confirmed"
+    AWAITING_APPROVAL = "awaiting_approval"
     ALLOCATED = "allocated"
     PICKING = "picking"
     SHIPPED = "shipped"
     COMPLETED = "completed"
     NEEDS_ATTENTION = "needs_attention"
+    ON_HOLD = "on_hold"
     CANCELLED = "cancelled"
 
 
@@ -31,16 +33,11 @@ class Priority(StrEnum):
 
 class Step(StrEnum):
     CONFIRM = "confirm"
+    APPROVE = "approve"
     ALLOCATE = "allocate"
     PICK = "pick"
     SHIP = "ship"
     INVOICE = "invoice"
-
-
-class ExceptionKind(StrEnum):
-    ORDER_INVALID = "order_invalid"
-    STOCK_SHORTAGE = "stock_shortage"
-    STEP_FAILED = "step_failed"
 
 
 # A channel is a short lowercase code; it never contains "-", so an order ID splits back unambiguously.
@@ -164,23 +161,6 @@ def catalog_problems(order: Order, active_by_sku: dict[str, bool]) -> list[Field
         elif not active:
             problems.append(FieldProblem(f"lines[{i}].sku", f"{line.sku} is not active"))
     return problems
-
-
-@dataclass
-class OrderException:
-    exception_id: str
-    kind: ExceptionKind
-    step: Step
-    message: str
-    raised_at: datetime
-    escalation_level: int = 0
-    allowed_actions: list[str] = field(default_factory=list)
-    resolved_at: datetime | None = None
-    resolution: str | None = None
-
-    @property
-    def is_open(self) -> bool:
-        return self.resolved_at is None
 
 
 @dataclass(frozen=True)

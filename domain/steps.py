@@ -3,7 +3,8 @@
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from domain.orders import Address, Order, OrderException, OrderStatus, TimelineEntry
+from domain.exceptions import Action, OrderException
+from domain.orders import Address, Order, OrderLine, OrderStatus, TimelineEntry
 
 
 @dataclass(frozen=True)
@@ -16,8 +17,7 @@ class StockLine:
 class ConfirmOrder:
     order: Order
     received_at: datetime
-    # Used only if the order turns out to be invalid: the workflow owns exception identities.
-    exception_id: str
+    ship_by: datetime
 
 
 @dataclass(frozen=True)
@@ -33,7 +33,8 @@ class OrderConfirmed:
 class ReserveStock:
     order_id: str
     lines: list[StockLine]
-    shortage_exception_id: str
+    # Reserve what is available of each line rather than all or nothing (a person chose ship_available).
+    partial: bool = False
 
 
 @dataclass(frozen=True)
@@ -97,6 +98,7 @@ class IssueInvoice:
     order_id: str
     amount: int
     currency: str
+    lines: list[OrderLine] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -107,14 +109,100 @@ class InvoiceIssued:
 
 
 @dataclass(frozen=True)
-class RecordStatus:
-    """Projection of a status change that no step's own write carries (a parked step, say)."""
+class KeyedEntry:
+    """A timeline entry with the key that makes its projection land once."""
+
+    key: str
+    entry: TimelineEntry
+
+
+class AlertKind:
+    EXCEPTION_OPENED = "exception_opened"
+    EXCEPTION_REMINDER = "exception_reminder"
+    EXCEPTION_ESCALATED = "exception_escalated"
+    SLA_AT_RISK = "sla_at_risk"
+    SLA_BREACHED = "sla_breached"
+
+
+@dataclass(frozen=True)
+class Alert:
+    """Something a person should know now. Stored, logged, and (later) delivered as an event."""
+
+    alert_id: str
+    kind: str
+    order_id: str
+    message: str
+    raised_at: datetime
+    level: int = 0  # 0 assignee, 1 reminder, 2 manager
+    exception_id: str | None = None
+
+
+@dataclass(frozen=True)
+class ProjectOrder:
+    """A change that no step's own write carries: exceptions, escalations, controls, alerts."""
 
     order_id: str
     status: OrderStatus
-    event_key: str
-    entry: TimelineEntry
-    exception: OrderException | None = None
+    entries: list[KeyedEntry] = field(default_factory=list)
+    exceptions: list[OrderException] = field(default_factory=list)
+    alerts: list[Alert] = field(default_factory=list)
+    at_risk: bool | None = None
+    ship_to: Address | None = None
+
+
+@dataclass(frozen=True)
+class CancelOrder:
+    """Undo what was done, newest first: the open pick list, then the reservation."""
+
+    order_id: str
+    reason: str
+    projection: ProjectOrder
+
+
+@dataclass(frozen=True)
+class OrderCancelled:
+    released: list[StockLine] = field(default_factory=list)
+    pick_lists_cancelled: list[str] = field(default_factory=list)
+
+
+# Requests from people, through updates.
+
+
+@dataclass(frozen=True)
+class ResolveException:
+    exception_id: str
+    action: Action
+    actor: str = "operations"
+    note: str = ""
+    ship_to: Address | None = None  # with change_address
+
+
+@dataclass(frozen=True)
+class CancelRequest:
+    reason: str
+    actor: str = "operations"
+
+
+@dataclass(frozen=True)
+class HoldRequest:
+    reason: str
+    actor: str = "operations"
+    until: datetime | None = None
+
+
+@dataclass(frozen=True)
+class ControlRequest:
+    """release, approve, reject: who and why."""
+
+    actor: str = "operations"
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class ChangeAddress:
+    ship_to: Address
+    actor: str = "operations"
+    note: str = ""
 
 
 @dataclass
@@ -123,6 +211,12 @@ class OrderView:
     status: OrderStatus
     order: Order
     total: int
+    ship_by: datetime | None = None
+    at_risk: bool = False
+    hold: HoldRequest | None = None
+    # What will ship, and where: a person may have cut lines to what is available or changed the address.
+    lines: list[OrderLine] = field(default_factory=list)
+    ship_to: Address | None = None
     reservation: StockReserved | None = None
     pick_list: PickListCreated | None = None
     picked_at: datetime | None = None

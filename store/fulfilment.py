@@ -6,6 +6,7 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from domain.orders import OrderLine
 from domain.steps import StockLine
 from store.sql import insert_ignore, utcnow
 from store.tables import Invoice, PickList, Shipment
@@ -77,13 +78,22 @@ async def invoice_for(session: AsyncSession, key: str) -> Invoice | None:
 
 
 async def issue_invoice(
-    session: AsyncSession, key: str, order_id: str, amount: int, currency: str
+    session: AsyncSession, key: str, order_id: str, amount: int, currency: str, lines: list[OrderLine]
 ) -> tuple[Invoice, bool]:
     """The invoice for `key`, created with the next number in sequence if it does not exist yet."""
     created = await insert_ignore(
         session,
         Invoice.__table__,  # type: ignore[arg-type]
-        [{"key": key, "order_id": order_id, "amount": amount, "currency": currency, "issued_at": utcnow()}],
+        [
+            {
+                "key": key,
+                "order_id": order_id,
+                "amount": amount,
+                "currency": currency,
+                "lines": [asdict(line) for line in lines],
+                "issued_at": utcnow(),
+            }
+        ],
     )
     invoice = await invoice_for(session, key)
     assert invoice is not None
@@ -96,3 +106,14 @@ async def issue_invoice(
 async def shipment_of_order(session: AsyncSession, order_id: str) -> Shipment | None:
     result = await session.execute(select(Shipment).where(Shipment.order_id == order_id).limit(1))
     return result.scalar_one_or_none()
+
+
+async def cancel_open_pick_lists(session: AsyncSession, order_id: str) -> list[str]:
+    result = await session.execute(
+        select(PickList).where(PickList.order_id == order_id, PickList.state == "open").order_by(PickList.pick_list_id)
+    )
+    cancelled = []
+    for pick_list in result.scalars():
+        pick_list.state = "cancelled"
+        cancelled.append(pick_list.pick_list_id)
+    return cancelled

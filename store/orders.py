@@ -6,17 +6,23 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
+import structlog
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain.orders import Order, OrderException, OrderStatus, TimelineEntry
+from domain.exceptions import OrderException
+from domain.orders import Order, OrderStatus
+from domain.steps import ProjectOrder
 from store.sql import insert_ignore, utcnow
-from store.tables import OrderEvent, OrderExceptionRow, OrderLineRow, OrderRow
+from store.tables import AlertRow, OrderEvent, OrderExceptionRow, OrderLineRow, OrderRow
+
+log = structlog.get_logger(__name__)
 
 
-async def record_new(session: AsyncSession, order: Order, status: OrderStatus, received_at: datetime) -> bool:
+async def record_new(
+    session: AsyncSession, order: Order, status: OrderStatus, received_at: datetime, ship_by: datetime
+) -> bool:
     """Insert the order and its lines once; False when it was already recorded."""
-    now = utcnow()
     new = await insert_ignore(
         session,
         OrderRow.__table__,  # type: ignore[arg-type]
@@ -32,11 +38,12 @@ async def record_new(session: AsyncSession, order: Order, status: OrderStatus, r
                 "currency": order.currency,
                 "total": order.total,
                 "priority": order.priority.value,
-                "ship_by": order.ship_by,
+                "ship_by": ship_by,
                 "status": status.value,
+                "at_risk": False,
                 "fingerprint": order.fingerprint(),
                 "created_at": received_at,
-                "updated_at": now,
+                "updated_at": utcnow(),
             }
         ],
     )
@@ -58,49 +65,81 @@ async def record_new(session: AsyncSession, order: Order, status: OrderStatus, r
     return bool(new)
 
 
-async def project(
-    session: AsyncSession,
-    order_id: str,
-    status: OrderStatus,
-    *events: tuple[str, TimelineEntry],
-    exception: OrderException | None = None,
-) -> None:
-    """Move the read model to `status` and append timeline events, each keyed so a retry adds nothing."""
-    await session.execute(
-        update(OrderRow).where(OrderRow.order_id == order_id).values(status=status.value, updated_at=utcnow())
-    )
+async def project(session: AsyncSession, change: ProjectOrder) -> None:
+    """Bring the read model in line with the workflow. Every part is keyed or absolute, so a retry
+    of the same change writes nothing new."""
+    values: dict[str, Any] = {"status": change.status.value, "updated_at": utcnow()}
+    if change.at_risk is not None:
+        values["at_risk"] = change.at_risk
+    if change.ship_to is not None:
+        values["ship_to"] = asdict(change.ship_to)
+    await session.execute(update(OrderRow).where(OrderRow.order_id == change.order_id).values(**values))
     await insert_ignore(
         session,
         OrderEvent.__table__,  # type: ignore[arg-type]
         [
             {
-                "order_id": order_id,
-                "key": key,
-                "status": entry.status.value,
-                "event": entry.event,
-                "detail": entry.detail,
-                "actor": entry.actor,
-                "occurred_at": entry.at,
+                "order_id": change.order_id,
+                "key": keyed.key,
+                "status": keyed.entry.status.value,
+                "event": keyed.entry.event,
+                "detail": keyed.entry.detail,
+                "actor": keyed.entry.actor,
+                "occurred_at": keyed.entry.at,
             }
-            for key, entry in events
+            for keyed in change.entries
         ],
     )
-    if exception is not None:
-        await insert_ignore(
-            session,
-            OrderExceptionRow.__table__,  # type: ignore[arg-type]
-            [
-                {
-                    "exception_id": exception.exception_id,
-                    "order_id": order_id,
-                    "kind": exception.kind.value,
-                    "step": exception.step.value,
-                    "message": exception.message,
-                    "raised_at": exception.raised_at,
-                    "resolved_at": exception.resolved_at,
-                    "resolution": exception.resolution,
-                }
-            ],
+    for exception in change.exceptions:
+        await _upsert_exception(session, change.order_id, exception)
+    await insert_ignore(
+        session,
+        AlertRow.__table__,  # type: ignore[arg-type]
+        [
+            {
+                "alert_id": alert.alert_id,
+                "kind": alert.kind,
+                "order_id": alert.order_id,
+                "exception_id": alert.exception_id,
+                "level": alert.level,
+                "message": alert.message,
+                "raised_at": alert.raised_at,
+            }
+            for alert in change.alerts
+        ],
+    )
+    for alert in change.alerts:
+        log.warning("alert", alert_id=alert.alert_id, kind=alert.kind, level=alert.level, message=alert.message)
+
+
+async def _upsert_exception(session: AsyncSession, order_id: str, exception: OrderException) -> None:
+    state = {
+        "escalation_level": exception.escalation_level,
+        "allowed_actions": [a.value for a in exception.allowed_actions],
+        "resolved_at": exception.resolved_at,
+        "resolution": exception.resolution.value if exception.resolution else None,
+        "resolved_by": exception.resolved_by,
+        "note": exception.note,
+    }
+    inserted = await insert_ignore(
+        session,
+        OrderExceptionRow.__table__,  # type: ignore[arg-type]
+        [
+            {
+                "exception_id": exception.exception_id,
+                "order_id": order_id,
+                "kind": exception.kind.value,
+                "step": exception.step.value,
+                "message": exception.message,
+                "blocking": exception.blocking,
+                "raised_at": exception.raised_at,
+                **state,
+            }
+        ],
+    )
+    if not inserted:
+        await session.execute(
+            update(OrderExceptionRow).where(OrderExceptionRow.exception_id == exception.exception_id).values(**state)
         )
 
 
@@ -143,8 +182,8 @@ class OrderFilter:
     created_before: datetime | None = None
 
 
-def encode_cursor(row: OrderRow) -> str:
-    raw = json.dumps([row.created_at.isoformat(), row.order_id]).encode()
+def encode_cursor(at: datetime, key: str) -> str:
+    raw = json.dumps([at.isoformat(), key]).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
@@ -188,5 +227,74 @@ async def page(
         .limit(limit + 1)
     )
     rows = list(result.scalars())
-    next_cursor = encode_cursor(rows[limit - 1]) if len(rows) > limit else None
+    next_cursor = encode_cursor(rows[limit - 1].created_at, rows[limit - 1].order_id) if len(rows) > limit else None
     return rows[:limit], next_cursor
+
+
+async def exception_page(
+    session: AsyncSession,
+    open_only: bool,
+    kind: str | None,
+    order_id: str | None,
+    limit: int,
+    after: tuple[datetime, str] | None,
+) -> list[tuple[OrderExceptionRow, OrderRow]]:
+    """Exceptions across orders, oldest first, each with its order."""
+    conditions: list[Any] = []
+    if open_only:
+        conditions.append(OrderExceptionRow.resolved_at.is_(None))
+    if kind:
+        conditions.append(OrderExceptionRow.kind == kind)
+    if order_id:
+        conditions.append(OrderExceptionRow.order_id == order_id)
+    if after:
+        raised_at, exception_id = after
+        conditions.append(
+            or_(
+                OrderExceptionRow.raised_at > raised_at,
+                and_(OrderExceptionRow.raised_at == raised_at, OrderExceptionRow.exception_id > exception_id),
+            )
+        )
+    result = await session.execute(
+        select(OrderExceptionRow, OrderRow)
+        .join(OrderRow, OrderRow.order_id == OrderExceptionRow.order_id)
+        .where(*conditions)
+        .order_by(OrderExceptionRow.raised_at, OrderExceptionRow.exception_id)
+        .limit(limit)
+    )
+    return [(e, o) for e, o in result.tuples()]
+
+
+async def alert_page(
+    session: AsyncSession,
+    kind: str | None,
+    order_id: str | None,
+    acknowledged: bool | None,
+    limit: int,
+    after: tuple[datetime, str] | None,
+) -> list[AlertRow]:
+    """Alerts, newest first."""
+    conditions: list[Any] = []
+    if kind:
+        conditions.append(AlertRow.kind == kind)
+    if order_id:
+        conditions.append(AlertRow.order_id == order_id)
+    if acknowledged is not None:
+        conditions.append(AlertRow.acknowledged_at.is_not(None) if acknowledged else AlertRow.acknowledged_at.is_(None))
+    if after:
+        raised_at, alert_id = after
+        conditions.append(
+            or_(AlertRow.raised_at < raised_at, and_(AlertRow.raised_at == raised_at, AlertRow.alert_id < alert_id))
+        )
+    result = await session.execute(
+        select(AlertRow).where(*conditions).order_by(AlertRow.raised_at.desc(), AlertRow.alert_id.desc()).limit(limit)
+    )
+    return list(result.scalars())
+
+
+async def acknowledge_alert(session: AsyncSession, alert_id: str, actor: str) -> AlertRow | None:
+    alert = await session.get(AlertRow, alert_id, with_for_update=True)
+    if alert is not None and alert.acknowledged_at is None:
+        alert.acknowledged_at = utcnow()
+        alert.acknowledged_by = actor
+    return alert

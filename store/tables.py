@@ -96,6 +96,7 @@ class OrderRow(Base):
     priority: Mapped[str] = mapped_column(String(16))
     ship_by: Mapped[datetime | None] = mapped_column(TS, nullable=True)
     status: Mapped[str] = mapped_column(String(32))
+    at_risk: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
     fingerprint: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(TS)
     updated_at: Mapped[datetime] = mapped_column(TS)
@@ -127,14 +128,36 @@ class OrderEvent(Base):
 
 class OrderExceptionRow(Base):
     __tablename__ = "order_exceptions"
+    __table_args__ = (Index("ix_order_exceptions_open", "resolved_at", "raised_at"),)
     exception_id: Mapped[str] = mapped_column(String(120), primary_key=True)
     order_id: Mapped[str] = mapped_column(ForeignKey("orders.order_id"), index=True)
     kind: Mapped[str] = mapped_column(String(32), index=True)
     step: Mapped[str] = mapped_column(String(16))
     message: Mapped[str] = mapped_column(Text)
+    blocking: Mapped[bool] = mapped_column(Boolean, default=True, server_default="1")
+    escalation_level: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    allowed_actions: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
     raised_at: Mapped[datetime] = mapped_column(TS)
     resolved_at: Mapped[datetime | None] = mapped_column(TS, nullable=True)
     resolution: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    resolved_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    note: Mapped[str] = mapped_column(Text, default="", server_default="")
+
+
+class AlertRow(Base):
+    """An alert is an event: the webhooks and message bus deliver these once they exist."""
+
+    __tablename__ = "alerts"
+    __table_args__ = (Index("ix_alerts_raised", "raised_at"),)
+    alert_id: Mapped[str] = mapped_column(String(160), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32), index=True)
+    order_id: Mapped[str] = mapped_column(ForeignKey("orders.order_id"), index=True)
+    exception_id: Mapped[str | None] = mapped_column(String(120), nullable=True)
+    level: Mapped[int] = mapped_column(Integer, default=0)
+    message: Mapped[str] = mapped_column(Text)
+    raised_at: Mapped[datetime] = mapped_column(TS)
+    acknowledged_at: Mapped[datetime | None] = mapped_column(TS, nullable=True)
+    acknowledged_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
 
 
 class Reservation(Base):
@@ -157,7 +180,7 @@ class PickList(Base):
     order_id: Mapped[str] = mapped_column(ForeignKey("orders.order_id"), index=True)
     warehouse: Mapped[str] = mapped_column(String(32))
     lines: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
-    state: Mapped[str] = mapped_column(String(16))  # open | confirmed
+    state: Mapped[str] = mapped_column(String(16))  # open | confirmed | cancelled
     created_at: Mapped[datetime] = mapped_column(TS)
     confirmed_at: Mapped[datetime | None] = mapped_column(TS, nullable=True)
     confirmed_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
@@ -182,4 +205,5 @@ class Invoice(Base):
     order_id: Mapped[str] = mapped_column(ForeignKey("orders.order_id"), index=True)
     amount: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3))
+    lines: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON, nullable=True)
     issued_at: Mapped[datetime] = mapped_column(TS)

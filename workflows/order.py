@@ -1,43 +1,52 @@
-"""One order, one workflow: confirm → allocate → pick → ship → invoice.
+"""One order, one workflow: confirm → (approve) → allocate → pick → ship → invoice.
 
 A business failure does not fail the workflow: the order parks in `needs_attention` with an open
-exception and waits for a person.
+exception, alerts a person, climbs an escalation ladder while nobody acts, and waits for a resolution
+(an update). Holds, cancellation, address changes and approvals are updates too, each with a validator
+so a request that does not apply is refused before it touches history.
 """
 
+import asyncio
 import contextlib
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import TypeVar
+from typing import Any
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError
+from temporalio.common import RetryPolicy, SearchAttributeUpdate
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.billing import BillingActivities
-    from activities.carrier import CarrierActivities
+    from activities.carrier import ADDRESS_REJECTED, CarrierActivities
     from activities.inventory import InventoryActivities, describe_shortages
     from activities.orders import OrderActivities
     from activities.warehouse import WarehouseActivities
-    from domain.orders import (
-        ExceptionKind,
-        Order,
-        OrderException,
-        OrderStatus,
-        Step,
-        TimelineEntry,
-    )
+    from domain.exceptions import Action, ExceptionKind, OrderException, allowed_actions
+    from domain.money import format_minor
+    from domain.orders import OrderStatus, Step, TimelineEntry
+    from domain.policy import NewOrder, warning_time
     from domain.steps import (
+        Alert,
+        AlertKind,
         BookShipment,
+        CancelOrder,
+        CancelRequest,
+        ChangeAddress,
         ConfirmOrder,
+        ControlRequest,
         CreatePickList,
+        HoldRequest,
         InvoiceIssued,
         IssueInvoice,
+        KeyedEntry,
         OrderView,
         PickConfirmation,
         PickListCreated,
-        RecordStatus,
+        ProjectOrder,
         ReserveStock,
+        ResolveException,
         ShipmentBooked,
         StockLine,
         StockReserved,
@@ -52,35 +61,102 @@ STEP_RETRY = RetryPolicy(
     maximum_interval=timedelta(minutes=1),
     maximum_attempts=12,
 )
+# A carrier that rejects an address will reject it again: hand it to a person at once.
+SHIP_RETRY = replace(STEP_RETRY, non_retryable_error_types=[ADDRESS_REJECTED])
 # Projection must land eventually; it has nobody to hand over to.
 PROJECTION_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=5))
+PROJECTION_TIMEOUT = timedelta(seconds=15)
 
-T = TypeVar("T")
+
+class Rejected(ApplicationError):
+    """A request that does not apply to the order as it stands; the API answers 409 with the reason."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason, type="Rejected", non_retryable=True)
+
+
+class UnknownException(ApplicationError):
+    def __init__(self, exception_id: str) -> None:
+        super().__init__(f"exception {exception_id} is not on this order", type="NotFound", non_retryable=True)
+
+
+class _Cancelled(Exception):
+    """Unwinds the main flow to compensation."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    kind: ExceptionKind
+    message: str
+    # When this becomes true the exception resolves itself (the late pick confirmation arrived).
+    clears: Callable[[], bool] | None = None
 
 
 @workflow.defn(name=attributes.ORDER_WORKFLOW)
 class OrderWorkflow:
     @workflow.init
-    def __init__(self, order: Order) -> None:
+    def __init__(self, new: NewOrder) -> None:
+        received = workflow.now()
+        order = new.order
         self._order = order
-        self._status = OrderStatus.RECEIVED
-        self._timeline = [TimelineEntry(workflow.now(), OrderStatus.RECEIVED, "received", order.summary())]
+        self._policy = new.policy
+        self._progress = OrderStatus.RECEIVED  # how far the order has come; `status` adds holds and exceptions
+        self._lines = list(order.lines)
+        self._ship_to = order.ship_to
+        self._timeline = [TimelineEntry(received, OrderStatus.RECEIVED, "received", order.summary())]
         self._exceptions: list[OrderException] = []
         self._reservation: StockReserved | None = None
+        self._partial = False
         self._pick_list: PickListCreated | None = None
         # Keyed by pick list: a confirmation may arrive before the workflow has seen its pick list.
         self._pick_confirmations: dict[str, PickConfirmation] = {}
         self._picked_at: datetime | None = None
+        self._shipping = False  # past this point the goods are leaving: no more cancel or address change
         self._shipment: ShipmentBooked | None = None
         self._invoice: InvoiceIssued | None = None
+        self._hold: HoldRequest | None = None
+        self._cancel: CancelRequest | None = None
+        self._awaiting_approval = False
+        self._approved: bool | None = None
+        self._warned = False
+        self._done = False
+        self._published: dict[str, Any] = {}
+        # One writer at a time, so the read model never moves backwards.
+        self._writes = asyncio.Lock()
+        self._background: list[asyncio.Task[None]] = []
+
+    # ---- what people see ----------------------------------------------------------------------
+
+    @property
+    def status(self) -> OrderStatus:
+        if self._progress in (OrderStatus.COMPLETED, OrderStatus.CANCELLED):
+            return self._progress
+        if any(e.is_open and e.blocking for e in self._exceptions):
+            return OrderStatus.NEEDS_ATTENTION
+        if self._hold is not None:
+            return OrderStatus.ON_HOLD
+        if self._awaiting_approval:
+            return OrderStatus.AWAITING_APPROVAL
+        return self._progress
+
+    @property
+    def at_risk(self) -> bool:
+        if self._shipment is not None or self._progress is OrderStatus.CANCELLED:
+            return False
+        return self._warned or any(e.is_open and e.blocking for e in self._exceptions)
 
     @workflow.query(name="view")
     def view(self) -> OrderView:
         return OrderView(
             order_id=self._order.order_id,
-            status=self._status,
+            status=self.status,
             order=self._order,
             total=self._order.total,
+            ship_by=self._policy.ship_by,
+            at_risk=self.at_risk,
+            hold=self._hold,
+            lines=list(self._lines),
+            ship_to=self._ship_to,
             reservation=self._reservation,
             pick_list=self._pick_list,
             picked_at=self._picked_at,
@@ -90,164 +166,558 @@ class OrderWorkflow:
             timeline=list(self._timeline),
         )
 
+    # ---- the warehouse ------------------------------------------------------------------------
+
     @workflow.signal(name="confirm_pick")
     def confirm_pick(self, confirmation: PickConfirmation) -> None:
         self._pick_confirmations.setdefault(confirmation.pick_list_id, confirmation)
 
-    @workflow.run
-    async def run(self, order: Order) -> OrderView:
-        self._show_step(Step.CONFIRM, "checking lines against the catalog")
-        confirmed = await self._step(
-            Step.CONFIRM,
-            workflow.execute_activity_method(
-                OrderActivities.confirm_order,
-                ConfirmOrder(order, self._timeline[0].at, self._next_exception_id()),
-                start_to_close_timeout=timedelta(seconds=15),
-                retry_policy=STEP_RETRY,
-            ),
-        )
-        if confirmed is None:
-            return self.view()
-        if not confirmed.ok:
-            return await self._park(ExceptionKind.ORDER_INVALID, Step.CONFIRM, "; ".join(confirmed.problems))
-        self._advance(OrderStatus.CONFIRMED, "confirmed")
+    # ---- people: resolve exceptions and control the order -------------------------------------
 
-        self._show_step(Step.ALLOCATE, "reserving stock")
-        lines = [StockLine(line.sku, line.quantity) for line in order.lines]
-        reservation = await self._step(
-            Step.ALLOCATE,
-            workflow.execute_activity_method(
-                InventoryActivities.reserve_stock,
-                ReserveStock(order.order_id, lines, self._next_exception_id()),
-                start_to_close_timeout=timedelta(seconds=15),
-                retry_policy=STEP_RETRY,
-            ),
-        )
-        if reservation is None:
+    @workflow.update(name="resolve_exception")
+    async def resolve_exception(self, req: ResolveException) -> OrderView:
+        exception = self._exception(req.exception_id)
+        if not exception.is_open:  # the same resolution again: it acted once already
             return self.view()
-        if not reservation.ok:
-            return await self._park(ExceptionKind.STOCK_SHORTAGE, Step.ALLOCATE, describe_shortages(reservation))
-        self._reservation = reservation
-        self._advance(OrderStatus.ALLOCATED, "allocated", f"stock reserved in {reservation.warehouse}")
-
-        self._show_step(Step.PICK, "creating the pick list")
-        pick_list = await self._step(
-            Step.PICK,
-            workflow.execute_activity_method(
-                WarehouseActivities.create_pick_list,
-                CreatePickList(order.order_id, reservation.warehouse, reservation.reserved),
-                start_to_close_timeout=timedelta(seconds=15),
-                retry_policy=STEP_RETRY,
-            ),
-        )
-        if pick_list is None:
-            return self.view()
-        self._pick_list = pick_list
-        self._advance(OrderStatus.PICKING, "pick_list_created", pick_list.pick_list_id)
-        self._show_step(Step.PICK, f"waiting for the warehouse to confirm {pick_list.pick_list_id}")
-        picked = await self._wait_for_pick(pick_list)
-        self._picked_at = workflow.now()
-        self._timeline.append(
-            TimelineEntry(workflow.now(), OrderStatus.PICKING, "picked", pick_list.pick_list_id, picked.confirmed_by)
-        )
-
-        self._show_step(Step.SHIP, "booking the carrier")
-        shipment = await self._step(
-            Step.SHIP,
-            workflow.execute_activity_method(
-                CarrierActivities.book_shipment,
-                BookShipment(
-                    order.order_id,
-                    reservation.warehouse,
-                    pick_list.pick_list_id,
-                    reservation.reserved,
-                    order.ship_to,
-                    self._picked_at,
-                    picked.confirmed_by,
-                ),
-                start_to_close_timeout=timedelta(seconds=30),
-                retry_policy=STEP_RETRY,
-            ),
-        )
-        if shipment is None:
-            return self.view()
-        self._shipment = shipment
-        self._advance(OrderStatus.SHIPPED, "shipped", f"{shipment.carrier} {shipment.tracking_number}")
-
-        self._show_step(Step.INVOICE, "issuing the invoice")
-        invoice = await self._step(
-            Step.INVOICE,
-            workflow.execute_activity_method(
-                BillingActivities.issue_invoice,
-                IssueInvoice(order.order_id, order.total, order.currency),
-                start_to_close_timeout=timedelta(seconds=15),
-                retry_policy=STEP_RETRY,
-            ),
-        )
-        if invoice is None:
-            return self.view()
-        self._invoice = invoice
-        self._advance(OrderStatus.COMPLETED, "invoiced", invoice.number)
-        workflow.set_current_details(f"**Completed** · invoice {invoice.number}")
+        if req.action is Action.CANCEL:
+            # Compensation closes every open exception, this one included, with the cancel's reason.
+            return await self._await_cancel(
+                CancelRequest(req.note or f"cancelled on {exception.kind.value}", req.actor)
+            )
+        if req.action is Action.CHANGE_ADDRESS and req.ship_to is not None:
+            self._ship_to = req.ship_to
+        if req.action is Action.SHIP_AVAILABLE:
+            self._partial = True
+        entry = self._close(exception, req.action, req.actor, req.note)
+        await self._project([entry], exceptions=[exception])
         return self.view()
 
-    async def _wait_for_pick(self, pick_list: PickListCreated) -> PickConfirmation:
-        pick_list_id = pick_list.pick_list_id
-        delay = pick_list.auto_confirm_after_seconds
-        # In auto mode the built-in warehouse confirms by itself once the delay has passed.
-        if delay != 0:
-            with contextlib.suppress(TimeoutError):
-                await workflow.wait_condition(
-                    lambda: pick_list_id in self._pick_confirmations,
-                    timeout=None if delay is None else timedelta(seconds=delay),
-                )
-        return self._pick_confirmations.setdefault(pick_list_id, PickConfirmation(pick_list_id, "warehouse:auto"))
+    @resolve_exception.validator
+    def _validate_resolve(self, req: ResolveException) -> None:
+        exception = self._exception(req.exception_id)
+        if not exception.is_open:
+            if exception.resolution is req.action:
+                return
+            raise Rejected(f"{exception.exception_id} was already resolved with {exception.resolution}")
+        if req.action not in exception.allowed_actions:
+            allowed = ", ".join(a.value for a in exception.allowed_actions)
+            raise Rejected(f"{req.action.value} does not apply to {exception.kind.value}; allowed: {allowed}")
+        if req.action is Action.CANCEL:
+            self._validate_cancel(CancelRequest(req.note, req.actor))
+        if req.action is Action.CHANGE_ADDRESS:
+            if req.ship_to is None:
+                raise Rejected("change_address needs the new address in ship_to")
+            self._validate_change_address(ChangeAddress(req.ship_to, req.actor))
 
-    async def _step(self, step: Step, call: Awaitable[T]) -> T | None:
-        """Run a step; when its retries are exhausted, open a `step_failed` exception and return None."""
+    @workflow.update(name="cancel")
+    async def cancel(self, req: CancelRequest) -> OrderView:
+        return await self._await_cancel(req)
+
+    @cancel.validator
+    def _validate_cancel(self, req: CancelRequest) -> None:
+        if self._progress in (OrderStatus.COMPLETED, OrderStatus.CANCELLED):
+            raise Rejected(f"the order is {self._progress.value}")
+        if self._shipping:
+            raise Rejected(
+                "the order has shipped (or is being handed to the carrier); it can be returned, not cancelled"
+            )
+        if self._cancel is not None:
+            raise Rejected("the order is being cancelled already")
+
+    @workflow.update(name="hold")
+    async def hold(self, req: HoldRequest) -> OrderView:
+        self._hold = req
+        until = f" until {req.until.isoformat()}" if req.until else ""
+        entry = self._note("held", f"{req.reason}{until}", req.actor)
+        if req.until is not None:
+            self._spawn(self._expire_hold(req))
+        await self._project([entry])
+        return self.view()
+
+    @hold.validator
+    def _validate_hold(self, req: HoldRequest) -> None:
+        self._require_open("held")
+        if self._hold is not None:
+            raise Rejected("the order is on hold already")
+        if req.until is not None and req.until <= workflow.now():
+            raise Rejected("a hold must end in the future")
+
+    @workflow.update(name="release")
+    async def release(self, req: ControlRequest) -> OrderView:
+        self._hold = None
+        await self._project([self._note("released", req.note, req.actor)])
+        return self.view()
+
+    @release.validator
+    def _validate_release(self, req: ControlRequest) -> None:
+        if self._hold is None:
+            raise Rejected("the order is not on hold")
+
+    @workflow.update(name="change_address")
+    async def change_address(self, req: ChangeAddress) -> OrderView:
+        self._ship_to = req.ship_to
+        entry = self._note(
+            "address_changed", f"{req.ship_to.city}, {req.ship_to.country}. {req.note}".strip(), req.actor
+        )
+        entries = [entry]
+        exceptions = []
+        for exception in self._exceptions:
+            if exception.is_open and exception.kind is ExceptionKind.ADDRESS_REJECTED:
+                entries.append(self._close(exception, Action.CHANGE_ADDRESS, req.actor, req.note))
+                exceptions.append(exception)
+        await self._project(entries, exceptions=exceptions, ship_to=req.ship_to)
+        return self.view()
+
+    @change_address.validator
+    def _validate_change_address(self, req: ChangeAddress) -> None:
+        self._require_open("re-addressed")
+        if self._shipping:
+            raise Rejected("the order has shipped; its address can no longer change")
+
+    @workflow.update(name="approve")
+    async def approve(self, req: ControlRequest) -> OrderView:
+        self._approved = True
+        self._awaiting_approval = False
+        overdue = [e for e in self._exceptions if e.is_open and e.kind is ExceptionKind.APPROVAL_OVERDUE]
+        entries = [self._note("approved", req.note, req.actor)]
+        entries += [self._close(e, Action.RETRY, req.actor, "approved") for e in overdue]
+        await self._project(entries, exceptions=overdue)
+        return self.view()
+
+    @approve.validator
+    def _validate_approve(self, req: ControlRequest) -> None:
+        if not self._awaiting_approval or self._approved is not None:
+            raise Rejected("the order is not waiting for approval")
+
+    @workflow.update(name="reject")
+    async def reject(self, req: ControlRequest) -> OrderView:
+        self._approved = False
+        self._awaiting_approval = False
+        await self._project([self._note("rejected", req.note, req.actor)])
+        return await self._await_cancel(CancelRequest(f"rejected: {req.note}".rstrip(": "), req.actor))
+
+    @reject.validator
+    def _validate_reject(self, req: ControlRequest) -> None:
+        self._validate_approve(req)
+
+    # ---- the flow -----------------------------------------------------------------------------
+
+    @workflow.run
+    async def run(self, new: NewOrder) -> OrderView:
+        self._publish()
+        self._spawn(self._keep_promise())
         try:
-            return await call
-        except ActivityError as err:
-            cause = err.cause or err
-            await self._park(ExceptionKind.STEP_FAILED, step, str(cause))
-            return None
+            await self._step(Step.CONFIRM, self._confirm)
+            await self._step(Step.APPROVE, self._await_approval)
+            await self._step(Step.ALLOCATE, self._allocate)
+            await self._step(Step.PICK, self._pick)
+            await self._step(Step.SHIP, self._ship)
+            await self._step(Step.INVOICE, self._issue_invoice)
+            if self._progress is not OrderStatus.COMPLETED:  # invoicing was skipped
+                self._progress = OrderStatus.COMPLETED
+                await self._project([self._note("completed", "invoice handled outside orderflow")])
+            workflow.set_current_details(f"**Completed** · invoice {self._invoice.number if self._invoice else '-'}")
+        except _Cancelled:
+            await self._compensate()
+        self._done = True
+        self._publish()
+        await asyncio.gather(*self._background)
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return self.view()
 
-    async def _park(self, kind: ExceptionKind, step: Step, message: str) -> OrderView:
+    async def _step(self, step: Step, attempt: Callable[[], Awaitable[Problem | None]]) -> None:
+        """Run a step until it is done, parking the order with each problem until a person resolves it."""
+        while True:
+            await self._checkpoint()
+            self._show(step, "working")
+            try:
+                problem = await attempt()
+            except ActivityError as err:
+                cause = err.cause
+                kind = ExceptionKind.STEP_FAILED
+                if isinstance(cause, ApplicationError) and cause.type == ADDRESS_REJECTED:
+                    kind = ExceptionKind.ADDRESS_REJECTED
+                problem = Problem(kind, str(cause or err))
+            if problem is None:
+                return
+            exception = await self._park(step, problem)
+            if exception.resolution is Action.SKIP:
+                await self._project([self._note("skipped", step.value, exception.resolved_by or "operations")])
+                return
+
+    async def _checkpoint(self) -> None:
+        """Between steps: a cancel unwinds, a hold waits."""
+        if self._hold is not None and self._cancel is None:
+            self._show(None, f"on hold: {self._hold.reason}")
+            await self._project([])  # the step just done wrote its own status; the order is on hold
+            await workflow.wait_condition(lambda: self._hold is None or self._cancel is not None)
+        if self._cancel is not None:
+            raise _Cancelled
+
+    async def _confirm(self) -> Problem | None:
+        async with self._writes:
+            confirmed = await workflow.execute_activity_method(
+                OrderActivities.confirm_order,
+                ConfirmOrder(self._order, self._timeline[0].at, self._policy.ship_by),
+                start_to_close_timeout=timedelta(seconds=15),
+                retry_policy=STEP_RETRY,
+            )
+        if not confirmed.ok:
+            return Problem(ExceptionKind.ORDER_INVALID, "; ".join(confirmed.problems))
+        self._advance(OrderStatus.CONFIRMED, "confirmed")
+        return None
+
+    async def _await_approval(self) -> Problem | None:
+        if self._approved is None and not self._policy.needs_approval(self._order.total):
+            return None
+        if self._approved is None:
+            if not self._awaiting_approval:
+                self._awaiting_approval = True
+                total = f"{format_minor(self._order.total, self._order.currency)} {self._order.currency}"
+                await self._project([self._note("approval_requested", f"total {total} is over the threshold")])
+            self._show(Step.APPROVE, "waiting for a person to approve")
+            decided = await self._within(
+                timedelta(seconds=self._policy.approval_sla_s),
+                lambda: self._approved is not None or self._cancel is not None,
+            )
+            if not decided:
+                return Problem(
+                    ExceptionKind.APPROVAL_OVERDUE,
+                    f"no approval within {timedelta(seconds=self._policy.approval_sla_s)}",
+                    clears=lambda: self._approved is not None,
+                )
+        return None
+
+    async def _allocate(self) -> Problem | None:
+        async with self._writes:
+            reservation = await workflow.execute_activity_method(
+                InventoryActivities.reserve_stock,
+                ReserveStock(
+                    self._order.order_id,
+                    [StockLine(line.sku, line.quantity) for line in self._lines],
+                    partial=self._partial,
+                ),
+                start_to_close_timeout=timedelta(seconds=15),
+                retry_policy=STEP_RETRY,
+            )
+        if not reservation.reserved:
+            return Problem(ExceptionKind.STOCK_SHORTAGE, describe_shortages(reservation))
+        self._reservation = reservation
+        if reservation.shortages:
+            # A person chose to ship what is there: the order shrinks to what was reserved.
+            held = {r.sku: r.quantity for r in reservation.reserved}
+            self._lines = [replace(line, quantity=held[line.sku]) for line in self._lines if line.sku in held]
+            self._note("lines_reduced", describe_shortages(reservation))
+        self._advance(OrderStatus.ALLOCATED, "allocated", f"stock reserved in {reservation.warehouse}")
+        return None
+
+    async def _pick(self) -> Problem | None:
+        assert self._reservation is not None
+        if self._pick_list is None:
+            async with self._writes:
+                self._pick_list = await workflow.execute_activity_method(
+                    WarehouseActivities.create_pick_list,
+                    CreatePickList(self._order.order_id, self._reservation.warehouse, self._reservation.reserved),
+                    start_to_close_timeout=timedelta(seconds=15),
+                    retry_policy=STEP_RETRY,
+                )
+            self._advance(OrderStatus.PICKING, "pick_list_created", self._pick_list.pick_list_id)
+        pick_list_id = self._pick_list.pick_list_id
+        self._show(Step.PICK, f"waiting for the warehouse to confirm {pick_list_id}")
+
+        def picked() -> bool:
+            return pick_list_id in self._pick_confirmations
+
+        def picked_or_cancelled() -> bool:
+            return picked() or self._cancel is not None
+
+        auto_after = self._pick_list.auto_confirm_after_seconds
+        if auto_after is not None:
+            # The built-in warehouse in auto mode confirms by itself once the delay has passed.
+            if auto_after > 0:
+                await self._within(timedelta(seconds=auto_after), picked_or_cancelled)
+            if self._cancel is None:
+                self._pick_confirmations.setdefault(pick_list_id, PickConfirmation(pick_list_id, "warehouse:auto"))
+        elif not await self._within(timedelta(seconds=self._policy.pick_sla_s), picked_or_cancelled):
+            sla = timedelta(seconds=self._policy.pick_sla_s)
+            return Problem(ExceptionKind.PICK_OVERDUE, f"{pick_list_id} not confirmed within {sla}", clears=picked)
+        if self._cancel is not None:
+            raise _Cancelled
+        self._picked_at = workflow.now()
+        self._timeline.append(
+            TimelineEntry(
+                self._picked_at,
+                OrderStatus.PICKING,
+                "picked",
+                pick_list_id,
+                self._pick_confirmations[pick_list_id].confirmed_by,
+            )
+        )
+        return None
+
+    async def _ship(self) -> Problem | None:
+        assert self._reservation is not None and self._pick_list is not None and self._picked_at is not None
+        self._shipping = True
+        try:
+            async with self._writes:
+                self._shipment = await workflow.execute_activity_method(
+                    CarrierActivities.book_shipment,
+                    BookShipment(
+                        self._order.order_id,
+                        self._reservation.warehouse,
+                        self._pick_list.pick_list_id,
+                        self._reservation.reserved,
+                        self._ship_to,
+                        self._picked_at,
+                        self._pick_confirmations[self._pick_list.pick_list_id].confirmed_by,
+                    ),
+                    start_to_close_timeout=timedelta(seconds=30),
+                    retry_policy=SHIP_RETRY,
+                )
+        except ActivityError:
+            self._shipping = False  # nothing left the building: cancel and re-address are possible again
+            raise
+        self._advance(OrderStatus.SHIPPED, "shipped", f"{self._shipment.carrier} {self._shipment.tracking_number}")
+        warning = [e for e in self._exceptions if e.is_open and not e.blocking]
+        if warning:
+            # Shipped in time after all: the warning has done its job.
+            entries = [self._close(e, Action.ACKNOWLEDGE, "system", "order shipped") for e in warning]
+            await self._project(entries, exceptions=warning)
+        return None
+
+    async def _issue_invoice(self) -> Problem | None:
+        amount = sum(line.total for line in self._lines)
+        async with self._writes:
+            self._invoice = await workflow.execute_activity_method(
+                BillingActivities.issue_invoice,
+                IssueInvoice(self._order.order_id, amount, self._order.currency, list(self._lines)),
+                start_to_close_timeout=timedelta(seconds=15),
+                retry_policy=STEP_RETRY,
+            )
+        self._advance(OrderStatus.COMPLETED, "invoiced", self._invoice.number)
+        return None
+
+    async def _compensate(self) -> None:
+        """Undo in reverse: the pick list, then the reservation; close what is open."""
+        assert self._cancel is not None
+        self._progress = OrderStatus.CANCELLED
+        closed = [e for e in self._exceptions if e.is_open]
+        entries = [self._close(e, Action.CANCEL, self._cancel.actor, self._cancel.reason) for e in closed]
+        entries.append(self._note("cancelled", self._cancel.reason, self._cancel.actor))
+        async with self._writes:
+            await workflow.execute_activity_method(
+                OrderActivities.cancel_order,
+                CancelOrder(
+                    self._order.order_id,
+                    self._cancel.reason,
+                    ProjectOrder(self._order.order_id, OrderStatus.CANCELLED, entries, closed, at_risk=False),
+                ),
+                start_to_close_timeout=timedelta(seconds=30),
+                retry_policy=PROJECTION_RETRY,
+            )
+        workflow.set_current_details(f"**Cancelled** · {self._cancel.reason}")
+
+    async def _await_cancel(self, req: CancelRequest) -> OrderView:
+        self._cancel = req
+        await workflow.wait_condition(lambda: self._progress is OrderStatus.CANCELLED and not self._writes.locked())
+        return self.view()
+
+    # ---- exceptions, escalation and the delivery promise --------------------------------------
+
+    async def _park(self, step: Step, problem: Problem) -> OrderException:
+        exception = self._open(step, problem.kind, problem.message)
+        self._show(step, f"waiting for a person: {problem.kind.value}")
+        await workflow.wait_condition(
+            lambda: (
+                not exception.is_open or self._cancel is not None or (problem.clears is not None and problem.clears())
+            )
+        )
+        if exception.is_open and problem.clears is not None and problem.clears():
+            await self._project([self._close(exception, Action.RETRY, "system", "cleared by itself")], [exception])
+        if self._cancel is not None:
+            raise _Cancelled
+        return exception
+
+    def _open(self, step: Step, kind: ExceptionKind, message: str) -> OrderException:
+        """Open an exception: record it, alert the assignee, start its escalation ladder."""
         exception = OrderException(
             exception_id=self._next_exception_id(),
             kind=kind,
             step=step,
             message=message,
             raised_at=workflow.now(),
+            allowed_actions=allowed_actions(kind, step, shipped=self._shipment is not None),
         )
         self._exceptions.append(exception)
-        self._advance(OrderStatus.NEEDS_ATTENTION, "exception_opened", f"{kind.value}: {message}")
-        if kind is ExceptionKind.STEP_FAILED:
-            # Shortages and invalid orders were recorded by their own step; this one has no step write.
+        entry = self._note("exception_opened", f"{kind.value}: {message}")
+        opened = AlertKind.EXCEPTION_OPENED if exception.blocking else AlertKind.SLA_AT_RISK
+        alerts = [self._alert(f"{exception.exception_id}:opened", opened, message, exception)]
+        if exception.blocking and not self._warned and self._shipment is None:
+            alerts.append(
+                self._alert(
+                    f"{exception.exception_id}:at-risk",
+                    AlertKind.SLA_AT_RISK,
+                    f"ship-by {self._policy.ship_by.isoformat()} at risk: blocked by {kind.value}",
+                )
+            )
+        self._spawn(self._project([entry], [exception], alerts))
+        self._spawn(self._escalate(exception))
+        return exception
+
+    async def _escalate(self, exception: OrderException) -> None:
+        ladder = self._policy.ladder(exception.kind)
+        rungs = (
+            (1, ladder.remind_after_s, AlertKind.EXCEPTION_REMINDER, "reminder to the assignee"),
+            (2, ladder.escalate_after_s, AlertKind.EXCEPTION_ESCALATED, "escalated to a manager"),
+        )
+        for level, after_s, kind, what in rungs:
+            if await self._within(timedelta(seconds=after_s), lambda: not exception.is_open or self._done):
+                return
+            exception.escalation_level = level
+            message = f"{exception.kind.value} open since {exception.raised_at.isoformat()}: {what}"
+            await self._project(
+                [self._note(kind, f"{exception.exception_id} {what}")],
+                [exception],
+                [self._alert(f"{exception.exception_id}:L{level}", kind, message, exception)],
+            )
+
+    async def _keep_promise(self) -> None:
+        """Warn before the ship-by promise is in danger; record the breach if it is broken."""
+
+        def settled() -> bool:
+            return self._shipment is not None or self._done
+
+        received, ship_by = self._timeline[0].at, self._policy.ship_by
+        warn_at = warning_time(received, ship_by, timedelta(seconds=self._policy.warn_before_s))
+        if await self._within(warn_at - workflow.now(), settled):
+            return
+        self._warned = True
+        self._open(
+            self._current_step(), ExceptionKind.SLA_AT_RISK, f"not shipped yet, due to ship by {ship_by.isoformat()}"
+        )
+        if await self._within(ship_by - workflow.now(), settled):
+            return
+        breach = f"ship-by {ship_by.isoformat()} passed without a shipment"
+        await self._project(
+            [self._note("sla_breached", breach)],
+            alerts=[self._alert(f"{self._order.order_id}:breach", AlertKind.SLA_BREACHED, breach)],
+        )
+
+    async def _expire_hold(self, hold: HoldRequest) -> None:
+        assert hold.until is not None
+        if not await self._within(hold.until - workflow.now(), lambda: self._hold is not hold or self._done):
+            self._hold = None
+            await self._project([self._note("released", "hold expired")])
+
+    def _close(self, exception: OrderException, action: Action, actor: str, note: str) -> KeyedEntry:
+        exception.resolved_at = workflow.now()
+        exception.resolution = action
+        exception.resolved_by = actor
+        exception.note = note
+        return self._note("exception_resolved", f"{exception.exception_id} {action.value} {note}".strip(), actor)
+
+    # ---- bookkeeping --------------------------------------------------------------------------
+
+    async def _project(
+        self,
+        entries: list[KeyedEntry],
+        exceptions: list[OrderException] | None = None,
+        alerts: list[Alert] | None = None,
+        ship_to: Any = None,
+    ) -> None:
+        """Write a workflow-side change to the read model, in the order the workflow made them."""
+        self._publish()
+        async with self._writes:
             await workflow.execute_activity_method(
-                OrderActivities.record_status,
-                RecordStatus(
+                OrderActivities.project_order,
+                ProjectOrder(
                     self._order.order_id,
-                    OrderStatus.NEEDS_ATTENTION,
-                    exception.exception_id,
-                    self._timeline[-1],
-                    exception,
+                    self.status,
+                    entries,
+                    exceptions or [],
+                    alerts or [],
+                    at_risk=self.at_risk,
+                    ship_to=ship_to,
                 ),
-                start_to_close_timeout=timedelta(seconds=15),
+                start_to_close_timeout=PROJECTION_TIMEOUT,
                 retry_policy=PROJECTION_RETRY,
             )
-        self._show_step(step, f"waiting for a person: {kind.value}")
-        await workflow.wait_condition(lambda: not exception.is_open)
-        return self.view()
 
-    def _advance(self, status: OrderStatus, event: str, detail: str = "", actor: str = "system") -> None:
-        self._status = status
-        self._timeline.append(TimelineEntry(workflow.now(), status, event, detail, actor))
-        workflow.upsert_search_attributes([attributes.ORDER_STATUS.value_set(status.value)])
-        workflow.logger.info("order %s: %s %s", self._order.order_id, status.value, detail)
+    def _advance(self, progress: OrderStatus, event: str, detail: str = "") -> None:
+        """A step moved the order on; the step's own activity has projected it already."""
+        self._progress = progress
+        self._timeline.append(TimelineEntry(workflow.now(), progress, event, detail))
+        self._publish()
 
-    def _show_step(self, step: Step, what: str) -> None:
-        workflow.set_current_details(f"**Step:** {step.value} — {what}\n\n**Status:** {self._status.value}")
+    def _note(self, event: str, detail: str = "", actor: str = "system") -> KeyedEntry:
+        entry = TimelineEntry(workflow.now(), self.status, event, detail, actor)
+        self._timeline.append(entry)
+        return KeyedEntry(f"wf:{len(self._timeline) - 1}", entry)
+
+    def _alert(self, alert_id: str, kind: str, message: str, exception: OrderException | None = None) -> Alert:
+        return Alert(
+            alert_id=alert_id,
+            kind=kind,
+            order_id=self._order.order_id,
+            message=message,
+            raised_at=workflow.now(),
+            level=exception.escalation_level if exception else 0,
+            exception_id=exception.exception_id if exception else None,
+        )
+
+    def _publish(self) -> None:
+        """Keep the search attributes operations filter on in step with the order."""
+        status, has_open, at_risk = self.status.value, any(e.is_open for e in self._exceptions), self.at_risk
+        updates: list[SearchAttributeUpdate[Any]] = []
+        if self._published.get("status") != status:
+            updates.append(attributes.ORDER_STATUS.value_set(status))
+        if self._published.get("has_open") != has_open:
+            updates.append(attributes.HAS_OPEN_EXCEPTION.value_set(has_open))
+        if self._published.get("at_risk") != at_risk:
+            updates.append(attributes.AT_RISK.value_set(at_risk))
+        if updates:
+            workflow.upsert_search_attributes(updates)
+            self._published = {"status": status, "has_open": has_open, "at_risk": at_risk}
+            workflow.logger.info("order %s is %s", self._order.order_id, status)
+
+    def _show(self, step: Step | None, what: str) -> None:
+        heading = f"**Step:** {step.value} — {what}" if step else f"**{what}**"
+        workflow.set_current_details(f"{heading}\n\n**Status:** {self.status.value}")
+
+    def _current_step(self) -> Step:
+        for progress, step in (
+            (OrderStatus.SHIPPED, Step.INVOICE),
+            (OrderStatus.PICKING, Step.PICK),
+            (OrderStatus.ALLOCATED, Step.PICK),
+            (OrderStatus.CONFIRMED, Step.ALLOCATE),
+        ):
+            if self._progress is progress:
+                return step
+        return Step.CONFIRM
+
+    def _exception(self, exception_id: str) -> OrderException:
+        for exception in self._exceptions:
+            if exception.exception_id == exception_id:
+                return exception
+        raise UnknownException(exception_id)
+
+    def _require_open(self, what: str) -> None:
+        if self._progress in (OrderStatus.COMPLETED, OrderStatus.CANCELLED):
+            raise Rejected(f"the order is {self._progress.value}; it cannot be {what}")
+        if self._cancel is not None:
+            raise Rejected("the order is being cancelled")
 
     def _next_exception_id(self) -> str:
         return f"{self._order.order_id}-EX{len(self._exceptions) + 1}"
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        self._background.append(asyncio.create_task(work))
+
+    @staticmethod
+    async def _within(within: timedelta, condition: Callable[[], bool]) -> bool:
+        """Wait up to `within` for `condition`; True if it came true."""
+        if within <= timedelta(0):
+            return condition()
+        with contextlib.suppress(TimeoutError):
+            await workflow.wait_condition(condition, timeout=within)
+        return condition()

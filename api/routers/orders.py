@@ -29,7 +29,7 @@ PROBLEMS: dict[int | str, dict[str, Any]] = {404: {"model": Problem}, 409: {"mod
 async def submit_order(
     body: SubmitOrder, temporal: TemporalDep, sessions: SessionsDep, settings: SettingsDep, response: Response
 ) -> OrderAccepted:
-    accepted = await ordering.submit(temporal, sessions, settings.task_queue, body.to_domain())
+    accepted = await ordering.submit(temporal, sessions, settings, body.to_domain())
     if accepted.existing:
         response.status_code = 200
     response.headers["Location"] = f"/v1/orders/{accepted.order_id}"

@@ -6,6 +6,7 @@ Run it only when a recorded path is added; workflow changes must keep the old fi
 
 import asyncio
 import tempfile
+from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -14,6 +15,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from config import WarehouseMode
 from domain.orders import Address, Customer, Order, OrderLine, OrderStatus, workflow_id_for
+from domain.policy import NewOrder
 from domain.steps import OrderView, PickConfirmation
 from store import migrate
 from store.db import create_engine, create_sessions
@@ -62,7 +64,10 @@ async def main() -> None:
             async with build_worker(env.client, settings, sessions):
                 happy = order("HAPPY-1", {"TEE": 2})
                 handle = await env.client.start_workflow(
-                    OrderWorkflow.run, happy, id=workflow_id_for(happy.order_id), task_queue=settings.task_queue
+                    OrderWorkflow.run,
+                    NewOrder(happy, settings.order_policy(happy, datetime.now(UTC))),
+                    id=workflow_id_for(happy.order_id),
+                    task_queue=settings.task_queue,
                 )
                 await until(handle, OrderStatus.PICKING)
                 view = await handle.query(OrderWorkflow.view)
@@ -73,7 +78,10 @@ async def main() -> None:
 
                 short = order("SHORT-1", {"POSTER": 5})
                 handle = await env.client.start_workflow(
-                    OrderWorkflow.run, short, id=workflow_id_for(short.order_id), task_queue=settings.task_queue
+                    OrderWorkflow.run,
+                    NewOrder(short, settings.order_policy(short, datetime.now(UTC))),
+                    id=workflow_id_for(short.order_id),
+                    task_queue=settings.task_queue,
                 )
                 await until(handle, OrderStatus.NEEDS_ATTENTION)
                 await save(env.client, handle, "stock_shortage")
