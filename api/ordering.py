@@ -1,21 +1,22 @@
 """Submitting orders and reading them: the only place the API talks to order workflows."""
 
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.common import (
     SearchAttributePair,
     TypedSearchAttributes,
     WorkflowIDConflictPolicy,
     WorkflowIDReusePolicy,
 )
-from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from api.problems import ProblemError, invalid
+from api.problems import ProblemError, invalid, not_found
 from config import Settings
 from domain.money import format_minor
 from domain.orders import Order, OrderStatus, catalog_problems, validate, workflow_id_for
@@ -105,3 +106,44 @@ async def live_view(temporal: Client, order_id: str) -> OrderView | None:
             log.warning("live view unavailable, serving the read model", order_id=order_id, reason=err.status.name)
             return None
         raise
+
+
+# How long a person's request may wait for a worker to take it before we say so.
+UPDATE_TIMEOUT = timedelta(seconds=15)
+
+
+async def control(
+    temporal: Client,
+    sessions: async_sessionmaker[AsyncSession],
+    order_id: str,
+    update: str,
+    request: object,
+    update_id: str | None = None,
+) -> OrderView:
+    """Send a person's request to the order as a Temporal update; a validator's refusal becomes 409.
+
+    A fixed `update_id` makes a resend of the same request return the first answer instead of acting twice.
+    """
+    handle = temporal.get_workflow_handle(workflow_id_for(order_id))
+    try:
+        view: OrderView = await handle.execute_update(
+            update, request, id=update_id or str(uuid.uuid4()), result_type=OrderView, rpc_timeout=UPDATE_TIMEOUT
+        )
+        return view
+    except WorkflowUpdateFailedError as err:
+        cause = err.cause
+        if isinstance(cause, ApplicationError) and cause.type == "NotFound":
+            raise not_found(cause.message) from None
+        if isinstance(cause, ApplicationError) and cause.type == "Rejected":
+            raise ProblemError(409, "Request does not apply", cause.message) from None
+        raise
+    except WorkflowUpdateRPCTimeoutOrCancelledError:
+        raise ProblemError(503, "No worker answered", "the order's worker did not take the request in time") from None
+    except RPCError as err:
+        if err.status is not RPCStatusCode.NOT_FOUND:
+            raise
+    async with sessions() as s:
+        recorded = await orders.get(s, order_id)
+    if recorded is None:
+        raise not_found(f"order {order_id}")
+    raise ProblemError(409, "Request does not apply", f"the order is {recorded.status}; its workflow has finished")

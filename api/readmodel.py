@@ -13,6 +13,7 @@ from api.schemas import (
     ShipmentOut,
     TimelineOut,
 )
+from domain.exceptions import Action, ExceptionKind
 from domain.orders import OrderStatus, Priority
 from store import fulfilment, orders
 
@@ -43,6 +44,7 @@ async def order_from_read_model(session: AsyncSession, order_id: str) -> OrderOu
         total=Money.of(row.total, cur),
         priority=Priority(row.priority),
         ship_by=row.ship_by,
+        at_risk=row.at_risk,
         shipment=ShipmentOut(
             shipment_id=shipment.shipment_id,
             carrier=shipment.carrier,
@@ -56,11 +58,16 @@ async def order_from_read_model(session: AsyncSession, order_id: str) -> OrderOu
         exceptions=[
             ExceptionOut(
                 exception_id=e.exception_id,
-                kind=e.kind,
+                kind=ExceptionKind(e.kind),
                 step=e.step,
                 message=e.message,
                 raised_at=e.raised_at,
+                escalation_level=e.escalation_level,
+                allowed_actions=[Action(a) for a in e.allowed_actions],
                 resolved_at=e.resolved_at,
+                resolution=Action(e.resolution) if e.resolution else None,
+                resolved_by=e.resolved_by,
+                note=e.note,
             )
             for e in await orders.exceptions_of(session, order_id)
         ],

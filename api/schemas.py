@@ -6,6 +6,7 @@ from typing import Annotated
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
 from api.problems import invalid
+from domain.exceptions import Action, ExceptionKind
 from domain.money import CURRENCY_EXPONENTS, MoneyError, format_minor, to_minor
 from domain.orders import (
     CHANNEL_PATTERN,
@@ -131,13 +132,22 @@ class TimelineOut(BaseModel):
 
 class ExceptionOut(BaseModel):
     exception_id: str
-    kind: str
+    kind: ExceptionKind
     step: str
     message: str
     raised_at: datetime
     escalation_level: int = 0
-    allowed_actions: list[str] = []
+    allowed_actions: list[Action] = []
     resolved_at: datetime | None = None
+    resolution: Action | None = None
+    resolved_by: str | None = None
+    note: str = ""
+
+
+class HoldOut(BaseModel):
+    reason: str
+    actor: str
+    until: datetime | None = None
 
 
 class ReservationOut(BaseModel):
@@ -171,7 +181,9 @@ class OrderOut(BaseModel):
     lines: list[LineOut]
     total: Money
     priority: Priority
-    ship_by: datetime | None
+    ship_by: datetime | None = Field(description="the delivery promise: as submitted, or the default for the priority")
+    at_risk: bool = False
+    hold: HoldOut | None = None
     reservation: ReservationOut | None = None
     pick_list: PickListOut | None = None
     shipment: ShipmentOut | None = None
@@ -188,7 +200,7 @@ class OrderOut(BaseModel):
             channel=order.channel,
             external_id=order.external_id,
             customer=CustomerIn.model_construct(**vars(order.customer)),
-            ship_to=AddressIn.model_construct(**vars(order.ship_to)),
+            ship_to=AddressIn.model_construct(**vars(view.ship_to or order.ship_to)),
             lines=[
                 LineOut(
                     sku=line.sku,
@@ -196,11 +208,13 @@ class OrderOut(BaseModel):
                     unit_price=Money.of(line.unit_price, cur),
                     total=Money.of(line.total, cur),
                 )
-                for line in order.lines
+                for line in view.lines or order.lines
             ],
             total=Money.of(view.total, cur),
             priority=order.priority,
-            ship_by=order.ship_by,
+            ship_by=view.ship_by or order.ship_by,
+            at_risk=view.at_risk,
+            hold=HoldOut(**vars(view.hold)) if view.hold else None,
             reservation=ReservationOut(
                 warehouse=view.reservation.warehouse,
                 lines=[{"sku": r.sku, "quantity": r.quantity} for r in view.reservation.reserved],
@@ -217,6 +231,68 @@ class OrderOut(BaseModel):
             exceptions=[ExceptionOut(**vars(e)) for e in view.exceptions],
             timeline=[TimelineOut(**vars(t)) for t in view.timeline],
         )
+
+
+class ResolveIn(Strict):
+    action: Action
+    note: Annotated[str, StringConstraints(max_length=1000)] = ""
+    ship_to: AddressIn | None = Field(default=None, description="the new address, with change_address")
+
+
+class CancelIn(Strict):
+    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=1000)]
+
+
+class HoldIn(Strict):
+    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=1000)]
+    until: AwareDatetime | None = Field(default=None, description="the hold releases itself then")
+
+
+class NoteIn(Strict):
+    note: Annotated[str, StringConstraints(max_length=1000)] = ""
+
+
+class ChangeAddressIn(Strict):
+    ship_to: AddressIn
+    note: Annotated[str, StringConstraints(max_length=1000)] = ""
+
+
+class ExceptionListItem(BaseModel):
+    exception_id: str
+    order_id: str
+    order_summary: str
+    order_status: OrderStatus
+    kind: ExceptionKind
+    step: str
+    message: str
+    raised_at: datetime
+    age_seconds: int
+    escalation_level: int
+    allowed_actions: list[Action]
+    resolved_at: datetime | None = None
+    resolution: str | None = None
+
+
+class ExceptionPage(BaseModel):
+    items: list[ExceptionListItem]
+    next_cursor: str | None
+
+
+class AlertOut(BaseModel):
+    alert_id: str
+    kind: str
+    order_id: str
+    exception_id: str | None
+    level: int
+    message: str
+    raised_at: datetime
+    acknowledged_at: datetime | None
+    acknowledged_by: str | None
+
+
+class AlertPage(BaseModel):
+    items: list[AlertOut]
+    next_cursor: str | None
 
 
 class OrderSummary(BaseModel):

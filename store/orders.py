@@ -262,7 +262,7 @@ async def exception_page(
         .order_by(OrderExceptionRow.raised_at, OrderExceptionRow.exception_id)
         .limit(limit)
     )
-    return [(e, o) for e, o in result.tuples()]
+    return [(e, o) for e, o in result.all()]
 
 
 async def alert_page(

@@ -175,8 +175,13 @@ async def test_stock_shortage_leaves_a_visible_order_needing_attention(
         order_id = (await stack.http.post("/v1/orders", json=order_body({sku: 5}))).json()["order_id"]
         view = await stack.wait_for_status(order_id, "needs_attention")
         assert [(e["kind"], e["step"]) for e in view["exceptions"]] == [("stock_shortage", "allocate")]
-        listed = (await stack.http.get("/v1/orders", params={"status": "needs_attention", "limit": 200})).json()
-        assert order_id in [o["order_id"] for o in listed["items"]]
+        for _ in range(100):  # the read model follows the workflow a moment later
+            listed = (await stack.http.get("/v1/orders", params={"status": "needs_attention", "limit": 200})).json()
+            if order_id in [o["order_id"] for o in listed["items"]]:
+                break
+            await asyncio.sleep(0.1)
+        else:
+            raise AssertionError(f"{order_id} never listed as needing attention")
         stock = (await stack.http.get(f"/v1/inventory/MAIN/{sku}")).json()
         assert stock["reserved"] == 0
 

@@ -1,106 +1,24 @@
 """The order workflow with real activities and a real SQLite database, on the time-skipping test server."""
 
-import contextlib
 import uuid
-from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import timedelta
 from typing import Any
 
-import pytest
-from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
-from temporalio.client import WorkflowHandle
-from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError
-from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Worker
 
 from activities.carrier import CarrierActivities
-from config import Settings, WarehouseMode
+from config import WarehouseMode
 from domain.exceptions import ExceptionKind
-from domain.orders import Address, Customer, Order, OrderLine, OrderStatus, workflow_id_for
-from domain.policy import NewOrder
-from domain.steps import BookShipment, OrderView, PickConfirmation, ShipmentBooked
-from store.tables import Invoice, PickList, Reservation, Shipment, Stock
-from tests.conftest import settings_for, stock_up, unique
-from worker import build_activities
+from domain.orders import OrderStatus
+from domain.steps import BookShipment, PickConfirmation, ShipmentBooked
+from store import orders
+from store.tables import Invoice, PickList, Reservation, Shipment
+from tests.conftest import stock_up, unique
+from tests.workflows.support import WorkerFactory, count, make_order, start, stock_of
 from workflows.order import OrderWorkflow
-
-WorkerFactory = Callable[..., AbstractAsyncContextManager[Settings]]
-
-
-def make_order(lines: dict[str, int]) -> Order:
-    return Order(
-        channel="web",
-        external_id=unique("WF"),
-        customer=Customer("C-1", "Li Wei", "li.wei@example.com"),
-        ship_to=Address("Li Wei", "88 Century Ave", "Shanghai", "200120", "CN"),
-        lines=[OrderLine(sku, qty, 1000) for sku, qty in lines.items()],
-        currency="CNY",
-    )
-
-
-@pytest.fixture
-def worker_factory(
-    time_skipping_env: WorkflowEnvironment, sqlite_url: str, sessions: async_sessionmaker[AsyncSession]
-) -> WorkerFactory:
-    @asynccontextmanager
-    async def factory(*, replace: dict[str, Any] | None = None, **overrides: Any) -> AsyncIterator[Settings]:
-        settings = settings_for(sqlite_url, **overrides)
-        activities = {a.__temporal_activity_definition.name: a for a in build_activities(settings, sessions)}
-        activities.update(replace or {})
-        async with Worker(
-            time_skipping_env.client,
-            task_queue=settings.task_queue,
-            workflows=[OrderWorkflow],
-            activities=list(activities.values()),
-        ):
-            yield settings
-
-    return factory
-
-
-STARTED: list[WorkflowHandle[OrderWorkflow, OrderView]] = []
-
-
-@pytest.fixture(autouse=True)
-async def terminate_leftovers() -> AsyncIterator[None]:
-    """A parked order left running keeps timers firing on a queue nobody polls, which stalls time skipping
-    for the tests after it."""
-    yield
-    while STARTED:
-        handle = STARTED.pop()
-        with contextlib.suppress(RPCError):
-            await handle.terminate("test over")
-
-
-async def start(env: WorkflowEnvironment, settings: Settings, order: Order) -> WorkflowHandle[OrderWorkflow, OrderView]:
-    handle = await env.client.start_workflow(
-        OrderWorkflow.run,
-        NewOrder(order, settings.order_policy(order, await env.get_current_time())),
-        id=workflow_id_for(order.order_id),
-        task_queue=settings.task_queue,
-        id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-    )
-    STARTED.append(handle)
-    return handle
-
-
-async def count(sessions: async_sessionmaker[AsyncSession], table: Any, order_id: str) -> int:
-    async with sessions() as s:
-        return int(
-            (await s.execute(select(func.count()).select_from(table).where(table.order_id == order_id))).scalar_one()
-        )
-
-
-async def stock_of(sessions: async_sessionmaker[AsyncSession], sku: str) -> tuple[int, int]:
-    async with sessions() as s:
-        row = await s.get(Stock, ("MAIN", sku))
-        assert row is not None
-        return row.on_hand, row.reserved
 
 
 async def test_order_waits_for_pick_confirmation_then_ships_and_invoices(
@@ -222,8 +140,6 @@ async def test_a_step_whose_retries_run_out_opens_step_failed(
     assert [(e.kind, e.step.value) for e in view.exceptions] == [(ExceptionKind.STEP_FAILED, "pick")]
     assert "warehouse system unreachable" in view.exceptions[0].message
     async with sessions() as s:
-        from store import orders
-
         row = await orders.get(s, order.order_id)
         assert row is not None and row.status == "needs_attention"
         assert [e.kind for e in await orders.exceptions_of(s, order.order_id)] == ["step_failed"]

@@ -1,0 +1,119 @@
+"""People acting on an order: resolve its exceptions, cancel, hold, release, re-address, approve, reject.
+
+Each is a Temporal update with a validator: 200 with the order's new view when it applies, 409 with the
+reason when it does not (and nothing changes), 404 for an unknown order or exception.
+"""
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header
+
+from api import ordering
+from api.deps import SessionsDep, TemporalDep
+from api.problems import Problem, not_found
+from api.schemas import CancelIn, ChangeAddressIn, HoldIn, NoteIn, OrderOut, ResolveIn
+from domain.orders import Address, is_order_id
+from domain.steps import CancelRequest, ChangeAddress, ControlRequest, HoldRequest, ResolveException
+
+router = APIRouter(prefix="/v1/orders/{order_id}", tags=["order controls"])
+
+RESPONSES: dict[int | str, dict[str, Any]] = {
+    404: {"model": Problem},
+    409: {"model": Problem, "description": "the request does not apply to the order as it stands"},
+    422: {"model": Problem},
+    503: {"model": Problem, "description": "no worker took the request in time; safe to retry"},
+}
+# Who is acting, for the timeline. API keys will supply this; until then the caller names itself.
+ActorHeader = Annotated[str, Header(alias="Orderflow-Actor", max_length=100)]
+
+
+async def _send(
+    temporal: TemporalDep,
+    sessions: SessionsDep,
+    order_id: str,
+    update: str,
+    request: object,
+    update_id: str | None = None,
+) -> OrderOut:
+    if not is_order_id(order_id):
+        raise not_found(f"order {order_id}")
+    return OrderOut.from_view(await ordering.control(temporal, sessions, order_id, update, request, update_id))
+
+
+@router.post("/exceptions/{exception_id}/resolve", responses=RESPONSES)
+async def resolve_exception(
+    order_id: str,
+    exception_id: str,
+    body: ResolveIn,
+    temporal: TemporalDep,
+    sessions: SessionsDep,
+    actor: ActorHeader = "operations",
+) -> OrderOut:
+    """Resolve an open exception with one of its `allowed_actions`. Sending the same resolution again
+    returns the order as it is without acting twice."""
+    ship_to = Address(**body.ship_to.model_dump()) if body.ship_to else None
+    request = ResolveException(exception_id, body.action, actor, body.note, ship_to)
+    return await _send(
+        temporal, sessions, order_id, "resolve_exception", request, f"resolve:{exception_id}:{body.action}"
+    )
+
+
+@router.post("/cancel", responses=RESPONSES)
+async def cancel_order(
+    order_id: str, body: CancelIn, temporal: TemporalDep, sessions: SessionsDep, actor: ActorHeader = "operations"
+) -> OrderOut:
+    """Cancel until the order ships: the open pick list is cancelled and reserved stock released."""
+    return await _send(temporal, sessions, order_id, "cancel", CancelRequest(body.reason, actor), "cancel")
+
+
+@router.post("/hold", responses=RESPONSES)
+async def hold_order(
+    order_id: str, body: HoldIn, temporal: TemporalDep, sessions: SessionsDep, actor: ActorHeader = "operations"
+) -> OrderOut:
+    """The order finishes the step it is on and waits before the next, until released (or `until`)."""
+    return await _send(temporal, sessions, order_id, "hold", HoldRequest(body.reason, actor, body.until))
+
+
+@router.post("/release", responses=RESPONSES)
+async def release_order(
+    order_id: str,
+    temporal: TemporalDep,
+    sessions: SessionsDep,
+    body: NoteIn | None = None,
+    actor: ActorHeader = "operations",
+) -> OrderOut:
+    return await _send(temporal, sessions, order_id, "release", ControlRequest(actor, body.note if body else ""))
+
+
+@router.post("/change-address", responses=RESPONSES)
+async def change_address(
+    order_id: str,
+    body: ChangeAddressIn,
+    temporal: TemporalDep,
+    sessions: SessionsDep,
+    actor: ActorHeader = "operations",
+) -> OrderOut:
+    """Ship somewhere else, until the order ships. Resolves an open `address_rejected` exception."""
+    request = ChangeAddress(Address(**body.ship_to.model_dump()), actor, body.note)
+    return await _send(temporal, sessions, order_id, "change_address", request)
+
+
+@router.post("/approve", responses=RESPONSES)
+async def approve_order(
+    order_id: str,
+    temporal: TemporalDep,
+    sessions: SessionsDep,
+    body: NoteIn | None = None,
+    actor: ActorHeader = "operations",
+) -> OrderOut:
+    return await _send(
+        temporal, sessions, order_id, "approve", ControlRequest(actor, body.note if body else ""), "approve"
+    )
+
+
+@router.post("/reject", responses=RESPONSES)
+async def reject_order(
+    order_id: str, body: NoteIn, temporal: TemporalDep, sessions: SessionsDep, actor: ActorHeader = "operations"
+) -> OrderOut:
+    """Reject an order waiting for approval: it is cancelled."""
+    return await _send(temporal, sessions, order_id, "reject", ControlRequest(actor, body.note), "reject")

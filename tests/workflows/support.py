@@ -1,0 +1,62 @@
+"""Helpers for workflow tests on the time-skipping server."""
+
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio.client import WorkflowHandle
+from temporalio.common import WorkflowIDReusePolicy
+from temporalio.testing import WorkflowEnvironment
+
+from config import Settings
+from domain.orders import Address, Customer, Order, OrderLine, workflow_id_for
+from domain.policy import NewOrder
+from domain.steps import OrderView
+from store.tables import Stock
+from tests.conftest import unique
+from workflows.order import OrderWorkflow
+
+WorkerFactory = Callable[..., AbstractAsyncContextManager[Settings]]
+OrderHandle = WorkflowHandle[OrderWorkflow, OrderView]
+
+# Orders started by the current test; terminated after it (see conftest).
+STARTED: list[OrderHandle] = []
+
+
+def make_order(lines: dict[str, int], **changes: Any) -> Order:
+    return Order(
+        channel="web",
+        external_id=unique("WF"),
+        customer=Customer("C-1", "Li Wei", "li.wei@example.com"),
+        ship_to=Address("Li Wei", "88 Century Ave", "Shanghai", "200120", "CN"),
+        lines=[OrderLine(sku, qty, 1000) for sku, qty in lines.items()],
+        currency="CNY",
+        **changes,
+    )
+
+
+async def start(env: WorkflowEnvironment, settings: Settings, order: Order) -> OrderHandle:
+    handle = await env.client.start_workflow(
+        OrderWorkflow.run,
+        NewOrder(order, settings.order_policy(order, await env.get_current_time())),
+        id=workflow_id_for(order.order_id),
+        task_queue=settings.task_queue,
+        id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+    )
+    STARTED.append(handle)
+    return handle
+
+
+async def count(sessions: async_sessionmaker[AsyncSession], table: Any, order_id: str) -> int:
+    async with sessions() as s:
+        query = select(func.count()).select_from(table).where(table.order_id == order_id)
+        return int((await s.execute(query)).scalar_one())
+
+
+async def stock_of(sessions: async_sessionmaker[AsyncSession], sku: str) -> tuple[int, int]:
+    async with sessions() as s:
+        row = await s.get(Stock, ("MAIN", sku))
+        assert row is not None
+        return row.on_hand, row.reserved
