@@ -14,10 +14,11 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
 from config import WarehouseMode
+from domain.exceptions import Action
 from domain.orders import Address, Customer, Order, OrderLine, OrderStatus, workflow_id_for
 from domain.policy import NewOrder
-from domain.steps import OrderView, PickConfirmation
-from store import migrate
+from domain.steps import CancelRequest, OrderView, PickConfirmation, ResolveException
+from store import catalog, migrate
 from store.db import create_engine, create_sessions
 from tests.conftest import BIN, settings_for, stock_up
 from worker import build_worker
@@ -85,6 +86,33 @@ async def main() -> None:
                 )
                 await until(handle, OrderStatus.NEEDS_ATTENTION)
                 await save(env.client, handle, "stock_shortage")
+
+                # The same shortage, resolved: stock arrives, a person retries, the order completes.
+                async with sessions.begin() as session:
+                    await catalog.set_on_hand(session, "MAIN", "POSTER", 10)
+                view = await handle.query(OrderWorkflow.view)
+                retry = ResolveException(view.exceptions[0].exception_id, Action.RETRY, "carol", "stock counted")
+                await handle.execute_update("resolve_exception", retry, result_type=OrderView)
+                await until(handle, OrderStatus.PICKING)
+                view = await handle.query(OrderWorkflow.view)
+                assert view.pick_list is not None
+                await handle.signal(OrderWorkflow.confirm_pick, PickConfirmation(view.pick_list.pick_list_id))
+                await handle.result()
+                await save(env.client, handle, "exception_resolved")
+
+                cancelled = order("CANCEL-1", {"TEE": 1})
+                handle = await env.client.start_workflow(
+                    OrderWorkflow.run,
+                    NewOrder(cancelled, settings.order_policy(cancelled, datetime.now(UTC))),
+                    id=workflow_id_for(cancelled.order_id),
+                    task_queue=settings.task_queue,
+                )
+                await until(handle, OrderStatus.PICKING)
+                await handle.execute_update(
+                    "cancel", CancelRequest("customer changed mind", "dan"), result_type=OrderView
+                )
+                await handle.result()
+                await save(env.client, handle, "cancelled_mid_pick")
         finally:
             await env.shutdown()
             await engine.dispose()

@@ -11,7 +11,7 @@ from workflows.order import OrderWorkflow
 HISTORIES = Path(__file__).parent.parent / "histories"
 
 
-@pytest.mark.parametrize("name", ["happy_path", "stock_shortage"])
+@pytest.mark.parametrize("name", ["happy_path", "stock_shortage", "exception_resolved", "cancelled_mid_pick"])
 async def test_recorded_history_replays(name: str) -> None:
     history = WorkflowHistory.from_json(f"order-{name}", (HISTORIES / f"{name}.json").read_text())
     result = await Replayer(workflows=[OrderWorkflow]).replay_workflow(history, raise_on_replay_failure=True)
