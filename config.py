@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import structlog
-from pydantic import Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from domain.exceptions import ExceptionKind
@@ -21,6 +21,12 @@ from domain.policy import Ladder, OrderPolicy, promised_ship_by
 class WarehouseMode(StrEnum):
     AUTO = "auto"  # the built-in warehouse confirms pick lists by itself
     MANUAL = "manual"  # pick lists wait for POST /v1/pick-lists/{id}/confirm
+
+
+class ChannelPolicy(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    allow_split: bool | None = None
+    allow_partial_shipment: bool | None = None
 
 
 class Settings(BaseSettings):
@@ -57,6 +63,12 @@ class Settings(BaseSettings):
     # Orders above these totals wait for approval after confirm, per currency, e.g. {"CNY": "50000.00"}.
     approval_thresholds: dict[str, str] = {"CNY": "50000.00", "USD": "10000.00", "EUR": "10000.00"}
 
+    # Fulfilment: per-channel overrides of these defaults, e.g. {"b2b": {"allow_partial_shipment": true}}.
+    allow_split: bool = True
+    allow_partial_shipment: bool = False
+    channel_policies: dict[str, ChannelPolicy] = {}
+    backorder_window_hours: Annotated[float, Field(ge=0)] = 24
+
     log_format: Annotated[str, Field(pattern="^(auto|json|console)$")] = "auto"
     log_level: str = "INFO"
 
@@ -75,6 +87,7 @@ class Settings(BaseSettings):
     def order_policy(self, order: Order, received_at: datetime) -> OrderPolicy:
         """The promises an order carries, fixed when it is submitted."""
         threshold = self.approval_thresholds.get(order.currency)
+        channel = self.channel_policies.get(order.channel, ChannelPolicy())
         return OrderPolicy(
             ship_by=promised_ship_by(
                 received_at, order.priority, order.ship_by, self.sla_rush_hours, self.sla_standard_hours
@@ -85,6 +98,11 @@ class Settings(BaseSettings):
             approval_threshold=to_minor(threshold, order.currency) if threshold else None,
             default_ladder=Ladder(self.escalation_remind_minutes * 60, self.escalation_manager_minutes * 60),
             ladders={kind.value: Ladder(r * 60, m * 60) for kind, (r, m) in self.escalation_overrides.items()},
+            allow_split=self.allow_split if channel.allow_split is None else channel.allow_split,
+            allow_partial=self.allow_partial_shipment
+            if channel.allow_partial_shipment is None
+            else channel.allow_partial_shipment,
+            backorder_window_s=self.backorder_window_hours * 3600,
         )
 
     @property

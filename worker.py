@@ -19,16 +19,17 @@ from activities.warehouse import WarehouseActivities
 from config import Settings, WarehouseMode, configure_logging, get_settings
 from store.db import create_engine, create_sessions
 from workflows.order import OrderWorkflow
+from workflows.restock import RestockWorkflow
 
 log = structlog.get_logger(__name__)
 
-WORKFLOWS: Sequence[type] = (OrderWorkflow,)
+WORKFLOWS: Sequence[type] = (OrderWorkflow, RestockWorkflow)
 
 
 def build_activities(settings: Settings, sessions: async_sessionmaker[AsyncSession]) -> list[Any]:
     auto_after = settings.auto_pick_delay_seconds if settings.warehouse_mode is WarehouseMode.AUTO else None
     orders = OrderActivities(sessions)
-    inventory = InventoryActivities(sessions, settings.default_warehouse)
+    inventory = InventoryActivities(sessions)
     warehouse = WarehouseActivities(sessions, auto_after)
     carrier = CarrierActivities(sessions, settings.carrier_name)
     billing = BillingActivities(sessions)
@@ -37,6 +38,7 @@ def build_activities(settings: Settings, sessions: async_sessionmaker[AsyncSessi
         orders.project_order,
         orders.cancel_order,
         inventory.reserve_stock,
+        inventory.waiting_orders,
         warehouse.create_pick_list,
         carrier.book_shipment,
         billing.issue_invoice,

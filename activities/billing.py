@@ -5,7 +5,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
 from domain.money import format_minor
-from domain.orders import OrderStatus, TimelineEntry
+from domain.orders import TimelineEntry
 from domain.steps import InvoiceIssued, IssueInvoice, KeyedEntry, ProjectOrder
 from store import fulfilment, orders
 from store.sql import utcnow
@@ -23,13 +23,19 @@ class BillingActivities:
         with structlog.contextvars.bound_contextvars(order_id=req.order_id):
             async with self._sessions.begin() as s:
                 invoice, _ = await fulfilment.issue_invoice(
-                    s, f"{req.order_id}:invoice", req.order_id, req.amount, req.currency, req.lines
+                    s,
+                    f"{req.allocation_id}:invoice",
+                    req.order_id,
+                    req.amount,
+                    req.currency,
+                    req.lines,
+                    req.shipment_id,
                 )
                 assert invoice.number is not None
                 amount = f"{invoice.number} {format_minor(invoice.amount, invoice.currency)} {invoice.currency}"
-                entry = TimelineEntry(utcnow(), OrderStatus.COMPLETED, "invoiced", amount)
+                entry = TimelineEntry(utcnow(), req.status, "invoiced", amount)
                 await orders.project(
-                    s, ProjectOrder(req.order_id, OrderStatus.COMPLETED, [KeyedEntry("completed", entry)])
+                    s, ProjectOrder(req.order_id, req.status, [KeyedEntry(f"invoiced:{invoice.key}", entry)])
                 )
             log.info("invoice issued", invoice_number=invoice.number)
             return InvoiceIssued(invoice.number, invoice.amount, invoice.currency)

@@ -46,7 +46,7 @@ class CarrierActivities:
                 tracking = tracking_number_for(shipment_id)
                 await fulfilment.mark_picked(s, req.pick_list_id, req.picked_at, req.picked_by)
                 await fulfilment.add_shipment(s, shipment_id, req.order_id, req.pick_list_id, self._carrier, tracking)
-                await inventory.consume(s, req.order_id, req.warehouse)
+                await inventory.consume(s, req.allocation.allocation_id)
                 picked = TimelineEntry(
                     req.picked_at, OrderStatus.PICKING, "picked", req.pick_list_id, actor=req.picked_by
                 )
@@ -55,7 +55,7 @@ class CarrierActivities:
                     s,
                     ProjectOrder(
                         req.order_id,
-                        OrderStatus.SHIPPED,
+                        req.status,
                         [
                             KeyedEntry(f"picked:{req.pick_list_id}", picked),
                             KeyedEntry(f"shipped:{shipment_id}", shipped),

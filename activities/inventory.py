@@ -1,52 +1,105 @@
-"""Stock reservation in our own inventory."""
+"""Allocation: plan where each line ships from, then reserve it atomically; record what waits."""
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
+from domain.allocation import FulfilmentPolicy, plan
 from domain.orders import OrderStatus, TimelineEntry
-from domain.steps import KeyedEntry, ProjectOrder, ReserveStock, StockReserved
+from domain.steps import (
+    Allocation,
+    KeyedEntry,
+    ProjectOrder,
+    ReserveStock,
+    StockLine,
+    StockReserved,
+    WaitingOrders,
+)
 from store import inventory, orders
+from store.inventory import Hold
 from store.sql import utcnow
 
 log = structlog.get_logger(__name__)
 
+# Stock can move between the snapshot and the reservation; plan again this many times before waiting.
+PLAN_ATTEMPTS = 5
 
-def describe_shortages(result: StockReserved) -> str:
-    return "; ".join(
-        f"{s.sku}: {s.requested} requested, {s.available} available in {result.warehouse}" for s in result.shortages
-    )
+
+def describe_missing(lines: list[StockLine]) -> str:
+    return ", ".join(f"{line.quantity} x {line.sku}" for line in lines)
 
 
 class InventoryActivities:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], warehouse: str) -> None:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = sessions
-        self._warehouse = warehouse  # the one warehouse we allocate from until multi-site planning
 
     @activity.defn(name="reserve_stock")
     async def reserve_stock(self, req: ReserveStock) -> StockReserved:
-        """Reserve the order's lines in one warehouse: all of them, or (partial) what is there.
-        A shortage leaves nothing reserved and goes back to the workflow."""
-        warehouse = self._warehouse
+        """Plan from a stock snapshot, reserve the plan all at once, and record what is backordered.
+
+        The order's status follows: allocated when something was reserved, backordered when nothing was.
+        """
+        policy = FulfilmentPolicy(allow_split=req.allow_split, allow_partial=req.allow_partial)
         with structlog.contextvars.bound_contextvars(order_id=req.order_id):
-            async with self._sessions.begin() as s:
-                attempt = await s.begin_nested()
-                outcome = await inventory.try_reserve(s, req.order_id, warehouse, req.lines, partial=req.partial)
-                if outcome is None:
-                    await attempt.rollback()
-                    held = await inventory.active_reservations(s, req.order_id, warehouse)
-                    return StockReserved(warehouse=warehouse, reserved=held)
-                reserved, shortages = outcome
-                if (shortages and not req.partial) or not reserved:
-                    await attempt.rollback()
-                    result = StockReserved(warehouse=warehouse, shortages=shortages)
-                    log.warning("stock shortage", shortages=describe_shortages(result))
-                    return result
-                await attempt.commit()
-                detail = f"stock reserved in {warehouse}"
-                entry = TimelineEntry(utcnow(), OrderStatus.ALLOCATED, "allocated", detail)
-                await orders.project(
-                    s, ProjectOrder(req.order_id, OrderStatus.ALLOCATED, [KeyedEntry("allocated", entry)])
-                )
-            log.info("stock reserved", warehouse=warehouse, short=len(shortages))
-            return StockReserved(warehouse=warehouse, reserved=reserved, shortages=shortages)
+            for _ in range(PLAN_ATTEMPTS):
+                async with self._sessions.begin() as s:
+                    sites, stock = await inventory.snapshot(s, [line.sku for line in req.lines])
+                    planned = plan(req.lines, req.ship_to, sites, stock, policy)
+                    allocations = [
+                        Allocation(f"{req.order_id}.{req.first_allocation + i}", p.warehouse, p.lines, p.reason)
+                        for i, p in enumerate(planned.shipments)
+                    ]
+                    attempt = await s.begin_nested()
+                    held = await inventory.reserve(
+                        s, req.order_id, [Hold(a.allocation_id, a.warehouse, a.lines) for a in allocations]
+                    )
+                    if held is None:  # an earlier run of this step reserved already: report what it did
+                        await attempt.rollback()
+                        return await self._already_reserved(s, req, len(allocations))
+                    if held is False:
+                        await attempt.rollback()
+                        continue  # stock moved under us: plan again
+                    await attempt.commit()
+                    await inventory.set_backorders(s, req.order_id, planned.backordered, req.rush, req.received_at)
+                    result = StockReserved(allocations, planned.backordered, planned.reason)
+                    await orders.project(s, self._projection(req, result))
+                log.info("allocated", plan=planned.reason, backordered=describe_missing(planned.backordered))
+                return result
+            raise RuntimeError("stock kept moving while allocating; retrying")
+
+    @activity.defn(name="waiting_orders")
+    async def waiting_orders(self, req: WaitingOrders) -> list[str]:
+        """Orders backordered on any of these SKUs, rush first, then oldest."""
+        async with self._sessions() as s:
+            return await inventory.waiting_for(s, req.skus)
+
+    async def _already_reserved(self, s: AsyncSession, req: ReserveStock, count: int) -> StockReserved:
+        ids = [f"{req.order_id}.{req.first_allocation + i}" for i in range(count)]
+        found = await inventory.holds(s, ids)
+        held = {line.sku: 0 for line in req.lines}
+        for hold in found:
+            for line in hold.lines:
+                held[line.sku] += line.quantity
+        rest = [StockLine(line.sku, line.quantity - held[line.sku]) for line in req.lines]
+        return StockReserved(
+            [Allocation(h.allocation_id, h.warehouse, h.lines) for h in found],
+            [line for line in rest if line.quantity > 0],
+            "reserved earlier",
+        )
+
+    @staticmethod
+    def _projection(req: ReserveStock, result: StockReserved) -> ProjectOrder:
+        now = utcnow()
+        key = f"allocation:{req.first_allocation}"
+        if not result.allocations:
+            missing = describe_missing(result.backordered)
+            entry = TimelineEntry(
+                now, OrderStatus.BACKORDERED, "backordered", f"waiting for {missing}: {result.reason}"
+            )
+            return ProjectOrder(req.order_id, OrderStatus.BACKORDERED, [KeyedEntry(key, entry)])
+        where = ", ".join(f"{a.allocation_id} from {a.warehouse}" for a in result.allocations)
+        detail = f"{where}: {result.reason}"
+        if result.backordered:
+            detail += f"; waiting for {describe_missing(result.backordered)}"
+        entry = TimelineEntry(now, OrderStatus.ALLOCATED, "allocated", detail)
+        return ProjectOrder(req.order_id, OrderStatus.ALLOCATED, [KeyedEntry(key, entry)])

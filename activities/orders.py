@@ -55,7 +55,8 @@ class OrderActivities:
         with structlog.contextvars.bound_contextvars(order_id=req.order_id):
             async with self._sessions.begin() as s:
                 pick_lists = await fulfilment.cancel_open_pick_lists(s, req.order_id)
-                released = await inventory.release(s, req.order_id)
+                await inventory.set_backorders(s, req.order_id, [], rush=False, since_at=utcnow())
+                released = await inventory.release(s, req.order_id, f"order cancelled: {req.reason}")
                 await orders.project(s, req.projection)
             log.info("order cancelled", released=len(released), pick_lists=pick_lists, reason=req.reason)
             return OrderCancelled(released=released, pick_lists_cancelled=pick_lists)

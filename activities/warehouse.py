@@ -12,8 +12,8 @@ from store.sql import utcnow
 log = structlog.get_logger(__name__)
 
 
-def pick_list_id_for(order_id: str, warehouse: str) -> str:
-    return f"PL-{order_id}-{warehouse}"
+def pick_list_id_for(allocation_id: str, warehouse: str) -> str:
+    return f"PL-{allocation_id}-{warehouse}"
 
 
 class WarehouseActivities:
@@ -23,15 +23,16 @@ class WarehouseActivities:
 
     @activity.defn(name="create_pick_list")
     async def create_pick_list(self, req: CreatePickList) -> PickListCreated:
-        pick_list_id = pick_list_id_for(req.order_id, req.warehouse)
+        allocation = req.allocation
+        pick_list_id = pick_list_id_for(allocation.allocation_id, allocation.warehouse)
         with structlog.contextvars.bound_contextvars(order_id=req.order_id, pick_list_id=pick_list_id):
             async with self._sessions.begin() as s:
-                await fulfilment.open_pick_list(s, pick_list_id, req.order_id, req.warehouse, req.lines)
+                await fulfilment.open_pick_list(s, pick_list_id, req.order_id, allocation.warehouse, allocation.lines)
                 entry = TimelineEntry(
-                    utcnow(), OrderStatus.PICKING, "pick_list_created", f"{pick_list_id} in {req.warehouse}"
+                    utcnow(), OrderStatus.PICKING, "pick_list_created", f"{pick_list_id} in {allocation.warehouse}"
                 )
                 await orders.project(
-                    s, ProjectOrder(req.order_id, OrderStatus.PICKING, [KeyedEntry(f"picking:{pick_list_id}", entry)])
+                    s, ProjectOrder(req.order_id, req.status, [KeyedEntry(f"picking:{pick_list_id}", entry)])
                 )
             log.info("pick list open", auto_confirm_after=self._auto_confirm_after)
             return PickListCreated(pick_list_id=pick_list_id, auto_confirm_after_seconds=self._auto_confirm_after)

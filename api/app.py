@@ -11,7 +11,7 @@ from starlette.middleware.base import RequestResponseEndpoint
 from temporalio.client import Client
 
 from api import problems
-from api.routers import catalog, controls, health, orders, pick_lists, queues
+from api.routers import catalog, controls, health, orders, pick_lists, queues, warehouses
 from config import Settings
 from store.db import create_engine, create_sessions
 
@@ -44,7 +44,15 @@ def create_app(settings: Settings, temporal: Client | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     problems.install(app)
-    for router in (orders.router, controls.router, queues.router, pick_lists.router, catalog.router, health.router):
+    for router in (
+        orders.router,
+        controls.router,
+        queues.router,
+        pick_lists.router,
+        warehouses.router,  # before catalog: /v1/inventory/{sku}/ledger must not match {warehouse}/{sku}
+        catalog.router,
+        health.router,
+    ):
         app.include_router(router)
 
     @app.middleware("http")

@@ -1,4 +1,4 @@
-"""An order's view rebuilt from the read model, for orders whose workflow history is gone."""
+"""An order's view rebuilt from the read model, when its workflow cannot answer (gone, or no worker)."""
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -6,15 +6,17 @@ from api.schemas import (
     AddressIn,
     CustomerIn,
     ExceptionOut,
+    FulfilmentOut,
     InvoiceOut,
-    LineOut,
     Money,
     OrderOut,
     ShipmentOut,
+    StockLineOut,
     TimelineOut,
+    line_progress,
 )
 from domain.exceptions import Action, ExceptionKind
-from domain.orders import OrderStatus, Priority
+from domain.orders import OrderLine, OrderStatus, Priority
 from store import fulfilment, orders
 
 
@@ -23,8 +25,27 @@ async def order_from_read_model(session: AsyncSession, order_id: str) -> OrderOu
     if row is None:
         return None
     cur = row.currency
-    shipment = await fulfilment.shipment_of_order(session, order_id)
-    invoice = await fulfilment.invoice_for(session, f"{order_id}:invoice")
+    fulfilments = [
+        FulfilmentOut(
+            allocation_id=pick_list.pick_list_id.removeprefix("PL-").removesuffix(f"-{pick_list.warehouse}"),
+            warehouse=pick_list.warehouse,
+            lines=[StockLineOut(**line) for line in pick_list.lines],
+            pick_list_id=pick_list.pick_list_id,
+            picked_at=pick_list.confirmed_at,
+            picked_by=pick_list.confirmed_by,
+            shipment=ShipmentOut(
+                shipment_id=shipment.shipment_id, carrier=shipment.carrier, tracking_number=shipment.tracking_number
+            )
+            if shipment
+            else None,
+            invoice=InvoiceOut(number=invoice.number, amount=Money.of(invoice.amount, cur))
+            if invoice and invoice.number
+            else None,
+            cancelled=pick_list.state == "cancelled",
+        )
+        for pick_list, shipment, invoice in await fulfilment.of_order(session, order_id)
+    ]
+    lines = [OrderLine(line.sku, line.quantity, line.unit_price) for line in await orders.lines_of(session, order_id)]
     return OrderOut(
         order_id=row.order_id,
         status=OrderStatus(row.status),
@@ -32,29 +53,12 @@ async def order_from_read_model(session: AsyncSession, order_id: str) -> OrderOu
         external_id=row.external_id,
         customer=CustomerIn.model_construct(id=row.customer_id, name=row.customer_name, email=row.customer_email),
         ship_to=AddressIn.model_construct(**row.ship_to),
-        lines=[
-            LineOut(
-                sku=line.sku,
-                quantity=line.quantity,
-                unit_price=Money.of(line.unit_price, cur),
-                total=Money.of(line.unit_price * line.quantity, cur),
-            )
-            for line in await orders.lines_of(session, order_id)
-        ],
+        lines=line_progress(lines, cur, fulfilments),
         total=Money.of(row.total, cur),
         priority=Priority(row.priority),
         ship_by=row.ship_by,
         at_risk=row.at_risk,
-        shipment=ShipmentOut(
-            shipment_id=shipment.shipment_id,
-            carrier=shipment.carrier,
-            tracking_number=shipment.tracking_number,
-        )
-        if shipment
-        else None,
-        invoice=InvoiceOut(number=invoice.number, amount=Money.of(invoice.amount, invoice.currency))
-        if invoice and invoice.number
-        else None,
+        fulfilments=fulfilments,
         exceptions=[
             ExceptionOut(
                 exception_id=e.exception_id,
@@ -72,13 +76,7 @@ async def order_from_read_model(session: AsyncSession, order_id: str) -> OrderOu
             for e in await orders.exceptions_of(session, order_id)
         ],
         timeline=[
-            TimelineOut(
-                at=e.occurred_at,
-                status=OrderStatus(e.status),
-                event=e.event,
-                detail=e.detail,
-                actor=e.actor,
-            )
+            TimelineOut(at=e.occurred_at, status=OrderStatus(e.status), event=e.event, detail=e.detail, actor=e.actor)
             for e in await orders.timeline_of(session, order_id)
         ],
     )

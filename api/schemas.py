@@ -1,5 +1,6 @@
 """Request and response bodies. Requests reject unknown fields; money travels as decimal strings."""
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated
 
@@ -117,7 +118,10 @@ class Money(BaseModel):
 
 class LineOut(BaseModel):
     sku: str
-    quantity: int
+    quantity: int = Field(description="ordered")
+    allocated: int = 0
+    shipped: int = 0
+    invoiced: int = 0
     unit_price: Money
     total: Money
 
@@ -150,14 +154,9 @@ class HoldOut(BaseModel):
     until: datetime | None = None
 
 
-class ReservationOut(BaseModel):
-    warehouse: str
-    lines: list[dict[str, int | str]]
-
-
-class PickListOut(BaseModel):
-    pick_list_id: str
-    picked_at: datetime | None = None
+class StockLineOut(BaseModel):
+    sku: str
+    quantity: int
 
 
 class ShipmentOut(BaseModel):
@@ -169,6 +168,21 @@ class ShipmentOut(BaseModel):
 class InvoiceOut(BaseModel):
     number: str
     amount: Money
+
+
+class FulfilmentOut(BaseModel):
+    """One shipment of the order from one warehouse: its pick list, parcel and invoice."""
+
+    allocation_id: str
+    warehouse: str
+    lines: list[StockLineOut]
+    reason: str = ""
+    pick_list_id: str | None = None
+    picked_at: datetime | None = None
+    picked_by: str | None = None
+    shipment: ShipmentOut | None = None
+    invoice: InvoiceOut | None = None
+    cancelled: bool = False
 
 
 class OrderOut(BaseModel):
@@ -184,16 +198,32 @@ class OrderOut(BaseModel):
     ship_by: datetime | None = Field(description="the delivery promise: as submitted, or the default for the priority")
     at_risk: bool = False
     hold: HoldOut | None = None
-    reservation: ReservationOut | None = None
-    pick_list: PickListOut | None = None
-    shipment: ShipmentOut | None = None
-    invoice: InvoiceOut | None = None
+    allocation_reason: str = ""
+    fulfilments: list[FulfilmentOut] = []
+    backordered: list[StockLineOut] = []
     exceptions: list[ExceptionOut] = []
     timeline: list[TimelineOut] = []
 
     @classmethod
     def from_view(cls, view: OrderView) -> "OrderOut":
         order, cur = view.order, view.order.currency
+        fulfilments = [
+            FulfilmentOut(
+                allocation_id=f.allocation.allocation_id,
+                warehouse=f.allocation.warehouse,
+                lines=[StockLineOut(sku=line.sku, quantity=line.quantity) for line in f.allocation.lines],
+                reason=f.allocation.reason,
+                pick_list_id=f.pick_list.pick_list_id if f.pick_list else None,
+                picked_at=f.picked_at,
+                picked_by=f.picked_by,
+                shipment=ShipmentOut(**vars(f.shipment)) if f.shipment else None,
+                invoice=InvoiceOut(number=f.invoice.number, amount=Money.of(f.invoice.amount, cur))
+                if f.invoice
+                else None,
+                cancelled=f.cancelled,
+            )
+            for f in view.fulfilments
+        ]
         return cls(
             order_id=view.order_id,
             status=view.status,
@@ -201,36 +231,38 @@ class OrderOut(BaseModel):
             external_id=order.external_id,
             customer=CustomerIn.model_construct(**vars(order.customer)),
             ship_to=AddressIn.model_construct(**vars(view.ship_to or order.ship_to)),
-            lines=[
-                LineOut(
-                    sku=line.sku,
-                    quantity=line.quantity,
-                    unit_price=Money.of(line.unit_price, cur),
-                    total=Money.of(line.total, cur),
-                )
-                for line in view.lines or order.lines
-            ],
+            lines=line_progress(order.lines, cur, fulfilments),
             total=Money.of(view.total, cur),
             priority=order.priority,
             ship_by=view.ship_by or order.ship_by,
             at_risk=view.at_risk,
             hold=HoldOut(**vars(view.hold)) if view.hold else None,
-            reservation=ReservationOut(
-                warehouse=view.reservation.warehouse,
-                lines=[{"sku": r.sku, "quantity": r.quantity} for r in view.reservation.reserved],
-            )
-            if view.reservation
-            else None,
-            pick_list=PickListOut(pick_list_id=view.pick_list.pick_list_id, picked_at=view.picked_at)
-            if view.pick_list
-            else None,
-            shipment=ShipmentOut(**vars(view.shipment)) if view.shipment else None,
-            invoice=InvoiceOut(number=view.invoice.number, amount=Money.of(view.invoice.amount, cur))
-            if view.invoice
-            else None,
+            allocation_reason=view.allocation_reason,
+            fulfilments=fulfilments,
+            backordered=[StockLineOut(sku=line.sku, quantity=line.quantity) for line in view.backordered],
             exceptions=[ExceptionOut(**vars(e)) for e in view.exceptions],
             timeline=[TimelineOut(**vars(t)) for t in view.timeline],
         )
+
+
+def line_progress(lines: list[OrderLine], currency: str, fulfilments: list[FulfilmentOut]) -> list[LineOut]:
+    """Ordered, allocated, shipped and invoiced quantities of each line."""
+
+    def total(sku: str, counts: Callable[[FulfilmentOut], bool]) -> int:
+        return sum(line.quantity for f in fulfilments if counts(f) for line in f.lines if line.sku == sku)
+
+    return [
+        LineOut(
+            sku=line.sku,
+            quantity=line.quantity,
+            allocated=total(line.sku, lambda f: not f.cancelled),
+            shipped=total(line.sku, lambda f: f.shipment is not None),
+            invoiced=total(line.sku, lambda f: f.invoice is not None),
+            unit_price=Money.of(line.unit_price, currency),
+            total=Money.of(line.total, currency),
+        )
+        for line in lines
+    ]
 
 
 class ResolveIn(Strict):
@@ -352,6 +384,60 @@ class StockOut(BaseModel):
     reserved: int
     available: int
     updated_at: datetime
+
+
+class WarehouseIn(Strict):
+    name: Text
+    country: Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")] = Field(description="ISO 3166-1 alpha-2")
+    region: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)] | None = None
+    priority: Annotated[int, Field(ge=0, le=10_000, description="lower ships first")] = 100
+
+
+class WarehouseOut(BaseModel):
+    code: str
+    name: str
+    country: str
+    region: str | None
+    priority: int
+
+
+class ReceiptLineIn(Strict):
+    sku: Sku
+    quantity: Annotated[int, Field(ge=1, le=10**9)]
+
+
+class ReceiptIn(Strict):
+    warehouse: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,32}$")]
+    reference: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=120)] = Field(
+        description="the delivery note or ASN; a receipt with the same reference is recorded once"
+    )
+    lines: Annotated[list[ReceiptLineIn], Field(min_length=1, max_length=MAX_LINES)]
+
+
+class ReceiptOut(BaseModel):
+    receipt_id: int
+    warehouse: str
+    reference: str
+    lines: list[StockLineOut]
+    received_at: datetime
+    restock_workflow_id: str = Field(description="wakes the orders waiting for these SKUs, rush first, then oldest")
+
+
+class LedgerEntryOut(BaseModel):
+    id: int
+    warehouse: str
+    sku: str
+    kind: str
+    on_hand_change: int
+    reserved_change: int
+    reason: str
+    reference: str
+    occurred_at: datetime
+
+
+class LedgerPage(BaseModel):
+    items: list[LedgerEntryOut]
+    next_cursor: str | None
 
 
 class StockPage(BaseModel):

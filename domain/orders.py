@@ -15,6 +15,7 @@ class OrderStatus(StrEnum):
     CONFIRMED = "confirmed"
     AWAITING_APPROVAL = "awaiting_approval"
     ALLOCATED = "allocated"
+    BACKORDERED = "backordered"
     PICKING = "picking"
     SHIPPED = "shipped"
     COMPLETED = "completed"

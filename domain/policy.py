@@ -29,6 +29,10 @@ class OrderPolicy:
     approval_sla_s: float = 24 * HOUR
     # Orders whose total (minor units of their currency) exceeds this wait for approval after confirm.
     approval_threshold: int | None = None
+    allow_split: bool = True
+    allow_partial: bool = False
+    # How long a backordered order waits for stock before a person is asked (0: ask at once).
+    backorder_window_s: float = 24 * HOUR
     default_ladder: Ladder = field(default_factory=Ladder)
     ladders: dict[str, Ladder] = field(default_factory=dict)
 

@@ -33,33 +33,51 @@ class OrderConfirmed:
 class ReserveStock:
     order_id: str
     lines: list[StockLine]
-    # Reserve what is available of each line rather than all or nothing (a person chose ship_available).
-    partial: bool = False
+    ship_to: Address
+    rush: bool
+    received_at: datetime
+    # Allocation IDs of this attempt are numbered from here: "{order_id}.{n}".
+    first_allocation: int = 1
+    allow_split: bool = True
+    allow_partial: bool = False
 
 
 @dataclass(frozen=True)
-class Shortage:
-    sku: str
-    requested: int
-    available: int
+class WaitingOrders:
+    skus: list[str]
+
+
+@dataclass(frozen=True)
+class Restock:
+    """Stock came in (a receipt, a count that went up): wake the orders waiting for these SKUs."""
+
+    source: str
+    warehouse: str
+    skus: list[str]
+
+
+@dataclass(frozen=True)
+class Allocation:
+    """Stock reserved in one warehouse for one shipment of the order."""
+
+    allocation_id: str
+    warehouse: str
+    lines: list[StockLine]
+    reason: str = ""
 
 
 @dataclass(frozen=True)
 class StockReserved:
-    warehouse: str
-    reserved: list[StockLine] = field(default_factory=list)
-    shortages: list[Shortage] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return not self.shortages
+    allocations: list[Allocation] = field(default_factory=list)
+    backordered: list[StockLine] = field(default_factory=list)
+    reason: str = ""
 
 
 @dataclass(frozen=True)
 class CreatePickList:
     order_id: str
-    warehouse: str
-    lines: list[StockLine]
+    allocation: Allocation
+    status: OrderStatus  # what the order's status is once the pick list exists
 
 
 @dataclass(frozen=True)
@@ -78,12 +96,12 @@ class PickConfirmation:
 @dataclass(frozen=True)
 class BookShipment:
     order_id: str
-    warehouse: str
+    allocation: Allocation
     pick_list_id: str
-    lines: list[StockLine]
     ship_to: Address
     picked_at: datetime
     picked_by: str
+    status: OrderStatus
 
 
 @dataclass(frozen=True)
@@ -96,9 +114,12 @@ class ShipmentBooked:
 @dataclass(frozen=True)
 class IssueInvoice:
     order_id: str
+    allocation_id: str
+    shipment_id: str
     amount: int
     currency: str
-    lines: list[OrderLine] = field(default_factory=list)
+    lines: list[OrderLine]
+    status: OrderStatus
 
 
 @dataclass(frozen=True)
@@ -206,6 +227,19 @@ class ChangeAddress:
 
 
 @dataclass
+class Fulfilment:
+    """One shipment of the order, from one warehouse: pick list, parcel, invoice."""
+
+    allocation: Allocation
+    pick_list: PickListCreated | None = None
+    picked_at: datetime | None = None
+    picked_by: str | None = None
+    shipment: ShipmentBooked | None = None
+    invoice: InvoiceIssued | None = None
+    cancelled: bool = False
+
+
+@dataclass
 class OrderView:
     order_id: str
     status: OrderStatus
@@ -217,11 +251,9 @@ class OrderView:
     # What will ship, and where: a person may have cut lines to what is available or changed the address.
     lines: list[OrderLine] = field(default_factory=list)
     ship_to: Address | None = None
-    reservation: StockReserved | None = None
-    pick_list: PickListCreated | None = None
-    picked_at: datetime | None = None
-    shipment: ShipmentBooked | None = None
-    invoice: InvoiceIssued | None = None
+    fulfilments: list[Fulfilment] = field(default_factory=list)
+    backordered: list[StockLine] = field(default_factory=list)
+    allocation_reason: str = ""
     exceptions: list[OrderException] = field(default_factory=list)
     timeline: list[TimelineEntry] = field(default_factory=list)
 

@@ -41,22 +41,29 @@ async def warehouse_exists(session: AsyncSession, code: str) -> bool:
     return await session.get(Warehouse, code) is not None
 
 
+async def put_warehouse(
+    session: AsyncSession, code: str, name: str, country: str, region: str | None, priority: int
+) -> tuple[Warehouse, bool]:
+    warehouse = await session.get(Warehouse, code)
+    created = warehouse is None
+    if warehouse is None:
+        warehouse = Warehouse(code=code)
+        session.add(warehouse)
+    warehouse.name, warehouse.country, warehouse.region, warehouse.priority = name, country, region, priority
+    await session.flush()
+    return warehouse, created
+
+
+async def get_warehouse(session: AsyncSession, code: str) -> Warehouse | None:
+    return await session.get(Warehouse, code)
+
+
+async def list_warehouses(session: AsyncSession) -> list[Warehouse]:
+    return list((await session.execute(select(Warehouse).order_by(Warehouse.priority, Warehouse.code))).scalars())
+
+
 async def get_stock(session: AsyncSession, warehouse: str, sku: str) -> Stock | None:
     return await session.get(Stock, (warehouse, sku))
-
-
-async def set_on_hand(session: AsyncSession, warehouse: str, sku: str, on_hand: int) -> Stock:
-    """A stock count. Raises ValueError if it would leave less on hand than is already reserved."""
-    stock = await session.get(Stock, (warehouse, sku), with_for_update=True)
-    if stock is None:
-        stock = Stock(warehouse=warehouse, sku=sku, reserved=0)
-        session.add(stock)
-    elif on_hand < stock.reserved:
-        raise ValueError(f"{stock.reserved} units are reserved; on_hand cannot go below that")
-    stock.on_hand = on_hand
-    stock.updated_at = utcnow()
-    await session.flush()
-    return stock
 
 
 async def list_stock(session: AsyncSession, warehouse: str | None, after: str | None, limit: int) -> list[Stock]:

@@ -78,7 +78,13 @@ async def invoice_for(session: AsyncSession, key: str) -> Invoice | None:
 
 
 async def issue_invoice(
-    session: AsyncSession, key: str, order_id: str, amount: int, currency: str, lines: list[OrderLine]
+    session: AsyncSession,
+    key: str,
+    order_id: str,
+    amount: int,
+    currency: str,
+    lines: list[OrderLine],
+    shipment_id: str | None = None,
 ) -> tuple[Invoice, bool]:
     """The invoice for `key`, created with the next number in sequence if it does not exist yet."""
     created = await insert_ignore(
@@ -91,6 +97,7 @@ async def issue_invoice(
                 "amount": amount,
                 "currency": currency,
                 "lines": [asdict(line) for line in lines],
+                "shipment_id": shipment_id,
                 "issued_at": utcnow(),
             }
         ],
@@ -117,3 +124,15 @@ async def cancel_open_pick_lists(session: AsyncSession, order_id: str) -> list[s
         pick_list.state = "cancelled"
         cancelled.append(pick_list.pick_list_id)
     return cancelled
+
+
+async def of_order(session: AsyncSession, order_id: str) -> list[tuple[PickList, Shipment | None, Invoice | None]]:
+    """Each pick list of the order with its shipment and invoice, if any."""
+    result = await session.execute(
+        select(PickList, Shipment, Invoice)
+        .outerjoin(Shipment, Shipment.pick_list_id == PickList.pick_list_id)
+        .outerjoin(Invoice, Invoice.shipment_id == Shipment.shipment_id)
+        .where(PickList.order_id == order_id)
+        .order_by(PickList.created_at, PickList.pick_list_id)
+    )
+    return [(p, s, i) for p, s, i in result.all()]

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from config import configure_logging, get_settings
 from domain.money import to_minor
-from store import catalog
+from store import catalog, inventory
 from store.db import create_engine, create_sessions
 from store.tables import Product
 
@@ -47,7 +47,7 @@ async def seed_demo(url: str, warehouse: str, currency: str = "CNY") -> bool:
             await catalog.ensure_warehouse(s, warehouse, "Main warehouse")
             for sku, name, price, on_hand in DEMO_PRODUCTS:
                 await catalog.put_product(s, sku, name, to_minor(price, currency), currency, True)
-                await catalog.set_on_hand(s, warehouse, sku, on_hand)
+                await inventory.count(s, warehouse, sku, on_hand, "demo stock")
         return True
     finally:
         await engine.dispose()

@@ -61,6 +61,9 @@ class Warehouse(Base):
     __tablename__ = "warehouses"
     code: Mapped[str] = mapped_column(String(32), primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
+    country: Mapped[str] = mapped_column(String(2), default="CN", server_default="CN")
+    region: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    priority: Mapped[int] = mapped_column(Integer, default=100, server_default="100")  # lower ships first
 
 
 class Stock(Base):
@@ -161,17 +164,61 @@ class AlertRow(Base):
 
 
 class Reservation(Base):
+    """Stock held for one planned shipment of an order (an allocation)."""
+
     __tablename__ = "reservations"
     __table_args__ = (
         CheckConstraint("quantity > 0", name="quantity_positive"),
         CheckConstraint("state IN ('active', 'released', 'consumed')", name="state_known"),
     )
-    order_id: Mapped[str] = mapped_column(ForeignKey("orders.order_id"), primary_key=True)
-    warehouse: Mapped[str] = mapped_column(String(32), primary_key=True)
+    allocation_id: Mapped[str] = mapped_column(String(120), primary_key=True)
     sku: Mapped[str] = mapped_column(String(64), primary_key=True)
+    order_id: Mapped[str] = mapped_column(ForeignKey("orders.order_id"), index=True)
+    warehouse: Mapped[str] = mapped_column(String(32))
     quantity: Mapped[int] = mapped_column(Integer)
     state: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(TS)
+
+
+class StockMove(Base):
+    """The stock ledger: every change to on-hand or reserved quantities, with why and for what."""
+
+    __tablename__ = "stock_ledger"
+    __table_args__ = (
+        Index("ix_stock_ledger_sku", "sku", "id"),
+        CheckConstraint("kind IN ('receipt', 'adjustment', 'reservation', 'release', 'shipment')", name="kind_known"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    warehouse: Mapped[str] = mapped_column(String(32))
+    sku: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(16))
+    on_hand_change: Mapped[int] = mapped_column(Integer)
+    reserved_change: Mapped[int] = mapped_column(Integer)
+    reason: Mapped[str] = mapped_column(Text, default="")
+    reference: Mapped[str] = mapped_column(String(160), default="")
+    occurred_at: Mapped[datetime] = mapped_column(TS)
+
+
+class Backorder(Base):
+    """What an order still waits for; receipts wake these orders, rush first, then oldest."""
+
+    __tablename__ = "backorders"
+    __table_args__ = (Index("ix_backorders_sku_queue", "sku", "rush_first", "since"),)
+    order_id: Mapped[str] = mapped_column(ForeignKey("orders.order_id"), primary_key=True)
+    sku: Mapped[str] = mapped_column(String(64), primary_key=True)
+    quantity: Mapped[int] = mapped_column(Integer)
+    rush_first: Mapped[int] = mapped_column(Integer)  # 0 rush, 1 standard
+    since: Mapped[datetime] = mapped_column(TS)
+
+
+class Receipt(Base):
+    __tablename__ = "receipts"
+    __table_args__ = (UniqueConstraint("warehouse", "reference"),)
+    receipt_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    warehouse: Mapped[str] = mapped_column(ForeignKey("warehouses.code"))
+    reference: Mapped[str] = mapped_column(String(120))
+    lines: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    received_at: Mapped[datetime] = mapped_column(TS)
 
 
 class PickList(Base):
@@ -206,4 +253,5 @@ class Invoice(Base):
     amount: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3))
     lines: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON, nullable=True)
+    shipment_id: Mapped[str | None] = mapped_column(String(120), nullable=True)
     issued_at: Mapped[datetime] = mapped_column(TS)

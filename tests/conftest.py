@@ -21,7 +21,7 @@ from temporalio.worker import Worker
 
 from api.app import create_app
 from config import Settings, WarehouseMode
-from store import catalog, migrate
+from store import catalog, inventory, migrate
 from store.db import create_engine, create_sessions
 from worker import build_worker
 from workflows import attributes
@@ -121,7 +121,7 @@ async def stock_up(
         await catalog.ensure_warehouse(s, warehouse, warehouse)
         for sku, on_hand in items.items():
             await catalog.put_product(s, sku, f"product {sku}", price, "CNY", True)
-            await catalog.set_on_hand(s, warehouse, sku, on_hand)
+            await inventory.count(s, warehouse, sku, on_hand, "test stock")
 
 
 def order_body(

@@ -15,17 +15,17 @@ from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy, SearchAttributeUpdate
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, FailureError
 
 with workflow.unsafe.imports_passed_through():
     from activities.billing import BillingActivities
     from activities.carrier import ADDRESS_REJECTED, CarrierActivities
-    from activities.inventory import InventoryActivities, describe_shortages
+    from activities.inventory import InventoryActivities, describe_missing
     from activities.orders import OrderActivities
     from activities.warehouse import WarehouseActivities
     from domain.exceptions import Action, ExceptionKind, OrderException, allowed_actions
     from domain.money import format_minor
-    from domain.orders import OrderStatus, Step, TimelineEntry
+    from domain.orders import OrderLine, OrderStatus, Priority, Step, TimelineEntry
     from domain.policy import NewOrder, warning_time
     from domain.steps import (
         Alert,
@@ -37,19 +37,16 @@ with workflow.unsafe.imports_passed_through():
         ConfirmOrder,
         ControlRequest,
         CreatePickList,
+        Fulfilment,
         HoldRequest,
-        InvoiceIssued,
         IssueInvoice,
         KeyedEntry,
         OrderView,
         PickConfirmation,
-        PickListCreated,
         ProjectOrder,
         ReserveStock,
         ResolveException,
-        ShipmentBooked,
         StockLine,
-        StockReserved,
     )
     from workflows import attributes
 
@@ -80,6 +77,14 @@ class UnknownException(ApplicationError):
         super().__init__(f"exception {exception_id} is not on this order", type="NotFound", non_retryable=True)
 
 
+def _stage(fulfilment: Fulfilment) -> str:
+    if fulfilment.invoice is not None:
+        return "invoiced"
+    if fulfilment.shipment is not None:
+        return "shipped"
+    return "picking" if fulfilment.pick_list is not None else "allocated"
+
+
 class _Cancelled(Exception):
     """Unwinds the main flow to compensation."""
 
@@ -105,15 +110,18 @@ class OrderWorkflow:
         self._ship_to = order.ship_to
         self._timeline = [TimelineEntry(received, OrderStatus.RECEIVED, "received", order.summary())]
         self._exceptions: list[OrderException] = []
-        self._reservation: StockReserved | None = None
-        self._partial = False
-        self._pick_list: PickListCreated | None = None
+        # One fulfilment per planned shipment (a warehouse's share of the order), each run by its own task.
+        self._fulfilments: list[Fulfilment] = []
+        self._fulfilling: list[asyncio.Task[None]] = []
+        self._allocation_reason = ""
+        self._allow_partial = new.policy.allow_partial
+        self._waiting: list[StockLine] = []  # what is backordered
+        self._waiting_since: datetime | None = None
+        self._allocate_now = False  # a person asked to try again
+        self._restocks: list[str] = []  # receipts that asked us to try again, to answer when we have
         # Keyed by pick list: a confirmation may arrive before the workflow has seen its pick list.
         self._pick_confirmations: dict[str, PickConfirmation] = {}
-        self._picked_at: datetime | None = None
-        self._shipping = False  # past this point the goods are leaving: no more cancel or address change
-        self._shipment: ShipmentBooked | None = None
-        self._invoice: InvoiceIssued | None = None
+        self._shipping: set[str] = set()  # allocations handed to the carrier: no more cancel or re-address
         self._hold: HoldRequest | None = None
         self._cancel: CancelRequest | None = None
         self._awaiting_approval = False
@@ -129,6 +137,10 @@ class OrderWorkflow:
 
     @property
     def status(self) -> OrderStatus:
+        return self._status()
+
+    def _status(self, assume: tuple[Fulfilment, str] | None = None) -> OrderStatus:
+        """The order's status; `assume` answers what it will be once that fulfilment reaches that stage."""
         if self._progress in (OrderStatus.COMPLETED, OrderStatus.CANCELLED):
             return self._progress
         if any(e.is_open and e.blocking for e in self._exceptions):
@@ -137,11 +149,22 @@ class OrderWorkflow:
             return OrderStatus.ON_HOLD
         if self._awaiting_approval:
             return OrderStatus.AWAITING_APPROVAL
-        return self._progress
+        stages = [assume[1] if assume and f is assume[0] else _stage(f) for f in self._fulfilments]
+        if self._waiting and all(stage in ("shipped", "invoiced") for stage in stages):
+            return OrderStatus.BACKORDERED if self._waiting_since else self._progress
+        if not stages:
+            return self._progress
+        if all(stage == "invoiced" for stage in stages):
+            return OrderStatus.COMPLETED
+        if all(stage in ("shipped", "invoiced") for stage in stages):
+            return OrderStatus.SHIPPED
+        if any(stage == "picking" for stage in stages):
+            return OrderStatus.PICKING
+        return OrderStatus.ALLOCATED
 
     @property
     def at_risk(self) -> bool:
-        if self._shipment is not None or self._progress is OrderStatus.CANCELLED:
+        if self._all_shipped() or self._progress is OrderStatus.CANCELLED:
             return False
         return self._warned or any(e.is_open and e.blocking for e in self._exceptions)
 
@@ -157,11 +180,9 @@ class OrderWorkflow:
             hold=self._hold,
             lines=list(self._lines),
             ship_to=self._ship_to,
-            reservation=self._reservation,
-            pick_list=self._pick_list,
-            picked_at=self._picked_at,
-            shipment=self._shipment,
-            invoice=self._invoice,
+            fulfilments=list(self._fulfilments),
+            backordered=list(self._waiting) if self._waiting_since else [],
+            allocation_reason=self._allocation_reason,
             exceptions=list(self._exceptions),
             timeline=list(self._timeline),
         )
@@ -171,6 +192,14 @@ class OrderWorkflow:
     @workflow.signal(name="confirm_pick")
     def confirm_pick(self, confirmation: PickConfirmation) -> None:
         self._pick_confirmations.setdefault(confirmation.pick_list_id, confirmation)
+
+    @workflow.signal(name="stock_arrived")
+    async def stock_arrived(self, restock_workflow_id: str) -> None:
+        """A receipt brought stock this order waits for: try to allocate, then tell the receipt we did."""
+        if self._waiting_since and self._cancel is None and not self._done:
+            self._restocks.append(restock_workflow_id)  # answered after the attempt
+        else:
+            await self._answer_restocks([restock_workflow_id])
 
     # ---- people: resolve exceptions and control the order -------------------------------------
 
@@ -186,8 +215,9 @@ class OrderWorkflow:
             )
         if req.action is Action.CHANGE_ADDRESS and req.ship_to is not None:
             self._ship_to = req.ship_to
-        if req.action is Action.SHIP_AVAILABLE:
-            self._partial = True
+        if exception.kind is ExceptionKind.STOCK_SHORTAGE and req.action in (Action.RETRY, Action.SHIP_AVAILABLE):
+            self._allocate_now = True
+            self._allow_partial = self._allow_partial or req.action is Action.SHIP_AVAILABLE
         entry = self._close(exception, req.action, req.actor, req.note)
         await self._project([entry], exceptions=[exception])
         return self.view()
@@ -309,21 +339,33 @@ class OrderWorkflow:
         try:
             await self._step(Step.CONFIRM, self._confirm)
             await self._step(Step.APPROVE, self._await_approval)
+            self._waiting = [StockLine(line.sku, line.quantity) for line in self._lines]
             await self._step(Step.ALLOCATE, self._allocate)
-            await self._step(Step.PICK, self._pick)
-            await self._step(Step.SHIP, self._ship)
-            await self._step(Step.INVOICE, self._issue_invoice)
-            if self._progress is not OrderStatus.COMPLETED:  # invoicing was skipped
+            while self._waiting:
+                await self._step(Step.ALLOCATE, self._await_stock)
+            for outcome in await asyncio.gather(*self._fulfilling, return_exceptions=True):
+                if isinstance(outcome, BaseException):
+                    raise outcome
+            if self._progress is not OrderStatus.COMPLETED:
                 self._progress = OrderStatus.COMPLETED
-                await self._project([self._note("completed", "invoice handled outside orderflow")])
-            workflow.set_current_details(f"**Completed** · invoice {self._invoice.number if self._invoice else '-'}")
+                if any(f.invoice is None for f in self._fulfilments):  # invoicing was skipped
+                    await self._project([self._note("completed", "invoice handled outside orderflow")])
+            workflow.set_current_details(f"**Completed** · {len(self._fulfilments)} shipment(s)")
         except _Cancelled:
+            await asyncio.gather(*self._fulfilling, return_exceptions=True)  # every branch stops at its checkpoint
             await self._compensate()
         self._done = True
         self._publish()
+        await self._answer_restocks(self._restocks)
         await asyncio.gather(*self._background)
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self.view()
+
+    async def _fulfil(self, fulfilment: Fulfilment) -> None:
+        """One planned shipment: its own pick list, parcel and invoice."""
+        await self._step(Step.PICK, lambda: self._pick(fulfilment))
+        await self._step(Step.SHIP, lambda: self._ship(fulfilment))
+        await self._step(Step.INVOICE, lambda: self._issue_invoice(fulfilment))
 
     async def _step(self, step: Step, attempt: Callable[[], Awaitable[Problem | None]]) -> None:
         """Run a step until it is done, parking the order with each problem until a person resolves it."""
@@ -389,40 +431,90 @@ class OrderWorkflow:
         return None
 
     async def _allocate(self) -> Problem | None:
+        """Plan and reserve what is still unallocated; each planned shipment starts its own fulfilment."""
         async with self._writes:
-            reservation = await workflow.execute_activity_method(
+            result = await workflow.execute_activity_method(
                 InventoryActivities.reserve_stock,
                 ReserveStock(
                     self._order.order_id,
-                    [StockLine(line.sku, line.quantity) for line in self._lines],
-                    partial=self._partial,
+                    self._waiting,
+                    self._ship_to,
+                    rush=self._order.priority is Priority.RUSH,
+                    received_at=self._timeline[0].at,
+                    first_allocation=len(self._fulfilments) + 1,
+                    allow_split=self._policy.allow_split,
+                    allow_partial=self._allow_partial,
                 ),
-                start_to_close_timeout=timedelta(seconds=15),
+                start_to_close_timeout=timedelta(seconds=30),
                 retry_policy=STEP_RETRY,
             )
-        if not reservation.reserved:
-            return Problem(ExceptionKind.STOCK_SHORTAGE, describe_shortages(reservation))
-        self._reservation = reservation
-        if reservation.shortages:
-            # A person chose to ship what is there: the order shrinks to what was reserved.
-            held = {r.sku: r.quantity for r in reservation.reserved}
-            self._lines = [replace(line, quantity=held[line.sku]) for line in self._lines if line.sku in held]
-            self._note("lines_reduced", describe_shortages(reservation))
-        self._advance(OrderStatus.ALLOCATED, "allocated", f"stock reserved in {reservation.warehouse}")
+        self._allocation_reason = result.reason
+        self._waiting = result.backordered
+        self._waiting_since = (self._waiting_since or workflow.now()) if self._waiting else None
+        for allocation in result.allocations:
+            fulfilment = Fulfilment(allocation)
+            self._fulfilments.append(fulfilment)
+            self._fulfilling.append(asyncio.create_task(self._fulfil(fulfilment)))
+        if result.allocations:
+            detail = result.reason + (f"; waiting for {describe_missing(self._waiting)}" if self._waiting else "")
+            self._timeline.append(TimelineEntry(workflow.now(), self.status, "allocated", detail))
+        else:
+            waiting = f"waiting for {describe_missing(self._waiting)}"
+            self._timeline.append(TimelineEntry(workflow.now(), self.status, "backordered", waiting))
+        projected = OrderStatus.ALLOCATED if result.allocations else OrderStatus.BACKORDERED
+        if self.status is not projected:  # other shipments of this order are further along
+            await self._project([])
+        self._publish()
         return None
 
-    async def _pick(self) -> Problem | None:
-        assert self._reservation is not None
-        if self._pick_list is None:
+    async def _await_stock(self) -> Problem | None:
+        """Backordered: wait for a receipt (or a person), then try again; past the window, ask a person."""
+        if not self._allocate_now and not self._restocks:
+            assert self._waiting_since is not None
+            deadline = self._waiting_since + timedelta(seconds=self._policy.backorder_window_s)
+            self._show(Step.ALLOCATE, f"backordered: waiting for {describe_missing(self._waiting)}")
+            arrived = await self._within(
+                deadline - workflow.now(),
+                lambda: bool(self._restocks) or self._allocate_now or self._cancel is not None,
+            )
+            if self._cancel is not None:
+                raise _Cancelled
+            if not arrived:
+                window = timedelta(seconds=self._policy.backorder_window_s)
+                return Problem(
+                    ExceptionKind.STOCK_SHORTAGE,
+                    f"no stock within {window} for {describe_missing(self._waiting)}",
+                    clears=lambda: bool(self._restocks),
+                )
+        asked_by_person, self._allocate_now = self._allocate_now, False
+        restocks, self._restocks = self._restocks, []
+        await self._allocate()
+        if asked_by_person and self._waiting:
+            self._waiting_since = workflow.now()  # a fresh window after a person's retry
+        await self._answer_restocks(restocks)
+        return None
+
+    async def _answer_restocks(self, restocks: list[str]) -> None:
+        for restock in restocks:
+            with contextlib.suppress(FailureError):  # that receipt stopped listening; nothing to tell
+                await workflow.get_external_workflow_handle(restock).signal(
+                    "allocation_attempted", self._order.order_id
+                )
+
+    async def _pick(self, fulfilment: Fulfilment) -> Problem | None:
+        if fulfilment.pick_list is None:
             async with self._writes:
-                self._pick_list = await workflow.execute_activity_method(
+                fulfilment.pick_list = await workflow.execute_activity_method(
                     WarehouseActivities.create_pick_list,
-                    CreatePickList(self._order.order_id, self._reservation.warehouse, self._reservation.reserved),
+                    CreatePickList(self._order.order_id, fulfilment.allocation, self._status((fulfilment, "picking"))),
                     start_to_close_timeout=timedelta(seconds=15),
                     retry_policy=STEP_RETRY,
                 )
-            self._advance(OrderStatus.PICKING, "pick_list_created", self._pick_list.pick_list_id)
-        pick_list_id = self._pick_list.pick_list_id
+            where = f"{fulfilment.pick_list.pick_list_id} in {fulfilment.allocation.warehouse}"
+            self._timeline.append(TimelineEntry(workflow.now(), self.status, "pick_list_created", where))
+            self._publish()
+        pick_list = fulfilment.pick_list
+        pick_list_id = pick_list.pick_list_id
         self._show(Step.PICK, f"waiting for the warehouse to confirm {pick_list_id}")
 
         def picked() -> bool:
@@ -431,11 +523,10 @@ class OrderWorkflow:
         def picked_or_cancelled() -> bool:
             return picked() or self._cancel is not None
 
-        auto_after = self._pick_list.auto_confirm_after_seconds
-        if auto_after is not None:
+        if pick_list.auto_confirm_after_seconds is not None:
             # The built-in warehouse in auto mode confirms by itself once the delay has passed.
-            if auto_after > 0:
-                await self._within(timedelta(seconds=auto_after), picked_or_cancelled)
+            if pick_list.auto_confirm_after_seconds > 0:
+                await self._within(timedelta(seconds=pick_list.auto_confirm_after_seconds), picked_or_cancelled)
             if self._cancel is None:
                 self._pick_confirmations.setdefault(pick_list_id, PickConfirmation(pick_list_id, "warehouse:auto"))
         elif not await self._within(timedelta(seconds=self._policy.pick_sla_s), picked_or_cancelled):
@@ -443,64 +534,77 @@ class OrderWorkflow:
             return Problem(ExceptionKind.PICK_OVERDUE, f"{pick_list_id} not confirmed within {sla}", clears=picked)
         if self._cancel is not None:
             raise _Cancelled
-        self._picked_at = workflow.now()
+        fulfilment.picked_at = workflow.now()
+        fulfilment.picked_by = self._pick_confirmations[pick_list_id].confirmed_by
         self._timeline.append(
-            TimelineEntry(
-                self._picked_at,
-                OrderStatus.PICKING,
-                "picked",
-                pick_list_id,
-                self._pick_confirmations[pick_list_id].confirmed_by,
-            )
+            TimelineEntry(fulfilment.picked_at, self.status, "picked", pick_list_id, fulfilment.picked_by)
         )
         return None
 
-    async def _ship(self) -> Problem | None:
-        assert self._reservation is not None and self._pick_list is not None and self._picked_at is not None
-        self._shipping = True
+    async def _ship(self, fulfilment: Fulfilment) -> Problem | None:
+        assert fulfilment.pick_list is not None and fulfilment.picked_at is not None
+        allocation_id = fulfilment.allocation.allocation_id
+        self._shipping.add(allocation_id)
         try:
             async with self._writes:
-                self._shipment = await workflow.execute_activity_method(
+                fulfilment.shipment = await workflow.execute_activity_method(
                     CarrierActivities.book_shipment,
                     BookShipment(
                         self._order.order_id,
-                        self._reservation.warehouse,
-                        self._pick_list.pick_list_id,
-                        self._reservation.reserved,
+                        fulfilment.allocation,
+                        fulfilment.pick_list.pick_list_id,
                         self._ship_to,
-                        self._picked_at,
-                        self._pick_confirmations[self._pick_list.pick_list_id].confirmed_by,
+                        fulfilment.picked_at,
+                        fulfilment.picked_by or "warehouse",
+                        self._status((fulfilment, "shipped")),
                     ),
                     start_to_close_timeout=timedelta(seconds=30),
                     retry_policy=SHIP_RETRY,
                 )
         except ActivityError:
-            self._shipping = False  # nothing left the building: cancel and re-address are possible again
+            self._shipping.discard(allocation_id)  # nothing left the building
             raise
-        self._advance(OrderStatus.SHIPPED, "shipped", f"{self._shipment.carrier} {self._shipment.tracking_number}")
+        shipment = fulfilment.shipment
+        detail = f"{shipment.shipment_id} {shipment.carrier} {shipment.tracking_number}"
+        self._timeline.append(TimelineEntry(workflow.now(), self.status, "shipped", detail))
+        self._publish()
         warning = [e for e in self._exceptions if e.is_open and not e.blocking]
-        if warning:
+        if warning and self._all_shipped():
             # Shipped in time after all: the warning has done its job.
             entries = [self._close(e, Action.ACKNOWLEDGE, "system", "order shipped") for e in warning]
             await self._project(entries, exceptions=warning)
         return None
 
-    async def _issue_invoice(self) -> Problem | None:
-        amount = sum(line.total for line in self._lines)
+    async def _issue_invoice(self, fulfilment: Fulfilment) -> Problem | None:
+        assert fulfilment.shipment is not None
+        prices = {line.sku: line.unit_price for line in self._order.lines}
+        lines = [OrderLine(line.sku, line.quantity, prices[line.sku]) for line in fulfilment.allocation.lines]
         async with self._writes:
-            self._invoice = await workflow.execute_activity_method(
+            fulfilment.invoice = await workflow.execute_activity_method(
                 BillingActivities.issue_invoice,
-                IssueInvoice(self._order.order_id, amount, self._order.currency, list(self._lines)),
+                IssueInvoice(
+                    self._order.order_id,
+                    fulfilment.allocation.allocation_id,
+                    fulfilment.shipment.shipment_id,
+                    sum(line.total for line in lines),
+                    self._order.currency,
+                    lines,
+                    self._status((fulfilment, "invoiced")),
+                ),
                 start_to_close_timeout=timedelta(seconds=15),
                 retry_policy=STEP_RETRY,
             )
-        self._advance(OrderStatus.COMPLETED, "invoiced", self._invoice.number)
+        self._timeline.append(TimelineEntry(workflow.now(), self.status, "invoiced", fulfilment.invoice.number))
+        self._publish()
         return None
 
     async def _compensate(self) -> None:
         """Undo in reverse: the pick list, then the reservation; close what is open."""
         assert self._cancel is not None
         self._progress = OrderStatus.CANCELLED
+        self._waiting = []
+        for fulfilment in self._fulfilments:
+            fulfilment.cancelled = fulfilment.shipment is None
         closed = [e for e in self._exceptions if e.is_open]
         entries = [self._close(e, Action.CANCEL, self._cancel.actor, self._cancel.reason) for e in closed]
         entries.append(self._note("cancelled", self._cancel.reason, self._cancel.actor))
@@ -546,13 +650,13 @@ class OrderWorkflow:
             step=step,
             message=message,
             raised_at=workflow.now(),
-            allowed_actions=allowed_actions(kind, step, shipped=self._shipment is not None),
+            allowed_actions=allowed_actions(kind, step, shipped=bool(self._shipping)),
         )
         self._exceptions.append(exception)
         entry = self._note("exception_opened", f"{kind.value}: {message}")
         opened = AlertKind.EXCEPTION_OPENED if exception.blocking else AlertKind.SLA_AT_RISK
         alerts = [self._alert(f"{exception.exception_id}:opened", opened, message, exception)]
-        if exception.blocking and not self._warned and self._shipment is None:
+        if exception.blocking and not self._warned and not self._all_shipped():
             alerts.append(
                 self._alert(
                     f"{exception.exception_id}:at-risk",
@@ -585,7 +689,7 @@ class OrderWorkflow:
         """Warn before the ship-by promise is in danger; record the breach if it is broken."""
 
         def settled() -> bool:
-            return self._shipment is not None or self._done
+            return self._all_shipped() or self._done
 
         received, ship_by = self._timeline[0].at, self._policy.ship_by
         warn_at = warning_time(received, ship_by, timedelta(seconds=self._policy.warn_before_s))
@@ -685,15 +789,12 @@ class OrderWorkflow:
         workflow.set_current_details(f"{heading}\n\n**Status:** {self.status.value}")
 
     def _current_step(self) -> Step:
-        for progress, step in (
-            (OrderStatus.SHIPPED, Step.INVOICE),
-            (OrderStatus.PICKING, Step.PICK),
-            (OrderStatus.ALLOCATED, Step.PICK),
-            (OrderStatus.CONFIRMED, Step.ALLOCATE),
-        ):
-            if self._progress is progress:
-                return step
-        return Step.CONFIRM
+        if self._fulfilments:
+            return Step.PICK if any(f.shipment is None for f in self._fulfilments) else Step.ALLOCATE
+        return Step.ALLOCATE if self._progress is OrderStatus.CONFIRMED else Step.CONFIRM
+
+    def _all_shipped(self) -> bool:
+        return bool(self._fulfilments) and not self._waiting and all(f.shipment for f in self._fulfilments)
 
     def _exception(self, exception_id: str) -> OrderException:
         for exception in self._exceptions:

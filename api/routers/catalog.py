@@ -1,15 +1,17 @@
 """/v1/products and /v1/inventory: what can be sold and how much of it is where."""
 
+import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response
 
-from api.deps import SessionDep, SettingsDep
+from api.deps import SessionDep, SettingsDep, TemporalDep
 from api.problems import Problem, ProblemError, invalid, not_found
+from api.routers.warehouses import wake_waiting_orders
 from api.schemas import Money, ProductIn, ProductOut, ProductPage, StockIn, StockOut, StockPage
 from domain.money import MoneyError, to_minor
 from domain.orders import SKU_PATTERN, FieldProblem
-from store import catalog
+from store import catalog, inventory
 from store.tables import Product, Stock
 
 router = APIRouter(tags=["catalog"])
@@ -79,16 +81,28 @@ async def list_products(
     "/v1/inventory/{warehouse}/{sku}",
     responses={404: {"model": Problem}, 409: {"model": Problem}, 422: {"model": Problem}},
 )
-async def put_stock(warehouse: WarehousePath, sku: SkuPath, body: StockIn, session: SessionDep) -> StockOut:
+async def put_stock(
+    warehouse: WarehousePath,
+    sku: SkuPath,
+    body: StockIn,
+    session: SessionDep,
+    temporal: TemporalDep,
+    settings: SettingsDep,
+) -> StockOut:
     """A stock count: sets on-hand quantity. It cannot go below what is reserved."""
     if not await catalog.warehouse_exists(session, warehouse):
         raise not_found(f"warehouse {warehouse}")
     if not await catalog.products_by_sku(session, [sku]):
         raise not_found(f"product {sku}")
+    before = await catalog.get_stock(session, warehouse, sku)
+    had = before.on_hand if before else 0
     try:
-        stock = await catalog.set_on_hand(session, warehouse, sku, body.on_hand)
+        stock = await inventory.count(session, warehouse, sku, body.on_hand, "stock count")
     except ValueError as err:
         raise ProblemError(409, "Stock is reserved", str(err), [FieldProblem("on_hand", str(err))]) from None
+    if stock.on_hand > had:
+        await session.commit()  # counted up: orders waiting for this SKU may now be served
+        await wake_waiting_orders(temporal, settings.task_queue, f"count-{uuid.uuid4().hex}", warehouse, [sku])
     return _stock_out(stock)
 
 

@@ -13,17 +13,19 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
-from config import WarehouseMode
+from config import Settings, WarehouseMode
 from domain.exceptions import Action
 from domain.orders import Address, Customer, Order, OrderLine, OrderStatus, workflow_id_for
 from domain.policy import NewOrder
-from domain.steps import CancelRequest, OrderView, PickConfirmation, ResolveException
-from store import catalog, migrate
+from domain.steps import CancelRequest, OrderView, PickConfirmation, ResolveException, Restock, StockLine
+from store import catalog, inventory, migrate
 from store.db import create_engine, create_sessions
 from tests.conftest import BIN, settings_for, stock_up
+from tests.workflows.support import OrderHandle
 from worker import build_worker
 from workflows import attributes
 from workflows.order import OrderWorkflow
+from workflows.restock import RestockWorkflow
 
 HERE = Path(__file__).parent
 
@@ -44,6 +46,15 @@ async def until(handle: WorkflowHandle[OrderWorkflow, OrderView], status: OrderS
         await asyncio.sleep(0.1)
 
 
+async def start(client: Client, worker: Settings, new: Order, policy: Settings) -> OrderHandle:
+    return await client.start_workflow(
+        OrderWorkflow.run,
+        NewOrder(new, policy.order_policy(new, datetime.now(UTC))),
+        id=workflow_id_for(new.order_id),
+        task_queue=worker.task_queue,
+    )
+
+
 async def save(client: Client, handle: WorkflowHandle[OrderWorkflow, OrderView], name: str) -> None:
     history = await client.get_workflow_handle(handle.id).fetch_history()
     (HERE / f"{name}.json").write_text(history.to_json())
@@ -61,7 +72,7 @@ async def main() -> None:
             dev_server_existing_path=str(BIN / "temporal"), search_attributes=attributes.ALL
         )
         try:
-            settings = settings_for(url, mode=WarehouseMode.MANUAL)
+            settings = settings_for(url, mode=WarehouseMode.MANUAL, backorder_window_hours=0)
             async with build_worker(env.client, settings, sessions):
                 happy = order("HAPPY-1", {"TEE": 2})
                 handle = await env.client.start_workflow(
@@ -72,8 +83,10 @@ async def main() -> None:
                 )
                 await until(handle, OrderStatus.PICKING)
                 view = await handle.query(OrderWorkflow.view)
-                assert view.pick_list is not None
-                await handle.signal(OrderWorkflow.confirm_pick, PickConfirmation(view.pick_list.pick_list_id, "alice"))
+                assert view.fulfilments and view.fulfilments[0].pick_list is not None
+                await handle.signal(
+                    OrderWorkflow.confirm_pick, PickConfirmation(view.fulfilments[0].pick_list.pick_list_id, "alice")
+                )
                 await handle.result()
                 await save(env.client, handle, "happy_path")
 
@@ -89,30 +102,65 @@ async def main() -> None:
 
                 # The same shortage, resolved: stock arrives, a person retries, the order completes.
                 async with sessions.begin() as session:
-                    await catalog.set_on_hand(session, "MAIN", "POSTER", 10)
+                    await inventory.count(session, "MAIN", "POSTER", 10, "count")
                 view = await handle.query(OrderWorkflow.view)
                 retry = ResolveException(view.exceptions[0].exception_id, Action.RETRY, "carol", "stock counted")
                 await handle.execute_update("resolve_exception", retry, result_type=OrderView)
                 await until(handle, OrderStatus.PICKING)
                 view = await handle.query(OrderWorkflow.view)
-                assert view.pick_list is not None
-                await handle.signal(OrderWorkflow.confirm_pick, PickConfirmation(view.pick_list.pick_list_id))
+                assert view.fulfilments and view.fulfilments[0].pick_list is not None
+                await handle.signal(
+                    OrderWorkflow.confirm_pick, PickConfirmation(view.fulfilments[0].pick_list.pick_list_id)
+                )
                 await handle.result()
                 await save(env.client, handle, "exception_resolved")
 
-                cancelled = order("CANCEL-1", {"TEE": 1})
-                handle = await env.client.start_workflow(
-                    OrderWorkflow.run,
-                    NewOrder(cancelled, settings.order_policy(cancelled, datetime.now(UTC))),
-                    id=workflow_id_for(cancelled.order_id),
-                    task_queue=settings.task_queue,
-                )
+                handle = await start(env.client, settings, order("CANCEL-1", {"TEE": 1}), settings)
                 await until(handle, OrderStatus.PICKING)
                 await handle.execute_update(
                     "cancel", CancelRequest("customer changed mind", "dan"), result_type=OrderView
                 )
                 await handle.result()
                 await save(env.client, handle, "cancelled_mid_pick")
+
+                # Split: no one warehouse has both lines, so two pick lists, two parcels, two invoices.
+                async with sessions.begin() as session:
+                    await catalog.put_warehouse(session, "NORTH", "North", "CN", "BJ", 50)
+                    await catalog.put_product(session, "LAMP", "Lamp", 9900, "CNY", True)
+                    await inventory.count(session, "NORTH", "LAMP", 5, "count")
+                split = order("SPLIT-1", {"TEE": 1, "LAMP": 1})
+                handle = await start(env.client, settings, split, settings)
+                for _ in range(2):
+                    await until(handle, OrderStatus.PICKING)
+                    view = await handle.query(OrderWorkflow.view)
+                    for fulfilment in view.fulfilments:
+                        assert fulfilment.pick_list is not None
+                        await handle.signal(
+                            OrderWorkflow.confirm_pick, PickConfirmation(fulfilment.pick_list.pick_list_id)
+                        )
+                await handle.result()
+                await save(env.client, handle, "split")
+
+                # Backordered: nothing in stock; a receipt wakes the order and it completes.
+                waiting = order("BACKORDER-1", {"LAMP": 10})
+                handle = await start(env.client, settings, waiting, settings_for(url, backorder_window_hours=24))
+                await until(handle, OrderStatus.BACKORDERED)
+                async with sessions.begin() as session:
+                    await inventory.receive(session, "NORTH", [StockLine("LAMP", 10)], "ASN-1")
+                await env.client.execute_workflow(
+                    RestockWorkflow.run,
+                    Restock("receipt-1", "NORTH", ["LAMP"]),
+                    id="restock-receipt-1",
+                    task_queue=settings.task_queue,
+                )
+                await until(handle, OrderStatus.PICKING)
+                view = await handle.query(OrderWorkflow.view)
+                assert view.fulfilments[0].pick_list is not None
+                await handle.signal(
+                    OrderWorkflow.confirm_pick, PickConfirmation(view.fulfilments[0].pick_list.pick_list_id)
+                )
+                await handle.result()
+                await save(env.client, handle, "backordered")
         finally:
             await env.shutdown()
             await engine.dispose()

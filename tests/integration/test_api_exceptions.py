@@ -36,7 +36,7 @@ async def until(stack: Stack, order_id: str, check: Any, within: float = 20) -> 
 
 
 async def test_shortage_then_stock_arrives_then_retry_completes(stack_factory: StackFactory, database_url: str) -> None:
-    async with stack_factory(database_url, mode=WarehouseMode.AUTO) as stack:
+    async with stack_factory(database_url, mode=WarehouseMode.AUTO, backorder_window_hours=0) as stack:
         sku = unique("POSTER")
         await stock_up(stack.sessions, {sku: 1})
         order_id = (await stack.http.post("/v1/orders", json=order_body({sku: 3}))).json()["order_id"]
@@ -71,8 +71,10 @@ async def test_shortage_then_stock_arrives_then_retry_completes(stack_factory: S
         assert done["at_risk"] is False
 
 
-async def test_ship_available_ships_what_is_there(stack_factory: StackFactory, sqlite_url: str) -> None:
-    async with stack_factory(sqlite_url, mode=WarehouseMode.AUTO) as stack:
+async def test_ship_available_ships_what_is_there_and_the_rest_follows(
+    stack_factory: StackFactory, sqlite_url: str
+) -> None:
+    async with stack_factory(sqlite_url, mode=WarehouseMode.AUTO, backorder_window_hours=0) as stack:
         plenty, scarce = unique("TEE"), unique("POSTER")
         await stock_up(stack.sessions, {plenty: 5, scarce: 1})
         order_id = (await stack.http.post("/v1/orders", json=order_body({plenty: 2, scarce: 3}))).json()["order_id"]
@@ -80,9 +82,18 @@ async def test_ship_available_ships_what_is_there(stack_factory: StackFactory, s
         exception_id = view["exceptions"][0]["exception_id"]
         url = f"/v1/orders/{order_id}/exceptions/{exception_id}/resolve"
         assert (await stack.http.post(url, json={"action": "ship_available"})).status_code == 200
+        first = await until(stack, order_id, lambda v: v["fulfilments"] and v["fulfilments"][0]["invoice"])
+        assert first["fulfilments"][0]["invoice"]["amount"]["amount"] == "30.00"
+        assert [(b["sku"], b["quantity"]) for b in first["backordered"]] == [(scarce, 2)]
+
+        receipt = {"warehouse": "MAIN", "reference": unique("ASN"), "lines": [{"sku": scarce, "quantity": 5}]}
+        assert (await stack.http.post("/v1/inventory/receipts", json=receipt)).status_code == 201
         done = await stack.wait_for_status(order_id, "completed")
-        assert [(line["sku"], line["quantity"]) for line in done["lines"]] == [(plenty, 2), (scarce, 1)]
-        assert done["invoice"]["amount"]["amount"] == "30.00"
+        assert len(done["fulfilments"]) == 2
+        assert [(line["sku"], line["shipped"], line["invoiced"]) for line in done["lines"]] == [
+            (plenty, 2, 2),
+            (scarce, 3, 3),
+        ]
 
 
 async def test_rejected_address_is_changed_and_the_order_ships(stack_factory: StackFactory, sqlite_url: str) -> None:
@@ -127,7 +138,7 @@ async def test_cancel_mid_pick_gives_the_stock_back(stack_factory: StackFactory,
         assert cancelled.json()["status"] == "cancelled"
         stock = (await stack.http.get(f"/v1/inventory/MAIN/{sku}")).json()
         assert (stock["on_hand"], stock["reserved"], stock["available"]) == (4, 0, 4)
-        pick_list_id = view["pick_list"]["pick_list_id"]
+        pick_list_id = view["fulfilments"][0]["pick_list_id"]
         assert (await stack.http.post(f"/v1/pick-lists/{pick_list_id}/confirm")).status_code == 409
         again = await stack.http.post(f"/v1/orders/{order_id}/cancel", json={"reason": "customer changed mind"})
         assert again.status_code == 200 and again.json()["status"] == "cancelled"  # same request: same answer
@@ -149,7 +160,7 @@ async def test_cancel_after_shipment_is_refused(stack_factory: StackFactory, sql
 
 
 async def test_the_same_resolution_twice_acts_once(stack_factory: StackFactory, sqlite_url: str) -> None:
-    async with stack_factory(sqlite_url, mode=WarehouseMode.MANUAL) as stack:
+    async with stack_factory(sqlite_url, mode=WarehouseMode.MANUAL, backorder_window_hours=0) as stack:
         sku = unique("POSTER")
         await stock_up(stack.sessions, {sku: 0})
         order_id = (await stack.http.post("/v1/orders", json=order_body({sku: 1}))).json()["order_id"]
@@ -171,7 +182,7 @@ async def test_the_same_resolution_twice_acts_once(stack_factory: StackFactory, 
 
 
 async def test_unattended_exception_climbs_the_ladder(stack_factory: StackFactory, sqlite_url: str) -> None:
-    ladder = {"escalation_remind_minutes": 0.01, "escalation_manager_minutes": 0.01}
+    ladder = {"escalation_remind_minutes": 0.01, "escalation_manager_minutes": 0.01, "backorder_window_hours": 0}
     async with stack_factory(sqlite_url, mode=WarehouseMode.AUTO, **ladder) as stack:
         sku = unique("POSTER")
         await stock_up(stack.sessions, {sku: 0})
@@ -203,10 +214,12 @@ async def test_hold_waits_before_the_next_step_and_release_lets_it_go(
         assert held.status_code == 200 and held.json()["status"] == "on_hold"
         assert (await stack.http.post(f"/v1/orders/{order_id}/hold", json={"reason": "again"})).status_code == 409
 
-        await stack.http.post(f"/v1/pick-lists/{view['pick_list']['pick_list_id']}/confirm")
+        await stack.http.post(f"/v1/pick-lists/{view['fulfilments'][0]['pick_list_id']}/confirm")
         await asyncio.sleep(1)
         view = (await stack.http.get(f"/v1/orders/{order_id}")).json()
-        assert view["status"] == "on_hold" and view["shipment"] is None  # picked, but not shipped while held
+        assert (
+            view["status"] == "on_hold" and view["fulfilments"][0]["shipment"] is None
+        )  # picked, but not shipped while held
 
         released = await stack.http.post(f"/v1/orders/{order_id}/release", json={"note": "checked"})
         assert released.status_code == 200

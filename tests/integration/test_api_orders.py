@@ -40,8 +40,12 @@ async def test_submitted_order_flows_to_completed(stack_factory: StackFactory, d
 
         view = await stack.wait_for_status(order_id, "completed")
         assert view["total"] == {"amount": "30.00", "currency": "CNY"}
-        assert view["shipment"]["tracking_number"].startswith("OF")
-        assert view["invoice"]["number"].startswith("INV-")
+        [fulfilment] = view["fulfilments"]
+        assert fulfilment["shipment"]["tracking_number"].startswith("OF")
+        assert fulfilment["invoice"]["number"].startswith("INV-")
+        assert [(line["quantity"], line["allocated"], line["shipped"], line["invoiced"]) for line in view["lines"]] == [
+            (3, 3, 3, 3)
+        ]
         assert [t["event"] for t in view["timeline"]][-1] == "invoiced"
 
         stock = (await stack.http.get(f"/v1/inventory/MAIN/{sku}")).json()
@@ -152,7 +156,7 @@ async def test_manual_pick_confirmation_moves_the_order_on(stack_factory: StackF
         await stock_up(stack.sessions, {sku: 5})
         order_id = (await stack.http.post("/v1/orders", json=order_body({sku: 2}))).json()["order_id"]
         view = await stack.wait_for_status(order_id, "picking")
-        pick_list_id = view["pick_list"]["pick_list_id"]
+        pick_list_id = view["fulfilments"][0]["pick_list_id"]
         await asyncio.sleep(0.5)
         assert (await stack.http.get(f"/v1/orders/{order_id}")).json()["status"] == "picking"  # it waits
 
@@ -169,7 +173,7 @@ async def test_manual_pick_confirmation_moves_the_order_on(stack_factory: StackF
 async def test_stock_shortage_leaves_a_visible_order_needing_attention(
     stack_factory: StackFactory, database_url: str
 ) -> None:
-    async with stack_factory(database_url, mode=WarehouseMode.AUTO) as stack:
+    async with stack_factory(database_url, mode=WarehouseMode.AUTO, backorder_window_hours=0) as stack:
         sku = unique("POSTER")
         await stock_up(stack.sessions, {sku: 2})
         order_id = (await stack.http.post("/v1/orders", json=order_body({sku: 5}))).json()["order_id"]

@@ -92,7 +92,7 @@ def test_dev_stack_runs_survives_a_killed_worker_and_restarts_cleanly(devstack: 
     assert first.status_code == 201, first.text
     first_id = first.json()["order_id"]
     view = devstack.wait_for(first_id, "completed")
-    assert view["invoice"] and view["shipment"]
+    assert view["fulfilments"][0]["invoice"] and view["fulfilments"][0]["shipment"]  # type: ignore[index]
     listed = subprocess.run(
         [
             str(BIN / "temporal"),

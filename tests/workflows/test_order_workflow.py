@@ -32,15 +32,18 @@ async def test_order_waits_for_pick_confirmation_then_ships_and_invoices(
         await time_skipping_env.sleep(timedelta(hours=3))  # within the pick SLA: the order just waits
         view = await handle.query(OrderWorkflow.view)
         assert view.status is OrderStatus.PICKING
-        assert view.pick_list is not None
+        assert view.fulfilments and view.fulfilments[0].pick_list is not None
         assert await stock_of(sessions, sku) == (5, 2)
 
-        await handle.signal(OrderWorkflow.confirm_pick, PickConfirmation(view.pick_list.pick_list_id, "alice"))
+        await handle.signal(
+            OrderWorkflow.confirm_pick, PickConfirmation(view.fulfilments[0].pick_list.pick_list_id, "alice")
+        )
         result = await handle.result()
 
     assert result.status is OrderStatus.COMPLETED
-    assert result.shipment is not None and result.shipment.tracking_number.startswith("OF")
-    assert result.invoice is not None and result.invoice.amount == 2000
+    [fulfilment] = result.fulfilments
+    assert fulfilment.shipment is not None and fulfilment.shipment.tracking_number.startswith("OF")
+    assert fulfilment.invoice is not None and fulfilment.invoice.amount == 2000
     assert [e.event for e in result.timeline] == [
         "received", "confirmed", "allocated", "pick_list_created", "picked", "shipped", "invoiced"
     ]  # fmt: skip
@@ -90,20 +93,29 @@ async def test_transient_carrier_failures_are_retried_and_ship_once(
     assert not result.exceptions
 
 
-async def test_stock_shortage_parks_the_order_instead_of_failing(
+async def test_a_shortage_waits_as_a_backorder_then_parks_the_order_instead_of_failing(
     time_skipping_env: WorkflowEnvironment, worker_factory: WorkerFactory, sessions: async_sessionmaker[AsyncSession]
 ) -> None:
     plenty, scarce = unique("SKU"), unique("SKU")
     await stock_up(sessions, {plenty: 10, scarce: 1})
-    async with worker_factory(mode=WarehouseMode.AUTO) as settings:
+    async with worker_factory(mode=WarehouseMode.AUTO, backorder_window_hours=24) as settings:
         handle = await start(time_skipping_env, settings, make_order({plenty: 2, scarce: 3}))
         await time_skipping_env.sleep(timedelta(hours=1))
+        waiting = await handle.query(OrderWorkflow.view)
+        await time_skipping_env.sleep(timedelta(hours=24))
         view = await handle.query(OrderWorkflow.view)
         description = await handle.describe()
 
+    # First it waits for stock, holding nothing back from other orders ...
+    assert waiting.status is OrderStatus.BACKORDERED
+    assert [(line.sku, line.quantity) for line in waiting.backordered] == [(plenty, 2), (scarce, 3)]
+    assert not waiting.exceptions
+    # ... then, with no stock in the window, it asks a person.
     assert view.status is OrderStatus.NEEDS_ATTENTION
-    assert [(e.kind, e.step.value) for e in view.open_exceptions] == [(ExceptionKind.STOCK_SHORTAGE, "allocate")]
-    assert f"{scarce}: 3 requested, 1 available" in view.exceptions[0].message
+    assert [(e.kind, e.step.value) for e in view.open_exceptions if e.blocking] == [
+        (ExceptionKind.STOCK_SHORTAGE, "allocate")
+    ]
+    assert f"3 x {scarce}" in view.exceptions[-1].message
     assert description.status is not None and description.status.name == "RUNNING"
     assert await stock_of(sessions, plenty) == (10, 0)  # all or nothing: no partial reservation left behind
 

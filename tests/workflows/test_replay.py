@@ -7,12 +7,17 @@ from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
 from workflows.order import OrderWorkflow
+from workflows.restock import RestockWorkflow
 
 HISTORIES = Path(__file__).parent.parent / "histories"
 
 
-@pytest.mark.parametrize("name", ["happy_path", "stock_shortage", "exception_resolved", "cancelled_mid_pick"])
+@pytest.mark.parametrize(
+    "name", ["happy_path", "stock_shortage", "exception_resolved", "cancelled_mid_pick", "split", "backordered"]
+)
 async def test_recorded_history_replays(name: str) -> None:
     history = WorkflowHistory.from_json(f"order-{name}", (HISTORIES / f"{name}.json").read_text())
-    result = await Replayer(workflows=[OrderWorkflow]).replay_workflow(history, raise_on_replay_failure=True)
+    result = await Replayer(workflows=[OrderWorkflow, RestockWorkflow]).replay_workflow(
+        history, raise_on_replay_failure=True
+    )
     assert result.replay_failure is None

@@ -34,7 +34,7 @@ async def test_an_unattended_exception_reminds_then_escalates(
 ) -> None:
     env, sku = time_skipping_env, unique("SKU")
     await stock_up(sessions, {sku: 0})
-    ladder = {"escalation_remind_minutes": 30, "escalation_manager_minutes": 90}
+    ladder = {"escalation_remind_minutes": 30, "escalation_manager_minutes": 90, "backorder_window_hours": 0}
     async with worker_factory(mode=WarehouseMode.AUTO, **ladder) as settings:
         order = make_order({sku: 1})
         handle = await start(env, settings, order)
@@ -63,9 +63,11 @@ async def test_a_pick_list_not_confirmed_within_its_sla_opens_pick_overdue_which
         view = await view_of(handle)
         assert view.status is OrderStatus.NEEDS_ATTENTION
         assert [e.kind for e in view.open_exceptions] == [ExceptionKind.PICK_OVERDUE]
-        assert view.pick_list is not None
+        assert view.fulfilments and view.fulfilments[0].pick_list is not None
 
-        await handle.signal(OrderWorkflow.confirm_pick, PickConfirmation(view.pick_list.pick_list_id, "late-larry"))
+        await handle.signal(
+            OrderWorkflow.confirm_pick, PickConfirmation(view.fulfilments[0].pick_list.pick_list_id, "late-larry")
+        )
         result = await handle.result()
     assert result.status is OrderStatus.COMPLETED
     overdue = result.exceptions[0]
@@ -98,9 +100,9 @@ async def test_warned_48_hours_before_ship_by_then_breach_recorded(
         view = await view_of(handle)
         assert "sla_breached" in [t.event for t in view.timeline]
         assert ("sla_breached", 0) in await alerts_of(sessions, order.order_id)
-        assert view.pick_list is not None
+        assert view.fulfilments and view.fulfilments[0].pick_list is not None
 
-        await handle.signal(OrderWorkflow.confirm_pick, PickConfirmation(view.pick_list.pick_list_id))
+        await handle.signal(OrderWorkflow.confirm_pick, PickConfirmation(view.fulfilments[0].pick_list.pick_list_id))
         result = await handle.result()
     assert result.status is OrderStatus.COMPLETED
     assert not result.at_risk and not result.open_exceptions  # shipping settles the warning
@@ -132,11 +134,11 @@ async def test_a_hold_with_an_end_releases_itself(
             "hold", HoldRequest("waiting for payment", "erin", until), result_type=OrderView
         )
         assert held.status is OrderStatus.ON_HOLD
-        assert held.pick_list is not None
-        await handle.signal(OrderWorkflow.confirm_pick, PickConfirmation(held.pick_list.pick_list_id))
+        assert held.fulfilments and held.fulfilments[0].pick_list is not None
+        await handle.signal(OrderWorkflow.confirm_pick, PickConfirmation(held.fulfilments[0].pick_list.pick_list_id))
         await env.sleep(timedelta(hours=1))
         view = await view_of(handle)
-        assert view.status is OrderStatus.ON_HOLD and view.shipment is None
+        assert view.status is OrderStatus.ON_HOLD and view.fulfilments[0].shipment is None
         result = await handle.result()
     assert result.status is OrderStatus.COMPLETED
     release = next(t for t in result.timeline if t.event == "released")

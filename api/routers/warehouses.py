@@ -1,0 +1,136 @@
+"""/v1/warehouses, goods receipts and the stock ledger."""
+
+import contextlib
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query, Response
+from temporalio.client import Client
+from temporalio.common import WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
+
+from api.deps import SessionDep, SettingsDep, TemporalDep
+from api.problems import Problem, invalid, not_found
+from api.schemas import (
+    LedgerEntryOut,
+    LedgerPage,
+    ReceiptIn,
+    ReceiptOut,
+    StockLineOut,
+    WarehouseIn,
+    WarehouseOut,
+)
+from domain.orders import SKU_PATTERN, FieldProblem
+from domain.steps import Restock, StockLine
+from store import catalog, inventory
+from store.tables import Warehouse
+
+router = APIRouter(tags=["warehouses and stock"])
+
+CodePath = Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{1,32}$")]
+RESPONSES: dict[int | str, dict[str, Any]] = {404: {"model": Problem}, 422: {"model": Problem}}
+
+
+def _warehouse_out(w: Warehouse) -> WarehouseOut:
+    return WarehouseOut(code=w.code, name=w.name, country=w.country, region=w.region, priority=w.priority)
+
+
+@router.put("/v1/warehouses/{code}", status_code=201, responses={200: {"model": WarehouseOut}, **RESPONSES})
+async def put_warehouse(code: CodePath, body: WarehouseIn, session: SessionDep, response: Response) -> WarehouseOut:
+    warehouse, created = await catalog.put_warehouse(session, code, body.name, body.country, body.region, body.priority)
+    if not created:
+        response.status_code = 200
+    return _warehouse_out(warehouse)
+
+
+@router.get("/v1/warehouses/{code}", responses=RESPONSES)
+async def get_warehouse(code: CodePath, session: SessionDep) -> WarehouseOut:
+    warehouse = await catalog.get_warehouse(session, code)
+    if warehouse is None:
+        raise not_found(f"warehouse {code}")
+    return _warehouse_out(warehouse)
+
+
+@router.get("/v1/warehouses")
+async def list_warehouses(session: SessionDep) -> list[WarehouseOut]:
+    return [_warehouse_out(w) for w in await catalog.list_warehouses(session)]
+
+
+async def wake_waiting_orders(temporal: Client, task_queue: str, source: str, warehouse: str, skus: list[str]) -> str:
+    """Start a restock workflow, which wakes waiting orders one by one, rush first, then oldest."""
+    workflow_id = f"restock-{source}"
+    with contextlib.suppress(WorkflowAlreadyStartedError):  # the same receipt, sent again
+        await temporal.start_workflow(
+            "Restock",
+            Restock(source, warehouse, sorted(set(skus))),
+            id=workflow_id,
+            task_queue=task_queue,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+        )
+    return workflow_id
+
+
+@router.post("/v1/inventory/receipts", status_code=201, responses={200: {"model": ReceiptOut}, **RESPONSES})
+async def receive_goods(
+    body: ReceiptIn, session: SessionDep, temporal: TemporalDep, settings: SettingsDep, response: Response
+) -> ReceiptOut:
+    """Goods received into a warehouse. Orders backordered on these SKUs are woken, rush first, then oldest.
+    A receipt with a reference already recorded for that warehouse answers 200 with the original."""
+    if not await catalog.warehouse_exists(session, body.warehouse):
+        raise not_found(f"warehouse {body.warehouse}")
+    known = await catalog.products_by_sku(session, [line.sku for line in body.lines])
+    unknown = [
+        FieldProblem(f"lines[{i}].sku", f"{line.sku} is not in the catalog")
+        for i, line in enumerate(body.lines)
+        if line.sku not in known
+    ]
+    if unknown:
+        raise invalid(unknown)
+    lines = [StockLine(line.sku, line.quantity) for line in body.lines]
+    receipt, created = await inventory.receive(session, body.warehouse, lines, body.reference)
+    await session.commit()  # the goods are on the books before anyone is woken
+    if not created:
+        response.status_code = 200
+    workflow_id = await wake_waiting_orders(
+        temporal,
+        settings.task_queue,
+        f"receipt-{receipt.receipt_id}",
+        receipt.warehouse,
+        [line["sku"] for line in receipt.lines],
+    )
+    return ReceiptOut(
+        receipt_id=receipt.receipt_id,
+        warehouse=receipt.warehouse,
+        reference=receipt.reference,
+        lines=[StockLineOut(**line) for line in receipt.lines],
+        received_at=receipt.received_at,
+        restock_workflow_id=workflow_id,
+    )
+
+
+@router.get("/v1/inventory/{sku}/ledger", responses=RESPONSES)
+async def stock_ledger(
+    sku: Annotated[str, Path(pattern=SKU_PATTERN)],
+    session: SessionDep,
+    warehouse: Annotated[str | None, Query(max_length=32)] = None,
+    cursor: Annotated[int | None, Query(ge=0)] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> LedgerPage:
+    """Every change to the SKU's stock, oldest first: receipts, counts, reservations, releases, shipments."""
+    moves = await inventory.ledger(session, sku, warehouse, cursor, limit + 1)
+    return LedgerPage(
+        items=[
+            LedgerEntryOut(
+                id=m.id,
+                warehouse=m.warehouse,
+                sku=m.sku,
+                kind=m.kind,
+                on_hand_change=m.on_hand_change,
+                reserved_change=m.reserved_change,
+                reason=m.reason,
+                reference=m.reference,
+                occurred_at=m.occurred_at,
+            )
+            for m in moves[:limit]
+        ],
+        next_cursor=str(moves[limit - 1].id) if len(moves) > limit else None,
+    )
