@@ -102,7 +102,13 @@ async def live_view(temporal: Client, order_id: str) -> OrderView | None:
         view: OrderView = await handle.query("view", result_type=OrderView, rpc_timeout=QUERY_TIMEOUT)
         return view
     except RPCError as err:
-        if err.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.UNAVAILABLE):
+        # FAILED_PRECONDITION: no worker has polled the queue lately, so nobody can answer the query.
+        if err.status in (
+            RPCStatusCode.NOT_FOUND,
+            RPCStatusCode.DEADLINE_EXCEEDED,
+            RPCStatusCode.UNAVAILABLE,
+            RPCStatusCode.FAILED_PRECONDITION,
+        ):
             log.warning("live view unavailable, serving the read model", order_id=order_id, reason=err.status.name)
             return None
         raise
@@ -133,12 +139,17 @@ async def control(
     except WorkflowUpdateFailedError as err:
         cause = err.cause
         if isinstance(cause, ApplicationError) and cause.type == "NotFound":
-            raise not_found(cause.message) from None
+            raise ProblemError(404, "Not found", cause.message) from None
         if isinstance(cause, ApplicationError) and cause.type == "Rejected":
             raise ProblemError(409, "Request does not apply", cause.message) from None
         raise
     except WorkflowUpdateRPCTimeoutOrCancelledError:
-        raise ProblemError(503, "No worker answered", "the order's worker did not take the request in time") from None
+        raise ProblemError(
+            503,
+            "No worker answered",
+            "no worker took the request in time; it may still take effect once one does, so check the order "
+            "before sending it again",
+        ) from None
     except RPCError as err:
         if err.status is not RPCStatusCode.NOT_FOUND:
             raise

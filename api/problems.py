@@ -3,6 +3,7 @@
 from collections.abc import Sequence
 from typing import Any
 
+import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -10,6 +11,8 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from domain.orders import FieldProblem
+
+log = structlog.get_logger(__name__)
 
 MEDIA_TYPE = "application/problem+json"
 
@@ -74,6 +77,11 @@ def install(app: FastAPI) -> None:
         ]
         detail = "; ".join(f"{e.field}: {e.message}" for e in errors)
         return _respond(Problem(title="Invalid request", status=422, detail=detail, errors=errors))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error", method=request.method, path=request.url.path)
+        return _respond(Problem(title="Internal error", status=500, detail="the error was logged"))
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -87,6 +87,9 @@ async def issue_invoice(
     shipment_id: str | None = None,
 ) -> tuple[Invoice, bool]:
     """The invoice for `key`, created with the next number in sequence if it does not exist yet."""
+    existing = await invoice_for(session, key)
+    if existing is not None:  # a retry: do not draw another number from the sequence
+        return existing, False
     created = await insert_ignore(
         session,
         Invoice.__table__,  # type: ignore[arg-type]
@@ -105,7 +108,8 @@ async def issue_invoice(
     invoice = await invoice_for(session, key)
     assert invoice is not None
     if invoice.number is None:
-        # Numbers follow the database sequence: gap-free as long as issuing never rolls back.
+        # Numbers follow the database sequence: gap-free unless an issuing transaction rolls back
+        # or two runs of the same step race (PostgreSQL sequences do not give numbers back).
         invoice.number = f"INV-{invoice.issued_at:%Y}-{invoice.id:07d}"
     return invoice, bool(created)
 

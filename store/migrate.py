@@ -68,11 +68,12 @@ def main() -> None:
     args = parser.parse_args()
     settings = get_settings()
     configure_logging(settings)
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
     url = settings.resolved_database_url
+    if not settings.database_url:  # the embedded SQLite file lives in the data directory
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
     upgrade(url)
     asyncio.run(ensure_default_warehouse(url, settings.default_warehouse))
-    if args.seed_demo and asyncio.run(seed_demo(url, settings.default_warehouse)):
+    if args.seed_demo and asyncio.run(seed_demo(url, settings.default_warehouse, settings.default_currency)):
         print("seeded the demo catalog and stock")
 
 

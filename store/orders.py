@@ -73,7 +73,11 @@ async def project(session: AsyncSession, change: ProjectOrder) -> None:
         values["at_risk"] = change.at_risk
     if change.ship_to is not None:
         values["ship_to"] = asdict(change.ship_to)
-    await session.execute(update(OrderRow).where(OrderRow.order_id == change.order_id).values(**values))
+    result = await session.execute(update(OrderRow).where(OrderRow.order_id == change.order_id).values(**values))
+    if not getattr(result, "rowcount", 1):
+        # The order was never recorded (its confirm step failed for good): nothing to attach this to.
+        log.warning("projection for an unrecorded order skipped", order_id=change.order_id)
+        return
     await insert_ignore(
         session,
         OrderEvent.__table__,  # type: ignore[arg-type]
@@ -109,7 +113,9 @@ async def project(session: AsyncSession, change: ProjectOrder) -> None:
         ],
     )
     for alert in change.alerts:
-        log.warning("alert", alert_id=alert.alert_id, kind=alert.kind, level=alert.level, message=alert.message)
+        log.warning(
+            "alert", alert_id=alert.alert_id, kind=alert.kind, escalation_level=alert.level, message=alert.message
+        )
 
 
 async def _upsert_exception(session: AsyncSession, order_id: str, exception: OrderException) -> None:

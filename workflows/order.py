@@ -321,6 +321,8 @@ class OrderWorkflow:
 
     @workflow.update(name="reject")
     async def reject(self, req: ControlRequest) -> OrderView:
+        # The cancel is requested before anything awaits, so the order cannot slip on to allocation.
+        self._cancel = CancelRequest(f"rejected: {req.note}".rstrip(": "), req.actor)
         self._approved = False
         self._awaiting_approval = False
         await self._project([self._note("rejected", req.note, req.actor)])

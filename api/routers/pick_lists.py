@@ -25,7 +25,7 @@ async def confirm_pick_list(
     if pick_list is None:
         raise not_found(f"pick list {pick_list_id}")
     if pick_list.state != "open":
-        raise ProblemError(409, "Pick list already confirmed", f"{pick_list_id} was confirmed already")
+        raise ProblemError(409, f"Pick list is {pick_list.state}", f"{pick_list_id} is {pick_list.state}, not open")
     confirmed_by = body.confirmed_by if body else "warehouse"
     await temporal.get_workflow_handle(workflow_id_for(pick_list.order_id)).signal(
         "confirm_pick", PickConfirmation(pick_list_id, confirmed_by)

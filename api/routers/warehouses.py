@@ -93,7 +93,7 @@ async def receive_goods(
     workflow_id = await wake_waiting_orders(
         temporal,
         settings.task_queue,
-        f"receipt-{receipt.receipt_id}",
+        f"receipt-{receipt.warehouse}-{receipt.reference}",  # its business key: a resend wakes nobody twice
         receipt.warehouse,
         [line["sku"] for line in receipt.lines],
     )
