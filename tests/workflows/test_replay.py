@@ -1,11 +1,15 @@
 """Recorded histories of the main paths must keep replaying against today's workflow code."""
 
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from temporalio import workflow
 from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
+from domain.policy import NewOrder
+from domain.steps import OrderView
 from workflows.order import OrderWorkflow
 from workflows.restock import RestockWorkflow
 
@@ -21,3 +25,22 @@ async def test_recorded_history_replays(name: str) -> None:
         history, raise_on_replay_failure=True
     )
     assert result.replay_failure is None
+
+
+@workflow.defn(name="Order", sandboxed=False)
+class ReorderedOrderWorkflow(OrderWorkflow):
+    """Today's workflow with one change that orders in flight would trip over: a timer before the first step."""
+
+    @workflow.run
+    async def run(self, new: NewOrder) -> OrderView:
+        await workflow.sleep(timedelta(seconds=1))
+        return await super().run(new)
+
+
+@pytest.mark.parametrize("name", ["happy_path", "split"])
+async def test_the_gate_catches_a_non_deterministic_change(name: str) -> None:
+    history = WorkflowHistory.from_json(f"order-{name}", (HISTORIES / f"{name}.json").read_text())
+    result = await Replayer(workflows=[ReorderedOrderWorkflow, RestockWorkflow]).replay_workflow(
+        history, raise_on_replay_failure=False
+    )
+    assert result.replay_failure is not None

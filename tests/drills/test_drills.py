@@ -1,0 +1,203 @@
+"""Fault drills: kill the worker, restart the server, take the database away — nothing is lost and
+nothing happens twice. Real processes, real SIGKILLs, bounded in time."""
+
+import asyncio
+import random
+import subprocess
+import time
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import Client, WorkflowHandle
+
+from config import Settings, WarehouseMode
+from domain.orders import Address, Customer, Order, OrderLine, OrderStatus, workflow_id_for
+from domain.policy import NewOrder
+from domain.steps import OrderView
+from store import migrate
+from store.db import create_engine, create_sessions
+from store.tables import Invoice, OrderRow, PickList, Reservation, Shipment, Stock
+from tests.conftest import stock_up, unique
+from tests.drills.stack import Processes
+
+pytestmark = pytest.mark.drill
+
+SKUS = ("DRILL-A", "DRILL-B")
+
+
+def order(n: int) -> Order:
+    return Order(
+        channel="drill",
+        external_id=f"{unique('D')}-{n}",
+        customer=Customer("C-1", "Li Wei", "li.wei@example.com"),
+        ship_to=Address("Li Wei", "88 Century Ave", "Shanghai", "200120", "CN"),
+        lines=[OrderLine(sku, 1, 1000) for sku in SKUS],
+        currency="CNY",
+    )
+
+
+@pytest.fixture
+async def sqlite_drill(tmp_path: Path) -> AsyncIterator[tuple[str, async_sessionmaker[AsyncSession]]]:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'orderflow.db'}"
+    await asyncio.to_thread(migrate.upgrade, url)
+    engine = create_engine(url)
+    sessions = create_sessions(engine)
+    await stock_up(sessions, dict.fromkeys(SKUS, 1000))
+    yield url, sessions
+    await engine.dispose()
+
+
+async def connect(procs: Processes) -> Client:
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            return await Client.connect(procs.address)
+        except Exception:
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.5)
+
+
+async def submit(client: Client, procs: Processes, count: int) -> list[WorkflowHandle[Any, OrderView]]:
+    settings = Settings(task_queue=procs.env["ORDERFLOW_TASK_QUEUE"])
+    handles = []
+    for n in range(count):
+        new = order(n)
+        handles.append(
+            await client.start_workflow(
+                "Order",
+                NewOrder(new, settings.order_policy(new, datetime.now(UTC))),
+                id=workflow_id_for(new.order_id),
+                task_queue=settings.task_queue,
+                result_type=OrderView,
+            )
+        )
+    return handles
+
+
+async def all_complete(handles: list[WorkflowHandle[Any, OrderView]], within: float) -> list[OrderView]:
+    views = await asyncio.wait_for(asyncio.gather(*(h.result() for h in handles)), timeout=within)
+    assert [v.status for v in views] == [OrderStatus.COMPLETED] * len(handles)
+    return views
+
+
+async def assert_each_done_once(sessions: async_sessionmaker[AsyncSession], order_ids: list[str], start: int) -> None:
+    """One reservation per line, one pick list, one shipment, one invoice per order; stock moved once."""
+    async with sessions() as s:
+        for table, expected in ((Reservation, len(SKUS)), (PickList, 1), (Shipment, 1), (Invoice, 1), (OrderRow, 1)):
+            rows = await s.execute(
+                select(table.order_id, func.count()).where(table.order_id.in_(order_ids)).group_by(table.order_id)
+            )
+            counts = dict(rows.all())
+            assert counts == dict.fromkeys(order_ids, expected), table.__tablename__
+        for sku in SKUS:
+            stock = await s.get(Stock, ("MAIN", sku))
+            assert stock is not None
+            assert (stock.on_hand, stock.reserved) == (start - len(order_ids), 0), sku
+
+
+async def retried_activities(client: Client, handles: list[WorkflowHandle[Any, OrderView]]) -> int:
+    retried = 0
+    for handle in handles:
+        async for event in client.get_workflow_handle(handle.id).fetch_history_events():
+            if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED:
+                retried += event.activity_task_started_event_attributes.attempt > 1
+    return retried
+
+
+async def test_worker_killed_twice_mid_flight_loses_nothing_and_does_nothing_twice(
+    tmp_path: Path, sqlite_drill: tuple[str, async_sessionmaker[AsyncSession]]
+) -> None:
+    url, sessions = sqlite_drill
+    procs = Processes(
+        tmp_path, url, ORDERFLOW_WAREHOUSE_MODE=WarehouseMode.AUTO.value, ORDERFLOW_AUTO_PICK_DELAY_SECONDS="1"
+    )
+    try:
+        procs.start("temporal")
+        client = await connect(procs)
+        procs.start("worker")
+        handles = await submit(client, procs, 100)
+        kills = 0
+        # Kill at random moments until a step was provably cut off mid-run and retried (at least twice).
+        while kills < 2 or (kills < 6 and await retried_activities(client, handles) == 0):
+            await asyncio.sleep(random.uniform(0.2, 1.5))
+            procs.kill("worker")
+            kills += 1
+            procs.start("worker")
+            await asyncio.sleep(random.uniform(0.5, 2))
+        await all_complete(handles, within=240)
+        assert await retried_activities(client, handles) > 0, "no step ran twice: the drill proved nothing"
+        await assert_each_done_once(sessions, [h.id.removeprefix("order-") for h in handles], start=1000)
+    finally:
+        procs.stop_all()
+
+
+async def test_temporal_server_restarted_mid_flight_loses_nothing(
+    tmp_path: Path, sqlite_drill: tuple[str, async_sessionmaker[AsyncSession]]
+) -> None:
+    url, sessions = sqlite_drill
+    procs = Processes(
+        tmp_path, url, ORDERFLOW_WAREHOUSE_MODE=WarehouseMode.AUTO.value, ORDERFLOW_AUTO_PICK_DELAY_SECONDS="2"
+    )
+    try:
+        procs.start("temporal")
+        client = await connect(procs)
+        procs.start("worker")
+        handles = await submit(client, procs, 50)
+        await asyncio.sleep(1)
+        procs.kill("temporal")  # SIGKILL: what WAL plus synchronous=normal must survive
+        await asyncio.sleep(2)
+        procs.start("temporal")
+        client = await connect(procs)
+        handles = [client.get_workflow_handle(h.id, result_type=OrderView) for h in handles]
+        await all_complete(handles, within=240)
+        await assert_each_done_once(sessions, [h.id.removeprefix("order-") for h in handles], start=1000)
+    finally:
+        procs.stop_all()
+
+
+def postgres(action: str) -> None:
+    cluster = subprocess.run(["ls", "/etc/postgresql"], capture_output=True, text=True, check=True).stdout.split()[0]
+    subprocess.run(["pg_ctlcluster", "--skip-systemctl-redirect", cluster, "main", action], check=True, timeout=60)
+    if action == "start":
+        for _ in range(60):
+            if subprocess.run(["pg_isready", "-h", "127.0.0.1", "-q"]).returncode == 0:
+                return
+            time.sleep(0.5)
+        raise AssertionError("PostgreSQL did not come back")
+
+
+async def test_database_outage_is_ridden_out_by_retries(tmp_path: Path, postgres_url: str) -> None:
+    engine = create_engine(postgres_url)
+    sessions = create_sessions(engine)
+    skus_start = 1000
+    await stock_up(sessions, dict.fromkeys(SKUS, skus_start))
+    async with sessions() as s:  # orders from other tests in this database don't count
+        before = {sku: (await s.get(Stock, ("MAIN", sku))) for sku in SKUS}
+        start = min(stock.on_hand for stock in before.values() if stock)
+    procs = Processes(
+        tmp_path, postgres_url, ORDERFLOW_WAREHOUSE_MODE=WarehouseMode.AUTO.value, ORDERFLOW_AUTO_PICK_DELAY_SECONDS="1"
+    )
+    try:
+        procs.start("temporal")
+        client = await connect(procs)
+        procs.start("worker")
+        handles = await submit(client, procs, 30)
+        await asyncio.sleep(0.5)
+        postgres("stop")
+        try:
+            await asyncio.sleep(10)
+        finally:
+            postgres("start")
+        await all_complete(handles, within=240)
+        await engine.dispose()  # its pooled connections died with the server
+        await assert_each_done_once(sessions, [h.id.removeprefix("order-") for h in handles], start=start)
+    finally:
+        procs.stop_all()
+        await engine.dispose()
