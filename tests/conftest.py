@@ -155,6 +155,16 @@ class Stack:
         self.settings = settings
         self.sessions = sessions
 
+    async def until(self, order_id: str, check: Callable[[dict[str, Any]], Any], within: float = 30) -> dict[str, Any]:
+        """Poll the order's view until `check` holds."""
+        deadline = asyncio.get_running_loop().time() + within
+        while True:
+            view: dict[str, Any] = (await self.http.get(f"/v1/orders/{order_id}")).json()
+            if check(view):
+                return view
+            assert asyncio.get_running_loop().time() < deadline, view
+            await asyncio.sleep(0.1)
+
     async def wait_for_status(self, order_id: str, *statuses: str, within: float = 30) -> dict[str, Any]:
         deadline = asyncio.get_running_loop().time() + within
         while True:

@@ -27,16 +27,6 @@ async def eventually(read: Callable[[], Awaitable[Any]], check: Callable[[Any], 
     return value
 
 
-async def until(stack: Stack, order_id: str, check: Any, within: float = 20) -> dict[str, Any]:
-    deadline = asyncio.get_running_loop().time() + within
-    while True:
-        view: dict[str, Any] = (await stack.http.get(f"/v1/orders/{order_id}")).json()
-        if check(view):
-            return view
-        assert asyncio.get_running_loop().time() < deadline, view
-        await asyncio.sleep(0.1)
-
-
 async def test_shortage_then_stock_arrives_then_retry_completes(stack_factory: StackFactory, database_url: str) -> None:
     async with stack_factory(database_url, mode=WarehouseMode.AUTO, backorder_window_hours=0) as stack:
         sku = unique("POSTER")
@@ -84,7 +74,7 @@ async def test_ship_available_ships_what_is_there_and_the_rest_follows(
         exception_id = view["exceptions"][0]["exception_id"]
         url = f"/v1/orders/{order_id}/exceptions/{exception_id}/resolve"
         assert (await stack.http.post(url, json={"action": "ship_available"})).status_code == 200
-        first = await until(stack, order_id, lambda v: v["fulfilments"] and v["fulfilments"][0]["invoice"])
+        first = await stack.until(order_id, lambda v: v["fulfilments"] and v["fulfilments"][0]["invoice"])
         assert first["fulfilments"][0]["invoice"]["amount"]["amount"] == "30.00"
         assert [(b["sku"], b["quantity"]) for b in first["backordered"]] == [(scarce, 2)]
 
@@ -174,7 +164,7 @@ async def test_the_same_resolution_twice_acts_once(stack_factory: StackFactory, 
         )
         assert (first.status_code, second.status_code) == (200, 200)
         # The retry ran once: one more shortage, not two.
-        view = await until(stack, order_id, lambda v: len(v["exceptions"]) >= 2)
+        view = await stack.until(order_id, lambda v: len(v["exceptions"]) >= 2)
         await asyncio.sleep(0.5)
         view = (await stack.http.get(f"/v1/orders/{order_id}")).json()
         assert [e["kind"] for e in view["exceptions"]] == ["stock_shortage", "stock_shortage"]
@@ -190,7 +180,7 @@ async def test_unattended_exception_climbs_the_ladder(stack_factory: StackFactor
         sku = unique("POSTER")
         await stock_up(stack.sessions, {sku: 0})
         order_id = (await stack.http.post("/v1/orders", json=order_body({sku: 1}))).json()["order_id"]
-        view = await until(stack, order_id, lambda v: v["exceptions"] and v["exceptions"][0]["escalation_level"] == 2)
+        view = await stack.until(order_id, lambda v: v["exceptions"] and v["exceptions"][0]["escalation_level"] == 2)
         assert [t["event"] for t in view["timeline"]][-2:] == ["exception_reminder", "exception_escalated"]
         await eventually(lambda: open_exceptions(stack, order_id), lambda q: q[0]["escalation_level"] == 2)
         alerts = (await stack.http.get("/v1/alerts", params={"order_id": order_id, "acknowledged": "false"})).json()

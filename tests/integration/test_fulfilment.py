@@ -1,7 +1,6 @@
 """Warehouses, split shipments and backorders through the API, on the real dev server."""
 
 import asyncio
-from typing import Any
 
 from config import WarehouseMode
 from tests.conftest import Stack, StackFactory, order_body, stock_up, unique
@@ -13,16 +12,6 @@ async def warehouse(stack: Stack, region: str, priority: int) -> str:
     created = await stack.http.put(f"/v1/warehouses/{code}", json=body)
     assert created.status_code == 201, created.text
     return code
-
-
-async def until(stack: Stack, order_id: str, check: Any, within: float = 30) -> dict[str, Any]:
-    deadline = asyncio.get_running_loop().time() + within
-    while True:
-        view: dict[str, Any] = (await stack.http.get(f"/v1/orders/{order_id}")).json()
-        if check(view):
-            return view
-        assert asyncio.get_running_loop().time() < deadline, view
-        await asyncio.sleep(0.1)
 
 
 async def test_an_order_ships_from_the_warehouse_in_its_region(stack_factory: StackFactory, sqlite_url: str) -> None:
@@ -112,7 +101,7 @@ async def test_a_channel_that_ships_in_parts_ships_twice(stack_factory: StackFac
         sku = unique("BOLT")
         await stock_up(stack.sessions, {sku: 3})
         order_id = (await stack.http.post("/v1/orders", json=order_body({sku: 5}, channel="b2b"))).json()["order_id"]
-        first = await until(stack, order_id, lambda v: v["fulfilments"] and v["fulfilments"][0]["invoice"])
+        first = await stack.until(order_id, lambda v: v["fulfilments"] and v["fulfilments"][0]["invoice"])
         assert first["status"] == "backordered"
         assert first["backordered"] == [{"sku": sku, "quantity": 2}]
 
@@ -134,7 +123,7 @@ async def test_cancelling_a_split_order_gives_back_all_of_its_stock(
         await stock_up(stack.sessions, {lamp: 3}, warehouse=north)
         await stock_up(stack.sessions, {desk: 3}, warehouse=south)
         order_id = (await stack.http.post("/v1/orders", json=order_body({lamp: 2, desk: 2}))).json()["order_id"]
-        await until(stack, order_id, lambda v: len([f for f in v["fulfilments"] if f["pick_list_id"]]) == 2)
+        await stack.until(order_id, lambda v: len([f for f in v["fulfilments"] if f["pick_list_id"]]) == 2)
         cancelled = await stack.http.post(f"/v1/orders/{order_id}/cancel", json={"reason": "changed mind"})
         assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
         assert all(f["cancelled"] for f in cancelled.json()["fulfilments"])
