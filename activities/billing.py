@@ -1,4 +1,4 @@
-"""Invoicing: one invoice per order, numbered in sequence."""
+"""Invoicing: one invoice per shipment, numbered in sequence."""
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker

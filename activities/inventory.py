@@ -25,6 +25,10 @@ log = structlog.get_logger(__name__)
 PLAN_ATTEMPTS = 5
 
 
+def allocation_number(allocation_id: str) -> int:
+    return int(allocation_id.rsplit(".", 1)[1])
+
+
 def describe_missing(lines: list[StockLine]) -> str:
     return ", ".join(f"{line.quantity} x {line.sku}" for line in lines)
 
@@ -55,7 +59,7 @@ class InventoryActivities:
                     )
                     if held is None:  # an earlier run of this step reserved already: report what it did
                         await attempt.rollback()
-                        return await self._already_reserved(s, req, len(allocations))
+                        return await self._already_reserved(s, req)
                     if held is False:
                         await attempt.rollback()
                         continue  # stock moved under us: plan again
@@ -73,9 +77,13 @@ class InventoryActivities:
         async with self._sessions() as s:
             return await inventory.waiting_for(s, req.skus)
 
-    async def _already_reserved(self, s: AsyncSession, req: ReserveStock, count: int) -> StockReserved:
-        ids = [f"{req.order_id}.{req.first_allocation + i}" for i in range(count)]
-        found = await inventory.holds(s, ids)
+    async def _already_reserved(self, s: AsyncSession, req: ReserveStock) -> StockReserved:
+        # Everything from this attempt on, however many shipments that earlier run planned.
+        found = [
+            h
+            for h in await inventory.holds_of(s, req.order_id)
+            if allocation_number(h.allocation_id) >= req.first_allocation
+        ]
         held = {line.sku: 0 for line in req.lines}
         for hold in found:
             for line in hold.lines:
@@ -90,7 +98,7 @@ class InventoryActivities:
     @staticmethod
     def _projection(req: ReserveStock, result: StockReserved) -> ProjectOrder:
         now = utcnow()
-        key = f"allocation:{req.first_allocation}"
+        key = f"allocation:{req.attempt}"
         if not result.allocations:
             missing = describe_missing(result.backordered)
             entry = TimelineEntry(

@@ -38,6 +38,7 @@ class ReserveStock:
     received_at: datetime
     # Allocation IDs of this attempt are numbered from here: "{order_id}.{n}".
     first_allocation: int = 1
+    attempt: int = 1  # the order's how-manieth try at allocating, for its timeline entry
     allow_split: bool = True
     allow_partial: bool = False
 

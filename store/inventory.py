@@ -53,10 +53,11 @@ async def snapshot(session: AsyncSession, skus: Sequence[str]) -> tuple[list[Sit
     return sites, stock
 
 
-async def holds(session: AsyncSession, allocation_ids: Sequence[str]) -> list[Hold]:
+async def holds_of(session: AsyncSession, order_id: str) -> list[Hold]:
+    """The order's active reservations, one hold per allocation."""
     result = await session.execute(
         select(Reservation)
-        .where(Reservation.allocation_id.in_(list(allocation_ids)))
+        .where(Reservation.order_id == order_id, Reservation.state == "active")
         .order_by(Reservation.allocation_id, Reservation.created_at, Reservation.sku)
     )
     found: dict[str, Hold] = {}

@@ -246,7 +246,7 @@ class Shipment(Base):
 class Invoice(Base):
     __tablename__ = "invoices"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    # Business key: one invoice per order today; per shipment once orders ship in parts.
+    # Business key: one invoice per shipment, "{allocation_id}:invoice".
     key: Mapped[str] = mapped_column(String(150), unique=True)
     number: Mapped[str | None] = mapped_column(String(32), unique=True, nullable=True)
     order_id: Mapped[str] = mapped_column(ForeignKey("orders.order_id"), index=True)

@@ -14,8 +14,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy, SearchAttributeUpdate
+from temporalio.common import RetryPolicy, SearchAttributeUpdate, WorkflowIDReusePolicy
 from temporalio.exceptions import ActivityError, ApplicationError, FailureError
+from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
     from activities.billing import BillingActivities
@@ -46,6 +47,7 @@ with workflow.unsafe.imports_passed_through():
         ProjectOrder,
         ReserveStock,
         ResolveException,
+        Restock,
         StockLine,
     )
     from workflows import attributes
@@ -114,6 +116,7 @@ class OrderWorkflow:
         self._fulfilments: list[Fulfilment] = []
         self._fulfilling: list[asyncio.Task[None]] = []
         self._allocation_reason = ""
+        self._allocation_attempts = 0
         self._allow_partial = new.policy.allow_partial
         self._waiting: list[StockLine] = []  # what is backordered
         self._waiting_since: datetime | None = None
@@ -213,13 +216,14 @@ class OrderWorkflow:
             return await self._await_cancel(
                 CancelRequest(req.note or f"cancelled on {exception.kind.value}", req.actor)
             )
+        entries = [self._close(exception, req.action, req.actor, req.note)]
         if req.action is Action.CHANGE_ADDRESS and req.ship_to is not None:
             self._ship_to = req.ship_to
+            entries.append(self._note("address_changed", f"{req.ship_to.city}, {req.ship_to.country}", req.actor))
         if exception.kind is ExceptionKind.STOCK_SHORTAGE and req.action in (Action.RETRY, Action.SHIP_AVAILABLE):
             self._allocate_now = True
             self._allow_partial = self._allow_partial or req.action is Action.SHIP_AVAILABLE
-        entry = self._close(exception, req.action, req.actor, req.note)
-        await self._project([entry], exceptions=[exception])
+        await self._project(entries, exceptions=[exception], ship_to=self._ship_to if req.ship_to else None)
         return self.view()
 
     @resolve_exception.validator
@@ -434,6 +438,7 @@ class OrderWorkflow:
 
     async def _allocate(self) -> Problem | None:
         """Plan and reserve what is still unallocated; each planned shipment starts its own fulfilment."""
+        self._allocation_attempts += 1
         async with self._writes:
             result = await workflow.execute_activity_method(
                 InventoryActivities.reserve_stock,
@@ -444,6 +449,7 @@ class OrderWorkflow:
                     rush=self._order.priority is Priority.RUSH,
                     received_at=self._timeline[0].at,
                     first_allocation=len(self._fulfilments) + 1,
+                    attempt=self._allocation_attempts,
                     allow_split=self._policy.allow_split,
                     allow_partial=self._allow_partial,
                 ),
@@ -547,6 +553,9 @@ class OrderWorkflow:
         assert fulfilment.pick_list is not None and fulfilment.picked_at is not None
         allocation_id = fulfilment.allocation.allocation_id
         self._shipping.add(allocation_id)
+        for exception in self._exceptions:  # goods are leaving: cancel is no longer on offer
+            if exception.is_open:
+                exception.allowed_actions = allowed_actions(exception.kind, exception.step, shipped=True)
         try:
             async with self._writes:
                 fulfilment.shipment = await workflow.execute_activity_method(
@@ -622,6 +631,16 @@ class OrderWorkflow:
                 retry_policy=PROJECTION_RETRY,
             )
         workflow.set_current_details(f"**Cancelled** · {self._cancel.reason}")
+        released = sorted({line.sku for f in self._fulfilments if f.cancelled for line in f.allocation.lines})
+        if released:
+            # Stock given back may be what other orders wait for: wake them as a receipt would.
+            await workflow.start_child_workflow(
+                "Restock",
+                Restock(f"release-{self._order.order_id}", "", released),
+                id=f"restock-release-{self._order.order_id}",
+                parent_close_policy=ParentClosePolicy.ABANDON,
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            )
 
     async def _await_cancel(self, req: CancelRequest) -> OrderView:
         self._cancel = req

@@ -130,3 +130,18 @@ async def test_cancelling_a_split_order_gives_back_all_of_its_stock(
         for code, sku in ((north, lamp), (south, desk)):
             stock = (await stack.http.get(f"/v1/inventory/{code}/{sku}")).json()
             assert (stock["on_hand"], stock["reserved"]) == (3, 0)
+
+
+async def test_stock_released_by_a_cancel_goes_to_the_order_waiting_for_it(
+    stack_factory: StackFactory, sqlite_url: str
+) -> None:
+    async with stack_factory(sqlite_url, mode=WarehouseMode.MANUAL) as stack:
+        sku = unique("LAST")
+        await stock_up(stack.sessions, {sku: 1})
+        holder = (await stack.http.post("/v1/orders", json=order_body({sku: 1}))).json()["order_id"]
+        await stack.wait_for_status(holder, "picking")
+        waiter = (await stack.http.post("/v1/orders", json=order_body({sku: 1}))).json()["order_id"]
+        await stack.wait_for_status(waiter, "backordered")
+
+        assert (await stack.http.post(f"/v1/orders/{holder}/cancel", json={"reason": "fraud"})).status_code == 200
+        await stack.wait_for_status(waiter, "picking")
