@@ -1,6 +1,6 @@
 """Errors as RFC 9457 problem+json, with the field at fault where there is one."""
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -28,7 +28,14 @@ class Problem(BaseModel):
 
 
 class ProblemError(Exception):
-    def __init__(self, status: int, title: str, detail: str | None = None, errors: Sequence[FieldProblem] = ()) -> None:
+    def __init__(
+        self,
+        status: int,
+        title: str,
+        detail: str | None = None,
+        errors: Sequence[FieldProblem] = (),
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
         super().__init__(detail or title)
         self.problem = Problem(
             title=title,
@@ -36,6 +43,7 @@ class ProblemError(Exception):
             detail=detail,
             errors=[FieldError(field=e.field, message=e.message) for e in errors],
         )
+        self.headers = headers
 
 
 def invalid(errors: Sequence[FieldProblem]) -> ProblemError:
@@ -54,14 +62,17 @@ def field_path(loc: Sequence[Any]) -> str:
     return path or (str(loc[0]) if loc else "")
 
 
-def _respond(problem: Problem) -> JSONResponse:
-    return JSONResponse(problem.model_dump(exclude_none=True), status_code=problem.status, media_type=MEDIA_TYPE)
+def respond(problem: Problem, headers: Mapping[str, str] | None = None) -> JSONResponse:
+    """A problem as a response (also an ASGI app, for middleware that answers before the routes)."""
+    return JSONResponse(
+        problem.model_dump(exclude_none=True), status_code=problem.status, media_type=MEDIA_TYPE, headers=headers
+    )
 
 
 def install(app: FastAPI) -> None:
     @app.exception_handler(ProblemError)
     async def _problem(_: Request, exc: ProblemError) -> JSONResponse:
-        return _respond(exc.problem)
+        return respond(exc.problem, exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -73,8 +84,8 @@ def install(app: FastAPI) -> None:
             for e in exc.errors()
         ]
         detail = "; ".join(f"{e.field}: {e.message}" for e in errors)
-        return _respond(Problem(title="Invalid request", status=422, detail=detail, errors=errors))
+        return respond(Problem(title="Invalid request", status=422, detail=detail, errors=errors))
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return _respond(Problem(title=str(exc.detail), status=exc.status_code))
+        return respond(Problem(title=str(exc.detail), status=exc.status_code), exc.headers)
