@@ -89,3 +89,12 @@ async def revoke(session: AsyncSession, key_id: str) -> ApiKey | None:
 
 async def any_exist(session: AsyncSession) -> bool:
     return bool((await session.execute(select(func.count()).select_from(ApiKey))).scalar_one())
+
+
+async def bootstrap_dev_keys(session: AsyncSession, channel: str = "web") -> tuple[str, str] | None:
+    """On a database with no keys at all: an admin key and a demo channel key, as secrets. None after that."""
+    if await any_exist(session):
+        return None
+    _, admin = await create(session, "admin", Role.ADMIN)
+    _, demo = await create(session, f"{channel}-demo", Role.CHANNEL, channel)
+    return admin, demo
