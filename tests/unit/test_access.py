@@ -40,7 +40,9 @@ def test_every_route_declares_the_roles_it_admits() -> None:
     routes = api_routes()
     assert len(routes) > 20 and "/healthz" in [r.path for r in routes]  # the walk sees them all
     undeclared = [
-        f"{sorted(r.methods)} {r.path}" for r in routes if r.path not in PUBLIC_PATHS and not role_checks(r.dependant)
+        f"{sorted(r.methods or ())} {r.path}"
+        for r in routes
+        if r.path not in PUBLIC_PATHS and not role_checks(r.dependant)
     ]
     assert undeclared == [], "add `require(...)` (api.access) to these routes"
     for route in routes:
