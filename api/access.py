@@ -124,9 +124,11 @@ class AccessMiddleware:
         try:
             async with scope["app"].state.sessions() as session:
                 key = await keys.authenticate(session, secret)
-        except SQLAlchemyError as err:
+        except (SQLAlchemyError, OSError) as err:
             log.error("key lookup failed", error=type(err).__name__)
-            return ProblemError(503, "Service unavailable", "the database did not answer; retry shortly")
+            return ProblemError(
+                503, "Service unavailable", "the database did not answer; retry shortly", headers={"Retry-After": "5"}
+            )
         if key is None:
             log.warning("unknown or revoked API key", path=scope["path"])
             return unauthorized("the API key is unknown or revoked")

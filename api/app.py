@@ -11,7 +11,7 @@ from api import openapi, problems
 from api.access import AccessMiddleware
 from api.audit import AuditMiddleware
 from api.idempotency import IdempotencyMiddleware
-from api.limits import BodyLimitMiddleware
+from api.limits import RequestLimitsMiddleware
 from api.requestlog import RequestLogMiddleware
 from api.routers import audit, catalog, controls, health, keys, orders, pick_lists, queues
 from config import Settings
@@ -60,7 +60,7 @@ def create_app(settings: Settings, temporal: Client | None = None) -> FastAPI:
 
     # Outermost last: log → authenticate and throttle → audit → limit the body → replay or run once.
     app.add_middleware(IdempotencyMiddleware, settings=settings)
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestLimitsMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(AuditMiddleware)
     app.add_middleware(AccessMiddleware, settings=settings)
     app.add_middleware(RequestLogMiddleware)

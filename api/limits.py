@@ -1,12 +1,14 @@
 """Input limits that apply to every route: body size and page size."""
 
 from typing import Annotated
+from urllib.parse import unquote_to_bytes
 
 from fastapi import Depends, Query
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.deps import SettingsDep
-from api.problems import Problem, invalid, respond
+from api.problems import FieldError, Problem, invalid, respond
+from api.schemas import clean_text
 from domain.orders import FieldProblem
 
 
@@ -46,15 +48,35 @@ def replay(body: bytes, receive: Receive) -> Receive:
     return again
 
 
-class BodyLimitMiddleware:
-    """413 for a body over the limit, whether announced by Content-Length or streamed in chunks."""
+def _text_problem(scope: Scope) -> Problem | None:
+    """Path and query carry identifiers that end up in queries: refuse what the database cannot hold."""
+    query = unquote_to_bytes(scope.get("query_string", b"").replace(b"+", b" "))
+    try:
+        problem = clean_text(scope["path"]) or clean_text(query.decode())
+    except UnicodeDecodeError:
+        problem = "must be UTF-8"
+    if problem is None:
+        return None
+    detail = f"path and query {problem}"
+    return Problem(title="Invalid request", status=422, detail=detail, errors=[FieldError(field="url", message=detail)])
+
+
+class RequestLimitsMiddleware:
+    """413 for a body over the limit, whether announced by Content-Length or streamed in chunks; 422 for
+    a path or query with text no identifier can have."""
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app = app
         self.max_bytes = max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if (text := _text_problem(scope)) is not None:
+            await respond(text)(scope, receive, send)
+            return
+        if scope["method"] in ("GET", "HEAD", "OPTIONS"):
             await self.app(scope, receive, send)
             return
         length = dict(scope["headers"]).get(b"content-length", b"")

@@ -3,15 +3,22 @@
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from domain.orders import FieldProblem
 
+log = structlog.get_logger(__name__)
+
 MEDIA_TYPE = "application/problem+json"
+UNPARSABLE_BODY = "There was an error parsing the body"
+# The database is down or unreachable (not: it refused what we sent, which is a bug and stays a 500).
+DATABASE_UNAVAILABLE: tuple[type[Exception], ...] = (OperationalError, InterfaceError, ConnectionError)
 
 
 class FieldError(BaseModel):
@@ -88,4 +95,15 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400 and exc.detail == UNPARSABLE_BODY:  # e.g. bytes that are not UTF-8
+            error = FieldError(field="body", message="not valid JSON")
+            return respond(Problem(title="Invalid request", status=422, detail="body: not valid JSON", errors=[error]))
         return respond(Problem(title=str(exc.detail), status=exc.status_code), exc.headers)
+
+    async def _database_unavailable(_: Request, exc: Exception) -> JSONResponse:
+        log.error("database unavailable", error=type(exc).__name__)
+        problem = Problem(title="Service unavailable", status=503, detail="the database did not answer; retry shortly")
+        return respond(problem, {"Retry-After": "5"})
+
+    for unavailable in DATABASE_UNAVAILABLE:
+        app.add_exception_handler(unavailable, _database_unavailable)

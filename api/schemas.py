@@ -1,9 +1,9 @@
 """Request and response bodies. Requests reject unknown fields; money travels as decimal strings."""
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from api.problems import invalid
 from config import MAX_LINES_CEILING
@@ -41,8 +41,29 @@ Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$"), AfterValidat
 MAX_LINES = MAX_LINES_CEILING
 
 
+def clean_text(value: str) -> str | None:
+    """Why a string cannot be stored or sent on as it is, or None when it can: NUL characters, which
+    PostgreSQL refuses in text, and lone surrogates, which are not Unicode."""
+    if "\x00" in value:
+        return "must not contain NUL characters"
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        return "must be valid Unicode"
+    return None
+
+
 class Strict(BaseModel):
+    """A request body: unknown fields are refused (no mass assignment), and so is text we cannot store."""
+
     model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _storable_text(cls, value: Any) -> Any:
+        if isinstance(value, str) and (problem := clean_text(value)):
+            raise ValueError(problem)
+        return value
 
 
 class CustomerIn(Strict):

@@ -235,7 +235,8 @@ class AuditEntry(Base):
         Index("ix_audit_log_order", "order_id", "id"),
         Index("ix_audit_log_actor", "key_id", "id"),
     )
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    # 64-bit: an audit log outlives 2^31 requests. SQLite numbers rows only in an INTEGER primary key.
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
     occurred_at: Mapped[datetime] = mapped_column(TS, index=True)
     request_id: Mapped[str] = mapped_column(String(64))
     key_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
