@@ -22,6 +22,7 @@ from api.problems import ProblemError, not_found, respond
 from config import Settings
 from domain.access import Principal, Role
 from store import keys
+from store.db import READ_ONLY
 
 log = structlog.get_logger(__name__)
 
@@ -123,6 +124,7 @@ class AccessMiddleware:
             return unauthorized("send Authorization: Bearer <API key>")
         try:
             async with scope["app"].state.sessions() as session:
+                await session.connection(execution_options=READ_ONLY)
                 key = await keys.authenticate(session, secret)
         except (SQLAlchemyError, OSError) as err:
             log.error("key lookup failed", error=type(err).__name__)

@@ -21,10 +21,11 @@ from store.db import create_engine, create_sessions
 from tests.conftest import BIN, make_key, settings_for
 from worker import build_worker
 
-# Seconds of fuzzing; ORDERFLOW_FUZZ_SECONDS and ORDERFLOW_FUZZ_SEED change them for a longer hunt.
+# Seconds of fuzzing; ORDERFLOW_FUZZ_SECONDS, ORDERFLOW_FUZZ_SEED and ORDERFLOW_FUZZ_CHECKS change them
+# for a longer or wider hunt.
 BUDGET = int(os.environ.get("ORDERFLOW_FUZZ_SECONDS", "90"))
 SEED = os.environ.get("ORDERFLOW_FUZZ_SEED", "20261201")
-CHECKS = ",".join(
+CHECKS = os.environ.get("ORDERFLOW_FUZZ_CHECKS") or ",".join(
     [
         "not_a_server_error",
         "status_code_conformance",
