@@ -66,9 +66,9 @@ async def sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     return url
 
 
-@pytest.fixture(scope="session")
-async def postgres_url() -> AsyncIterator[str]:
-    """A fresh database on the machine's PostgreSQL for this test session, dropped afterwards."""
+@asynccontextmanager
+async def fresh_postgres() -> AsyncIterator[str]:
+    """A new, migrated database on the machine's PostgreSQL, dropped afterwards."""
     name = f"orderflow_test_{uuid.uuid4().hex[:10]}"
     admin = await asyncpg.connect(PG_ADMIN_DSN)
     try:
@@ -77,13 +77,22 @@ async def postgres_url() -> AsyncIterator[str]:
         await admin.close()
     base = PG_ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
     url = f"{base}/{name}"
-    await asyncio.to_thread(migrate.upgrade, url)
-    yield url
-    admin = await asyncpg.connect(PG_ADMIN_DSN)
     try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await asyncio.to_thread(migrate.upgrade, url)
+        yield url
     finally:
-        await admin.close()
+        admin = await asyncpg.connect(PG_ADMIN_DSN)
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await admin.close()
+
+
+@pytest.fixture(scope="session")
+async def postgres_url() -> AsyncIterator[str]:
+    """A fresh database on the machine's PostgreSQL for this test session, dropped afterwards."""
+    async with fresh_postgres() as url:
+        yield url
 
 
 @pytest.fixture(scope="session", params=["sqlite", "postgres"])
