@@ -113,6 +113,7 @@ async def fuzz(database_url: str, dev_env: WorkflowEnvironment, tmp_path: Path) 
             str(tmp_path),
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
+            cwd=tmp_path,  # schemathesis keeps its cache (.schemathesis/) in the working directory
             env={**os.environ, "SCHEMATHESIS_HOOKS": "", "PYTHONUNBUFFERED": "1"},
         )
         output, _ = await st.communicate()
