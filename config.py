@@ -1,7 +1,9 @@
 """Settings (environment variables prefixed ORDERFLOW_) and structured logging."""
 
 import logging
+import re
 import sys
+from collections.abc import MutableMapping
 from datetime import datetime
 from enum import StrEnum
 from functools import lru_cache
@@ -9,13 +11,23 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import structlog
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from domain.exceptions import ExceptionKind
 from domain.money import to_minor
 from domain.orders import Order
 from domain.policy import Ladder, OrderPolicy, promised_ship_by
+
+# The hard ceiling of lines per order in the request schema; `max_order_lines` sets the limit below it.
+MAX_LINES_CEILING = 10_000
+# Values that are examples in documentation, compose files and tutorials, never real secrets.
+DEFAULT_SECRETS = frozenset(
+    {"", "changeme", "change-me", "change_me", "secret", "password", "postgres", "orderflow", "temporal", "admin"}
+    | {"test", "example", "default", "dev", "development"}
+)
 
 
 class WarehouseMode(StrEnum):
@@ -72,10 +84,37 @@ class Settings(BaseSettings):
     log_format: Annotated[str, Field(pattern="^(auto|json|console)$")] = "auto"
     log_level: str = "INFO"
 
+    # Input limits and throttling (docs/security.md). String lengths are fixed by the request schemas:
+    # they match the database columns, so they are not settings.
+    max_body_bytes: Annotated[int, Field(ge=1024, le=64 * 2**20)] = 2**20
+    max_order_lines: Annotated[int, Field(ge=1, le=MAX_LINES_CEILING)] = 500
+    max_page_size: Annotated[int, Field(ge=1, le=1000)] = 200
+    # Per API key and per API process: a token bucket refilled at this rate, holding `burst` requests.
+    rate_limit_per_second: Annotated[float, Field(gt=0)] = 20
+    rate_limit_burst: Annotated[int, Field(ge=1)] = 40
+    idempotency_hours: Annotated[float, Field(gt=0, le=24 * 30)] = 24
+
     @model_validator(mode="after")
     def _production_needs_real_database(self) -> "Settings":
         if self.environment == "production" and not self.database_url:
             raise ValueError("ORDERFLOW_DATABASE_URL must be set in production")
+        return self
+
+    @model_validator(mode="after")
+    def _production_has_no_default_secrets(self) -> "Settings":
+        """Secrets are SecretStr fields (and the database password); in production none may be a placeholder."""
+        if self.environment != "production":
+            return self
+        weak = [
+            name
+            for name, value in self
+            if isinstance(value, SecretStr) and value.get_secret_value().strip().lower() in DEFAULT_SECRETS
+        ]
+        if self.database_url and _url_password(self.database_url) in DEFAULT_SECRETS - {""}:
+            weak.append("database_url")
+        if weak:
+            fields = ", ".join(f"ORDERFLOW_{name.upper()}" for name in weak)
+            raise ValueError(f"{fields}: a default or placeholder secret is not allowed in production")
         return self
 
     @model_validator(mode="after")
@@ -112,9 +151,39 @@ class Settings(BaseSettings):
         return f"sqlite+aiosqlite:///{(self.data_dir / 'orderflow.db').resolve()}"
 
 
+def _url_password(url: str) -> str:
+    try:
+        return make_url(url).password or ""
+    except ArgumentError:
+        return ""
+
+
 @lru_cache
 def get_settings() -> Settings:
     return Settings()
+
+
+# What a log line must never carry: API keys (`of_...`), bearer tokens, passwords in URLs, and the
+# values of fields whose names say they are secret.
+_SECRET_TEXT = re.compile(r"of_[A-Za-z0-9_-]{20,}|(?<=Bearer )[^\s'\"]+", re.IGNORECASE)
+_URL_PASSWORD = re.compile(r"(://[^/@\s:]*:)[^/@\s]+@")
+_SECRET_NAMES = re.compile(r"authorization|secret|password|passwd|token|api_?key|^key$", re.IGNORECASE)
+REDACTED = "[redacted]"
+
+
+def redact(value: Any) -> Any:
+    if isinstance(value, str):
+        return _URL_PASSWORD.sub(rf"\g<1>{REDACTED}@", _SECRET_TEXT.sub(REDACTED, value))
+    if isinstance(value, dict):
+        return {k: REDACTED if isinstance(k, str) and _SECRET_NAMES.search(k) else redact(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(redact(v) for v in value)
+    return value
+
+
+def redact_secrets(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """structlog processor: the last line of defence, for secrets that reached a log call anyway."""
+    return {k: REDACTED if _SECRET_NAMES.search(k) else redact(v) for k, v in event.items()}
 
 
 def configure_logging(settings: Settings) -> None:
@@ -125,10 +194,11 @@ def configure_logging(settings: Settings) -> None:
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]
+    last: list[Any] = [structlog.processors.format_exc_info, redact_secrets]
     renderer: Any = structlog.processors.JSONRenderer() if use_json else structlog.dev.ConsoleRenderer(colors=False)
     level = logging.getLevelNamesMapping().get(settings.log_level.upper(), logging.INFO)
     structlog.configure(
-        processors=[*shared, structlog.processors.format_exc_info, renderer],
+        processors=[*shared, *last, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(level),
         logger_factory=structlog.PrintLoggerFactory(sys.stderr),
         cache_logger_on_first_use=True,
@@ -138,11 +208,7 @@ def configure_logging(settings: Settings) -> None:
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             foreign_pre_chain=[structlog.stdlib.add_logger_name, *shared],
-            processors=[
-                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-                structlog.processors.format_exc_info,
-                renderer,
-            ],
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *last, renderer],
         )
     )
     root = logging.getLogger()

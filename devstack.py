@@ -16,7 +16,8 @@ import httpx
 from temporalio.client import Client
 
 from config import Settings, configure_logging, get_settings
-from store import migrate
+from store import keys, migrate
+from store.db import create_engine, create_sessions
 from workflows import attributes
 
 TEMPORAL_TYPES = {"keyword": "Keyword", "double": "Double", "bool": "Bool"}
@@ -90,6 +91,15 @@ def wait_for_api(url: str, deadline: float) -> None:
     raise TimeoutError(f"the API did not become healthy at {url}")
 
 
+async def bootstrap_keys(url: str) -> tuple[str, str] | None:
+    engine = create_engine(url)
+    try:
+        async with create_sessions(engine).begin() as session:
+            return await keys.bootstrap_dev_keys(session)
+    finally:
+        await engine.dispose()
+
+
 def main() -> None:
     os.environ.setdefault("ORDERFLOW_WAREHOUSE_MODE", "auto")
     settings = get_settings()
@@ -149,6 +159,7 @@ def main() -> None:
         asyncio.run(migrate.ensure_default_warehouse(url, settings.default_warehouse))
         if asyncio.run(migrate.seed_demo(url, settings.default_warehouse, settings.default_currency)):
             print("seeded the demo catalog and stock")
+        first_keys = asyncio.run(bootstrap_keys(url))
 
         start("worker")
         start("api")
@@ -159,10 +170,26 @@ def main() -> None:
             f"  API docs     {api}/docs\n"
             f"  Temporal UI  http://{host or '127.0.0.1'}:{settings.temporal_ui_port}\n"
             f"  database     {settings.database_url or 'SQLite under ' + str(data)}\n"
-            f"  warehouse    {settings.warehouse_mode.value} mode\n"
-            "Press Ctrl-C to stop.\n",
+            f"  warehouse    {settings.warehouse_mode.value} mode\n",
             flush=True,
         )
+        if first_keys:
+            admin, demo = first_keys
+            print(
+                f"admin key: {admin}\n"
+                f"channel key (web): {demo}\n"
+                "These are shown this once (only their hashes are stored). For the README tour, paste:\n"
+                f"  export ADMIN_KEY={admin} WEB_KEY={demo}\n",
+                flush=True,
+            )
+        else:
+            print(
+                "API keys were printed on the first start. More keys, or a lost one replaced:\n"
+                f"  {Path(sys.executable).parent / 'orderflow-keys'} create --name NAME --role admin|handler|viewer|"
+                "partner  (or --role channel --channel CODE)\n",
+                flush=True,
+            )
+        print("Press Ctrl-C to stop.\n", flush=True)
         while True:
             time.sleep(0.5)
             for name, proc in list(children.items()):

@@ -1,23 +1,23 @@
 """The FastAPI application: lifespan owns the Temporal client and the database engine."""
 
-import re
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import structlog
-from fastapi import FastAPI, Request, Response
-from starlette.middleware.base import RequestResponseEndpoint
+from fastapi import FastAPI
 from temporalio.client import Client
 
-from api import problems
-from api.routers import catalog, controls, health, orders, pick_lists, queues, warehouses
+from api import openapi, problems
+from api.access import AccessMiddleware
+from api.audit import AuditMiddleware
+from api.idempotency import IdempotencyMiddleware
+from api.limits import RequestLimitsMiddleware
+from api.requestlog import RequestLogMiddleware
+from api.routers import audit, catalog, controls, health, keys, orders, pick_lists, queues, warehouses
 from config import Settings
 from store.db import create_engine, create_sessions
 
 log = structlog.get_logger(__name__)
-
-ORDER_PATH = re.compile(r"^/v1/orders/([^/]+)")
 
 
 def create_app(settings: Settings, temporal: Client | None = None) -> FastAPI:
@@ -40,7 +40,8 @@ def create_app(settings: Settings, temporal: Client | None = None) -> FastAPI:
     app = FastAPI(
         title="orderflow",
         version="0.1.0",
-        description="Order management where every order is a durable Temporal workflow.",
+        description="Order management where every order is a durable Temporal workflow. "
+        "Every route but /healthz takes an API key: `Authorization: Bearer <key>`.",
         lifespan=lifespan,
     )
     problems.install(app)
@@ -51,27 +52,17 @@ def create_app(settings: Settings, temporal: Client | None = None) -> FastAPI:
         pick_lists.router,
         warehouses.router,  # before catalog: /v1/inventory/{sku}/ledger must not match {warehouse}/{sku}
         catalog.router,
+        keys.router,
+        audit.router,
         health.router,
     ):
         app.include_router(router)
+    openapi.install(app, settings)
 
-    @app.middleware("http")
-    async def bind_request(request: Request, call_next: RequestResponseEndpoint) -> Response:
-        match = ORDER_PATH.match(request.url.path)
-        extra = {"order_id": match.group(1)} if match else {}
-        started = time.perf_counter()
-        with structlog.contextvars.bound_contextvars(method=request.method, path=request.url.path, **extra):
-            response = await call_next(request)
-            log.info(
-                "request",
-                status=response.status_code,
-                ms=round((time.perf_counter() - started) * 1000, 1),
-                **(
-                    {"order_id": response.headers["location"].rsplit("/", 1)[-1]}
-                    if "location" in response.headers
-                    else {}
-                ),
-            )
-            return response
-
+    # Outermost last: log → authenticate and throttle → audit → limit the body → replay or run once.
+    app.add_middleware(IdempotencyMiddleware, settings=settings)
+    app.add_middleware(RequestLimitsMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(AuditMiddleware)
+    app.add_middleware(AccessMiddleware, settings=settings)
+    app.add_middleware(RequestLogMiddleware)
     return app

@@ -92,6 +92,12 @@ async def submit(
 
 # A query needs a worker; with none answering, the read model serves instead of a hanging request.
 QUERY_TIMEOUT = timedelta(seconds=3)
+NO_LIVE_VIEW = (
+    RPCStatusCode.NOT_FOUND,
+    RPCStatusCode.DEADLINE_EXCEEDED,
+    RPCStatusCode.UNAVAILABLE,
+    RPCStatusCode.FAILED_PRECONDITION,
+)
 
 
 async def live_view(temporal: Client, order_id: str) -> OrderView | None:
@@ -102,13 +108,8 @@ async def live_view(temporal: Client, order_id: str) -> OrderView | None:
         view: OrderView = await handle.query("view", result_type=OrderView, rpc_timeout=QUERY_TIMEOUT)
         return view
     except RPCError as err:
-        # FAILED_PRECONDITION: no worker has polled the queue lately, so nobody can answer the query.
-        if err.status in (
-            RPCStatusCode.NOT_FOUND,
-            RPCStatusCode.DEADLINE_EXCEEDED,
-            RPCStatusCode.UNAVAILABLE,
-            RPCStatusCode.FAILED_PRECONDITION,
-        ):
+        # FAILED_PRECONDITION: the server has seen no worker polling the order's task queue lately.
+        if err.status in NO_LIVE_VIEW:
             log.warning("live view unavailable, serving the read model", order_id=order_id, reason=err.status.name)
             return None
         raise

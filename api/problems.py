@@ -1,6 +1,6 @@
 """Errors as RFC 9457 problem+json, with the field at fault where there is one."""
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import structlog
@@ -8,6 +8,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from domain.orders import FieldProblem
@@ -15,6 +16,9 @@ from domain.orders import FieldProblem
 log = structlog.get_logger(__name__)
 
 MEDIA_TYPE = "application/problem+json"
+UNPARSABLE_BODY = "There was an error parsing the body"
+# The database is down or unreachable (not: it refused what we sent, which is a bug and stays a 500).
+DATABASE_UNAVAILABLE: tuple[type[Exception], ...] = (OperationalError, InterfaceError, ConnectionError)
 
 
 class FieldError(BaseModel):
@@ -31,7 +35,14 @@ class Problem(BaseModel):
 
 
 class ProblemError(Exception):
-    def __init__(self, status: int, title: str, detail: str | None = None, errors: Sequence[FieldProblem] = ()) -> None:
+    def __init__(
+        self,
+        status: int,
+        title: str,
+        detail: str | None = None,
+        errors: Sequence[FieldProblem] = (),
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
         super().__init__(detail or title)
         self.problem = Problem(
             title=title,
@@ -39,6 +50,7 @@ class ProblemError(Exception):
             detail=detail,
             errors=[FieldError(field=e.field, message=e.message) for e in errors],
         )
+        self.headers = headers
 
 
 def invalid(errors: Sequence[FieldProblem]) -> ProblemError:
@@ -57,14 +69,17 @@ def field_path(loc: Sequence[Any]) -> str:
     return path or (str(loc[0]) if loc else "")
 
 
-def _respond(problem: Problem) -> JSONResponse:
-    return JSONResponse(problem.model_dump(exclude_none=True), status_code=problem.status, media_type=MEDIA_TYPE)
+def respond(problem: Problem, headers: Mapping[str, str] | None = None) -> JSONResponse:
+    """A problem as a response (also an ASGI app, for middleware that answers before the routes)."""
+    return JSONResponse(
+        problem.model_dump(exclude_none=True), status_code=problem.status, media_type=MEDIA_TYPE, headers=headers
+    )
 
 
 def install(app: FastAPI) -> None:
     @app.exception_handler(ProblemError)
     async def _problem(_: Request, exc: ProblemError) -> JSONResponse:
-        return _respond(exc.problem)
+        return respond(exc.problem, exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -76,13 +91,24 @@ def install(app: FastAPI) -> None:
             for e in exc.errors()
         ]
         detail = "; ".join(f"{e.field}: {e.message}" for e in errors)
-        return _respond(Problem(title="Invalid request", status=422, detail=detail, errors=errors))
+        return respond(Problem(title="Invalid request", status=422, detail=detail, errors=errors))
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error", method=request.method, path=request.url.path)
-        return _respond(Problem(title="Internal error", status=500, detail="the error was logged"))
+        return respond(Problem(title="Internal error", status=500, detail="the error was logged"))
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return _respond(Problem(title=str(exc.detail), status=exc.status_code))
+        if exc.status_code == 400 and exc.detail == UNPARSABLE_BODY:  # e.g. bytes that are not UTF-8
+            error = FieldError(field="body", message="not valid JSON")
+            return respond(Problem(title="Invalid request", status=422, detail="body: not valid JSON", errors=[error]))
+        return respond(Problem(title=str(exc.detail), status=exc.status_code), exc.headers)
+
+    async def _database_unavailable(_: Request, exc: Exception) -> JSONResponse:
+        log.error("database unavailable", error=type(exc).__name__)
+        problem = Problem(title="Service unavailable", status=503, detail="the database did not answer; retry shortly")
+        return respond(problem, {"Retry-After": "5"})
+
+    for unavailable in DATABASE_UNAVAILABLE:
+        app.add_exception_handler(unavailable, _database_unavailable)

@@ -2,11 +2,13 @@
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from api.problems import invalid
+from config import MAX_LINES_CEILING
+from domain.access import KEY_NAME_PATTERN, Role
 from domain.exceptions import Action, ExceptionKind
 from domain.money import CURRENCY_EXPONENTS, MoneyError, format_minor, to_minor
 from domain.orders import (
@@ -36,11 +38,33 @@ def _supported_currency(code: str) -> str:
 
 
 Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$"), AfterValidator(_supported_currency)]
-MAX_LINES = 500
+# The hard ceiling; the deployment's `max_order_lines` (500 by default) is checked on submit.
+MAX_LINES = MAX_LINES_CEILING
+
+
+def clean_text(value: str) -> str | None:
+    """Why a string cannot be stored or sent on as it is, or None when it can: NUL characters, which
+    PostgreSQL refuses in text, and lone surrogates, which are not Unicode."""
+    if "\x00" in value:
+        return "must not contain NUL characters"
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        return "must be valid Unicode"
+    return None
 
 
 class Strict(BaseModel):
+    """A request body: unknown fields are refused (no mass assignment), and so is text we cannot store."""
+
     model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _storable_text(cls, value: Any) -> Any:
+        if isinstance(value, str) and (problem := clean_text(value)):
+            raise ValueError(problem)
+        return value
 
 
 class CustomerIn(Strict):
@@ -344,7 +368,7 @@ class OrderPage(BaseModel):
 
 
 class PickConfirmIn(Strict):
-    confirmed_by: ShortText = "warehouse"
+    confirmed_by: ShortText | None = Field(default=None, description="who picked; the API key's name if absent")
 
 
 class PickConfirmed(BaseModel):
@@ -449,3 +473,50 @@ class Health(BaseModel):
     status: str
     database: str
     temporal: str
+
+
+class KeyIn(Strict):
+    name: Annotated[str, StringConstraints(pattern=KEY_NAME_PATTERN)] = Field(
+        examples=["carol"], description="who holds the key; the timeline and audit log show it as key:<name>"
+    )
+    role: Role
+    channel: Annotated[str, StringConstraints(pattern=CHANNEL_PATTERN)] | None = Field(
+        default=None, description="the channel a `channel` key is bound to; only for that role"
+    )
+
+
+class KeyOut(BaseModel):
+    key_id: str
+    name: str
+    role: Role
+    channel: str | None
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+class KeyCreated(KeyOut):
+    key: str = Field(description="the secret, shown this once: only its SHA-256 is stored")
+
+
+class KeyPage(BaseModel):
+    items: list[KeyOut]
+    next_cursor: str | None
+
+
+class AuditOut(BaseModel):
+    id: int
+    occurred_at: datetime
+    request_id: str
+    key_id: str | None
+    actor: str
+    role: str | None
+    method: str
+    path: str
+    order_id: str | None
+    status: int
+    outcome: str = Field(description="succeeded, refused (4xx), failed (5xx) or replayed (Idempotency-Key)")
+
+
+class AuditPage(BaseModel):
+    items: list[AuditOut]
+    next_cursor: str | None

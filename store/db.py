@@ -5,6 +5,10 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
+_READ_ONLY = "orderflow_read_only"
+# Pass to `await session.connection(execution_options=READ_ONLY)` before a session's first query.
+READ_ONLY: dict[str, Any] = {_READ_ONLY: True}
+
 
 def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
@@ -30,8 +34,9 @@ def create_engine(url: str) -> AsyncEngine:
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Any) -> None:
         # Take the write lock up front: a deferred transaction that later writes fails at once
-        # with "database is locked" instead of waiting for busy_timeout.
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # with "database is locked" instead of waiting for busy_timeout. A session that only reads
+        # (READ_ONLY) does not queue behind writers for a lock it will never need.
+        conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get(_READ_ONLY) else "BEGIN IMMEDIATE")
 
     return engine
 

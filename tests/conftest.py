@@ -21,7 +21,8 @@ from temporalio.worker import Worker
 
 from api.app import create_app
 from config import Settings, WarehouseMode
-from store import catalog, inventory, migrate
+from domain.access import Role
+from store import catalog, inventory, keys, migrate
 from store.db import create_engine, create_sessions
 from worker import build_worker
 from workflows import attributes
@@ -65,9 +66,9 @@ async def sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     return url
 
 
-@pytest.fixture(scope="session")
-async def postgres_url() -> AsyncIterator[str]:
-    """A fresh database on the machine's PostgreSQL for this test session, dropped afterwards."""
+@asynccontextmanager
+async def fresh_postgres() -> AsyncIterator[str]:
+    """A new, migrated database on the machine's PostgreSQL, dropped afterwards."""
     name = f"orderflow_test_{uuid.uuid4().hex[:10]}"
     admin = await asyncpg.connect(PG_ADMIN_DSN)
     try:
@@ -76,13 +77,22 @@ async def postgres_url() -> AsyncIterator[str]:
         await admin.close()
     base = PG_ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
     url = f"{base}/{name}"
-    await asyncio.to_thread(migrate.upgrade, url)
-    yield url
-    admin = await asyncpg.connect(PG_ADMIN_DSN)
     try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await asyncio.to_thread(migrate.upgrade, url)
+        yield url
     finally:
-        await admin.close()
+        admin = await asyncpg.connect(PG_ADMIN_DSN)
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await admin.close()
+
+
+@pytest.fixture(scope="session")
+async def postgres_url() -> AsyncIterator[str]:
+    """A fresh database on the machine's PostgreSQL for this test session, dropped afterwards."""
+    async with fresh_postgres() as url:
+        yield url
 
 
 @pytest.fixture(scope="session", params=["sqlite", "postgres"])
@@ -109,8 +119,24 @@ def settings_for(database_url: str, mode: WarehouseMode = WarehouseMode.MANUAL, 
         task_queue=unique("tq"),
         warehouse_mode=mode,
         auto_pick_delay_seconds=extra.pop("auto_pick_delay_seconds", 0),
+        # Tests fire requests as fast as they can; the throttling tests set their own rate.
+        rate_limit_per_second=extra.pop("rate_limit_per_second", 100_000),
+        rate_limit_burst=extra.pop("rate_limit_burst", 100_000),
         **extra,
     )
+
+
+async def make_key(
+    sessions: async_sessionmaker[AsyncSession], role: Role, channel: str | None = None, name: str | None = None
+) -> str:
+    """A new API key's secret."""
+    async with sessions.begin() as s:
+        _, secret = await keys.create(s, name or unique(role.value).lower(), role, channel)
+    return secret
+
+
+def bearer(secret: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {secret}"}
 
 
 async def stock_up(
@@ -145,15 +171,27 @@ def order_body(
 
 
 class Stack:
-    """The API (in process, over ASGI) and one worker, against a real Temporal server and database."""
+    """The API (in process, over ASGI) and one worker, against a real Temporal server and database.
+
+    `http` sends an admin key; `keys` holds one key per role (the channel key is for channel "web"),
+    `as_role(role)` the headers to send one of them."""
 
     def __init__(
-        self, http: httpx.AsyncClient, client: Client, settings: Settings, sessions: async_sessionmaker[AsyncSession]
+        self,
+        http: httpx.AsyncClient,
+        client: Client,
+        settings: Settings,
+        sessions: async_sessionmaker[AsyncSession],
+        keys: dict[Role, str],
     ):
         self.http = http
         self.client = client
         self.settings = settings
         self.sessions = sessions
+        self.keys = keys
+
+    def as_role(self, role: Role) -> dict[str, str]:
+        return bearer(self.keys[role])
 
     async def until(self, order_id: str, check: Callable[[dict[str, Any]], Any], within: float = 30) -> dict[str, Any]:
         """Poll the order's view until `check` holds."""
@@ -189,13 +227,16 @@ def stack_factory(dev_env: WorkflowEnvironment) -> StackFactory:
         sessions = create_sessions(engine)
         async with sessions.begin() as s:
             await catalog.ensure_warehouse(s, settings.default_warehouse, "Main warehouse")
+        role_keys = {role: await make_key(sessions, role, "web" if role is Role.CHANNEL else None) for role in Role}
         app = create_app(settings, temporal=dev_env.client)
         worker: Worker = build_worker(dev_env.client, settings, sessions)
         try:
             async with worker, app.router.lifespan_context(app):
                 transport = httpx.ASGITransport(app=app)
-                async with httpx.AsyncClient(transport=transport, base_url="http://orderflow.test") as http:
-                    yield Stack(http, dev_env.client, settings, sessions)
+                async with httpx.AsyncClient(
+                    transport=transport, base_url="http://orderflow.test", headers=bearer(role_keys[Role.ADMIN])
+                ) as http:
+                    yield Stack(http, dev_env.client, settings, sessions, role_keys)
         finally:
             await engine.dispose()
 

@@ -3,18 +3,23 @@
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Response
+from fastapi import APIRouter, Depends, Path, Query, Response
 
+from api.access import require
 from api.deps import SessionDep, SettingsDep, TemporalDep
+from api.limits import PageLimit
 from api.problems import Problem, ProblemError, invalid, not_found
 from api.routers.warehouses import wake_waiting_orders
 from api.schemas import Money, ProductIn, ProductOut, ProductPage, StockIn, StockOut, StockPage
+from domain.access import Role
 from domain.money import MoneyError, to_minor
 from domain.orders import SKU_PATTERN, FieldProblem
 from store import catalog, inventory
 from store.tables import Product, Stock
 
 router = APIRouter(tags=["catalog"])
+# Channels see neither: catalog and stock are read by the people who run fulfilment; admins change them.
+READERS = (Role.HANDLER, Role.VIEWER)
 
 SkuPath = Annotated[str, Path(pattern=SKU_PATTERN)]
 WarehousePath = Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{1,32}$")]
@@ -41,7 +46,12 @@ def _stock_out(s: Stock) -> StockOut:
     )
 
 
-@router.put("/v1/products/{sku}", responses={200: {"model": ProductOut}, 422: {"model": Problem}}, status_code=201)
+@router.put(
+    "/v1/products/{sku}",
+    responses={200: {"model": ProductOut}, 422: {"model": Problem}},
+    status_code=201,
+    dependencies=[Depends(require())],
+)
 async def put_product(
     sku: SkuPath, body: ProductIn, session: SessionDep, settings: SettingsDep, response: Response
 ) -> ProductOut:
@@ -56,7 +66,7 @@ async def put_product(
     return _product_out(product)
 
 
-@router.get("/v1/products/{sku}", responses={404: {"model": Problem}})
+@router.get("/v1/products/{sku}", responses={404: {"model": Problem}}, dependencies=[Depends(require(*READERS))])
 async def get_product(sku: SkuPath, session: SessionDep) -> ProductOut:
     products = await catalog.products_by_sku(session, [sku])
     if sku not in products:
@@ -64,11 +74,9 @@ async def get_product(sku: SkuPath, session: SessionDep) -> ProductOut:
     return _product_out(products[sku])
 
 
-@router.get("/v1/products")
+@router.get("/v1/products", dependencies=[Depends(require(*READERS))])
 async def list_products(
-    session: SessionDep,
-    cursor: Annotated[str | None, Query(max_length=64)] = None,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    session: SessionDep, limit: PageLimit, cursor: Annotated[str | None, Query(max_length=64)] = None
 ) -> ProductPage:
     rows = await catalog.list_products(session, cursor, limit + 1)
     return ProductPage(
@@ -80,6 +88,7 @@ async def list_products(
 @router.put(
     "/v1/inventory/{warehouse}/{sku}",
     responses={404: {"model": Problem}, 409: {"model": Problem}, 422: {"model": Problem}},
+    dependencies=[Depends(require())],
 )
 async def put_stock(
     warehouse: WarehousePath,
@@ -106,7 +115,9 @@ async def put_stock(
     return _stock_out(stock)
 
 
-@router.get("/v1/inventory/{warehouse}/{sku}", responses={404: {"model": Problem}})
+@router.get(
+    "/v1/inventory/{warehouse}/{sku}", responses={404: {"model": Problem}}, dependencies=[Depends(require(*READERS))]
+)
 async def get_stock(warehouse: WarehousePath, sku: SkuPath, session: SessionDep) -> StockOut:
     stock = await catalog.get_stock(session, warehouse, sku)
     if stock is None:
@@ -114,12 +125,12 @@ async def get_stock(warehouse: WarehousePath, sku: SkuPath, session: SessionDep)
     return _stock_out(stock)
 
 
-@router.get("/v1/inventory")
+@router.get("/v1/inventory", dependencies=[Depends(require(*READERS))])
 async def list_stock(
     session: SessionDep,
+    limit: PageLimit,
     warehouse: Annotated[str | None, Query(max_length=32)] = None,
     cursor: Annotated[str | None, Query(max_length=100)] = None,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> StockPage:
     rows = await catalog.list_stock(session, warehouse, cursor, limit + 1)
     last = rows[limit - 1] if len(rows) > limit else None

@@ -1,15 +1,17 @@
 """People acting on an order: resolve its exceptions, cancel, hold, release, re-address, approve, reject.
 
 Each is a Temporal update with a validator: 200 with the order's new view when it applies, 409 with the
-reason when it does not (and nothing changes), 404 for an unknown order or exception.
+reason when it does not (and nothing changes), 404 for an unknown order or exception. Handler keys (and
+admin keys) may act; the order's timeline names the key that did, as `key:<name>`.
 """
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Header
+from fastapi import APIRouter
 
 from api import ordering
-from api.deps import SessionsDep, TemporalDep
+from api.access import Handler
+from api.deps import IdPath, OrderIdPath, SessionsDep, TemporalDep
 from api.problems import Problem, not_found
 from api.schemas import CancelIn, ChangeAddressIn, HoldIn, NoteIn, OrderOut, ResolveIn
 from domain.orders import Address, is_order_id
@@ -23,8 +25,6 @@ RESPONSES: dict[int | str, dict[str, Any]] = {
     422: {"model": Problem},
     503: {"model": Problem, "description": "no worker took the request in time; safe to retry"},
 }
-# Who is acting, for the timeline. API keys will supply this; until then the caller names itself.
-ActorHeader = Annotated[str, Header(alias="Orderflow-Actor", max_length=100)]
 
 
 async def _send(
@@ -42,17 +42,17 @@ async def _send(
 
 @router.post("/exceptions/{exception_id}/resolve", responses=RESPONSES)
 async def resolve_exception(
-    order_id: str,
-    exception_id: str,
+    order_id: OrderIdPath,
+    exception_id: IdPath,
     body: ResolveIn,
+    handler: Handler,
     temporal: TemporalDep,
     sessions: SessionsDep,
-    actor: ActorHeader = "operations",
 ) -> OrderOut:
     """Resolve an open exception with one of its `allowed_actions`. Sending the same resolution again
     returns the order as it is without acting twice."""
     ship_to = Address(**body.ship_to.model_dump()) if body.ship_to else None
-    request = ResolveException(exception_id, body.action, actor, body.note, ship_to)
+    request = ResolveException(exception_id, body.action, handler.actor, body.note, ship_to)
     return await _send(
         temporal, sessions, order_id, "resolve_exception", request, f"resolve:{exception_id}:{body.action}"
     )
@@ -60,60 +60,57 @@ async def resolve_exception(
 
 @router.post("/cancel", responses=RESPONSES)
 async def cancel_order(
-    order_id: str, body: CancelIn, temporal: TemporalDep, sessions: SessionsDep, actor: ActorHeader = "operations"
+    order_id: OrderIdPath, body: CancelIn, handler: Handler, temporal: TemporalDep, sessions: SessionsDep
 ) -> OrderOut:
     """Cancel until the order ships: the open pick list is cancelled and reserved stock released."""
-    return await _send(temporal, sessions, order_id, "cancel", CancelRequest(body.reason, actor), "cancel")
+    return await _send(temporal, sessions, order_id, "cancel", CancelRequest(body.reason, handler.actor), "cancel")
 
 
 @router.post("/hold", responses=RESPONSES)
 async def hold_order(
-    order_id: str, body: HoldIn, temporal: TemporalDep, sessions: SessionsDep, actor: ActorHeader = "operations"
+    order_id: OrderIdPath, body: HoldIn, handler: Handler, temporal: TemporalDep, sessions: SessionsDep
 ) -> OrderOut:
     """The order finishes the step it is on and waits before the next, until released (or `until`)."""
-    return await _send(temporal, sessions, order_id, "hold", HoldRequest(body.reason, actor, body.until))
+    return await _send(temporal, sessions, order_id, "hold", HoldRequest(body.reason, handler.actor, body.until))
 
 
 @router.post("/release", responses=RESPONSES)
 async def release_order(
-    order_id: str,
+    order_id: OrderIdPath,
+    handler: Handler,
     temporal: TemporalDep,
     sessions: SessionsDep,
     body: NoteIn | None = None,
-    actor: ActorHeader = "operations",
 ) -> OrderOut:
-    return await _send(temporal, sessions, order_id, "release", ControlRequest(actor, body.note if body else ""))
+    request = ControlRequest(handler.actor, body.note if body else "")
+    return await _send(temporal, sessions, order_id, "release", request)
 
 
 @router.post("/change-address", responses=RESPONSES)
 async def change_address(
-    order_id: str,
-    body: ChangeAddressIn,
-    temporal: TemporalDep,
-    sessions: SessionsDep,
-    actor: ActorHeader = "operations",
+    order_id: OrderIdPath, body: ChangeAddressIn, handler: Handler, temporal: TemporalDep, sessions: SessionsDep
 ) -> OrderOut:
     """Ship somewhere else, until the order ships. Resolves an open `address_rejected` exception."""
-    request = ChangeAddress(Address(**body.ship_to.model_dump()), actor, body.note)
+    request = ChangeAddress(Address(**body.ship_to.model_dump()), handler.actor, body.note)
     return await _send(temporal, sessions, order_id, "change_address", request)
 
 
 @router.post("/approve", responses=RESPONSES)
 async def approve_order(
-    order_id: str,
+    order_id: OrderIdPath,
+    handler: Handler,
     temporal: TemporalDep,
     sessions: SessionsDep,
     body: NoteIn | None = None,
-    actor: ActorHeader = "operations",
 ) -> OrderOut:
-    return await _send(
-        temporal, sessions, order_id, "approve", ControlRequest(actor, body.note if body else ""), "approve"
-    )
+    request = ControlRequest(handler.actor, body.note if body else "")
+    return await _send(temporal, sessions, order_id, "approve", request, "approve")
 
 
 @router.post("/reject", responses=RESPONSES)
 async def reject_order(
-    order_id: str, body: NoteIn, temporal: TemporalDep, sessions: SessionsDep, actor: ActorHeader = "operations"
+    order_id: OrderIdPath, body: NoteIn, handler: Handler, temporal: TemporalDep, sessions: SessionsDep
 ) -> OrderOut:
     """Reject an order waiting for approval: it is cancelled."""
-    return await _send(temporal, sessions, order_id, "reject", ControlRequest(actor, body.note), "reject")
+    request = ControlRequest(handler.actor, body.note)
+    return await _send(temporal, sessions, order_id, "reject", request, "reject")

@@ -1,16 +1,18 @@
 """/v1/orders: submit, read and list orders."""
 
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
+from pydantic import AwareDatetime
 
 from api import ordering
-from api.deps import SessionDep, SessionsDep, SettingsDep, TemporalDep
-from api.problems import Problem, ProblemError, not_found
+from api.access import OrderReader, OrderSubmitter
+from api.deps import OrderIdPath, SessionDep, SessionsDep, SettingsDep, TemporalDep
+from api.limits import PageLimit
+from api.problems import Problem, ProblemError, invalid, not_found
 from api.readmodel import order_from_read_model
 from api.schemas import Money, OrderAccepted, OrderOut, OrderPage, OrderSummary, SubmitOrder
-from domain.orders import OrderStatus, is_order_id, workflow_id_for
+from domain.orders import FieldProblem, OrderStatus, is_order_id, workflow_id_for
 from store import orders
 
 router = APIRouter(prefix="/v1/orders", tags=["orders"])
@@ -27,8 +29,24 @@ PROBLEMS: dict[int | str, dict[str, Any]] = {404: {"model": Problem}, 409: {"mod
     },
 )
 async def submit_order(
-    body: SubmitOrder, temporal: TemporalDep, sessions: SessionsDep, settings: SettingsDep, response: Response
+    body: SubmitOrder,
+    principal: OrderSubmitter,
+    temporal: TemporalDep,
+    sessions: SessionsDep,
+    settings: SettingsDep,
+    response: Response,
 ) -> OrderAccepted:
+    """Submit an order. A channel key submits for its own channel only: another channel is 403, not
+    404 — nothing exists yet to hide, and the caller learns exactly what is wrong with its request."""
+    if principal.channel is not None and body.channel != principal.channel:
+        raise ProblemError(
+            403,
+            "Forbidden",
+            f"this key submits orders for channel {principal.channel} only",
+            [FieldProblem("channel", f"must be {principal.channel} for this key")],
+        )
+    if len(body.lines) > settings.max_order_lines:
+        raise invalid([FieldProblem("lines", f"at most {settings.max_order_lines} lines per order")])
     accepted = await ordering.submit(temporal, sessions, settings, body.to_domain())
     if accepted.existing:
         response.status_code = 200
@@ -42,7 +60,9 @@ async def submit_order(
 
 
 @router.get("/{order_id}", responses={404: {"model": Problem}})
-async def get_order(order_id: str, temporal: TemporalDep, session: SessionDep) -> OrderOut:
+async def get_order(order_id: OrderIdPath, _: OrderReader, temporal: TemporalDep, session: SessionDep) -> OrderOut:
+    """One order, from its workflow (or the read model when no worker answers). A channel key sees only
+    its own channel's orders: any other is 404, whether or not it exists."""
     if not is_order_id(order_id):
         raise not_found(f"order {order_id}")
     view = await ordering.live_view(temporal, order_id)
@@ -56,15 +76,21 @@ async def get_order(order_id: str, temporal: TemporalDep, session: SessionDep) -
 
 @router.get("", responses={422: {"model": Problem}})
 async def list_orders(
+    principal: OrderReader,
     session: SessionDep,
+    limit: PageLimit,
     status: OrderStatus | None = None,
     channel: Annotated[str | None, Query(max_length=32)] = None,
     external_id: Annotated[str | None, Query(max_length=64)] = None,
-    created_after: datetime | None = None,
-    created_before: datetime | None = None,
+    created_after: AwareDatetime | None = None,
+    created_before: AwareDatetime | None = None,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> OrderPage:
+    """Orders, newest first. A channel key lists its own channel's orders only."""
+    if principal.channel is not None:
+        if channel not in (None, principal.channel):
+            return OrderPage(items=[], next_cursor=None)
+        channel = principal.channel
     try:
         after = orders.decode_cursor(cursor) if cursor else None
     except ValueError as err:

@@ -1,8 +1,10 @@
 """/v1/pick-lists: the warehouse reports a pick list as picked."""
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 
-from api.deps import SessionDep, TemporalDep
+from api import audit
+from api.access import Warehouse
+from api.deps import IdPath, SessionDep, TemporalDep
 from api.problems import Problem, ProblemError, not_found
 from api.schemas import PickConfirmed, PickConfirmIn
 from domain.orders import workflow_id_for
@@ -18,15 +20,24 @@ router = APIRouter(prefix="/v1/pick-lists", tags=["warehouse"])
     responses={404: {"model": Problem}, 409: {"model": Problem}},
 )
 async def confirm_pick_list(
-    pick_list_id: str, temporal: TemporalDep, session: SessionDep, body: PickConfirmIn | None = None
+    pick_list_id: IdPath,
+    caller: Warehouse,
+    request: Request,
+    temporal: TemporalDep,
+    session: SessionDep,
+    body: PickConfirmIn | None = None,
 ) -> PickConfirmed:
-    """Accepted (202): the order's workflow moves on to shipping. Confirming twice is harmless."""
+    """Accepted (202): the order's workflow moves on to shipping. Confirming twice is harmless.
+
+    The warehouse's callback: a partner key (or a handler or admin key). `confirmed_by` names the
+    person who picked; without it the timeline names the key."""
     pick_list = await fulfilment.get_pick_list(session, pick_list_id)
     if pick_list is None:
         raise not_found(f"pick list {pick_list_id}")
+    audit.target(request, pick_list.order_id)
     if pick_list.state != "open":
         raise ProblemError(409, f"Pick list is {pick_list.state}", f"{pick_list_id} is {pick_list.state}, not open")
-    confirmed_by = body.confirmed_by if body else "warehouse"
+    confirmed_by = (body.confirmed_by if body else None) or caller.actor
     await temporal.get_workflow_handle(workflow_id_for(pick_list.order_id)).signal(
         "confirm_pick", PickConfirmation(pick_list_id, confirmed_by)
     )

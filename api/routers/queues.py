@@ -3,9 +3,11 @@
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Header, Query
+from fastapi import APIRouter, Query
 
-from api.deps import SessionDep
+from api.access import Handler, Operator
+from api.deps import IdPath, SessionDep
+from api.limits import PageLimit
 from api.problems import Problem, ProblemError, not_found
 from api.schemas import AlertOut, AlertPage, ExceptionListItem, ExceptionPage
 from domain.exceptions import Action, ExceptionKind
@@ -16,7 +18,6 @@ from store.tables import AlertRow
 
 router = APIRouter(tags=["exceptions and alerts"])
 
-Limit = Annotated[int, Query(ge=1, le=200)]
 Cursor = Annotated[str | None, Query(max_length=300)]
 
 
@@ -43,12 +44,13 @@ def _alert_out(a: AlertRow) -> AlertOut:
 
 @router.get("/v1/exceptions", responses={422: {"model": Problem}})
 async def list_exceptions(
+    _: Operator,
     session: SessionDep,
+    limit: PageLimit,
     status: Literal["open", "all"] = "open",
     kind: ExceptionKind | None = None,
     order_id: Annotated[str | None, Query(max_length=100)] = None,
     cursor: Cursor = None,
-    limit: Limit = 50,
 ) -> ExceptionPage:
     """The exception queue: oldest first, with the order, the age, the escalation level and what may be done."""
     rows = await orders.exception_page(
@@ -81,12 +83,13 @@ async def list_exceptions(
 
 @router.get("/v1/alerts", responses={422: {"model": Problem}})
 async def list_alerts(
+    _: Operator,
     session: SessionDep,
+    limit: PageLimit,
     kind: Annotated[str | None, Query(max_length=32)] = None,
     order_id: Annotated[str | None, Query(max_length=100)] = None,
     acknowledged: bool | None = None,
     cursor: Cursor = None,
-    limit: Limit = 50,
 ) -> AlertPage:
     """Alerts, newest first."""
     rows = await orders.alert_page(session, kind, order_id, acknowledged, limit + 1, _after(cursor))
@@ -98,12 +101,8 @@ async def list_alerts(
 
 
 @router.post("/v1/alerts/{alert_id}/acknowledge", responses={404: {"model": Problem}})
-async def acknowledge_alert(
-    alert_id: str,
-    session: SessionDep,
-    actor: Annotated[str, Header(alias="Orderflow-Actor", max_length=100)] = "operations",
-) -> AlertOut:
-    alert = await orders.acknowledge_alert(session, alert_id, actor)
+async def acknowledge_alert(alert_id: IdPath, handler: Handler, session: SessionDep) -> AlertOut:
+    alert = await orders.acknowledge_alert(session, alert_id, handler.actor)
     if alert is None:
         raise not_found(f"alert {alert_id}")
     return _alert_out(alert)

@@ -3,11 +3,12 @@
 import contextlib
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Response
+from fastapi import APIRouter, Depends, Path, Query, Response
 from temporalio.client import Client
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
+from api.access import require
 from api.deps import SessionDep, SettingsDep, TemporalDep
 from api.problems import Problem, invalid, not_found
 from api.schemas import (
@@ -19,12 +20,15 @@ from api.schemas import (
     WarehouseIn,
     WarehouseOut,
 )
+from domain.access import Role
 from domain.orders import SKU_PATTERN, FieldProblem
 from domain.steps import Restock, StockLine
 from store import catalog, inventory
 from store.tables import Warehouse
 
 router = APIRouter(tags=["warehouses and stock"])
+
+READERS = (Role.HANDLER, Role.VIEWER)
 
 CodePath = Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{1,32}$")]
 RESPONSES: dict[int | str, dict[str, Any]] = {404: {"model": Problem}, 422: {"model": Problem}}
@@ -34,7 +38,12 @@ def _warehouse_out(w: Warehouse) -> WarehouseOut:
     return WarehouseOut(code=w.code, name=w.name, country=w.country, region=w.region, priority=w.priority)
 
 
-@router.put("/v1/warehouses/{code}", status_code=201, responses={200: {"model": WarehouseOut}, **RESPONSES})
+@router.put(
+    "/v1/warehouses/{code}",
+    status_code=201,
+    responses={200: {"model": WarehouseOut}, **RESPONSES},
+    dependencies=[Depends(require())],
+)
 async def put_warehouse(code: CodePath, body: WarehouseIn, session: SessionDep, response: Response) -> WarehouseOut:
     warehouse, created = await catalog.put_warehouse(session, code, body.name, body.country, body.region, body.priority)
     if not created:
@@ -42,7 +51,7 @@ async def put_warehouse(code: CodePath, body: WarehouseIn, session: SessionDep, 
     return _warehouse_out(warehouse)
 
 
-@router.get("/v1/warehouses/{code}", responses=RESPONSES)
+@router.get("/v1/warehouses/{code}", responses=RESPONSES, dependencies=[Depends(require(*READERS))])
 async def get_warehouse(code: CodePath, session: SessionDep) -> WarehouseOut:
     warehouse = await catalog.get_warehouse(session, code)
     if warehouse is None:
@@ -50,7 +59,7 @@ async def get_warehouse(code: CodePath, session: SessionDep) -> WarehouseOut:
     return _warehouse_out(warehouse)
 
 
-@router.get("/v1/warehouses")
+@router.get("/v1/warehouses", dependencies=[Depends(require(*READERS))])
 async def list_warehouses(session: SessionDep) -> list[WarehouseOut]:
     return [_warehouse_out(w) for w in await catalog.list_warehouses(session)]
 
@@ -69,7 +78,12 @@ async def wake_waiting_orders(temporal: Client, task_queue: str, source: str, wa
     return workflow_id
 
 
-@router.post("/v1/inventory/receipts", status_code=201, responses={200: {"model": ReceiptOut}, **RESPONSES})
+@router.post(
+    "/v1/inventory/receipts",
+    status_code=201,
+    responses={200: {"model": ReceiptOut}, **RESPONSES},
+    dependencies=[Depends(require(Role.PARTNER))],  # the warehouse reports what arrived
+)
 async def receive_goods(
     body: ReceiptIn, session: SessionDep, temporal: TemporalDep, settings: SettingsDep, response: Response
 ) -> ReceiptOut:
@@ -107,12 +121,12 @@ async def receive_goods(
     )
 
 
-@router.get("/v1/inventory/{sku}/ledger", responses=RESPONSES)
+@router.get("/v1/inventory/{sku}/ledger", responses=RESPONSES, dependencies=[Depends(require(*READERS))])
 async def stock_ledger(
     sku: Annotated[str, Path(pattern=SKU_PATTERN)],
     session: SessionDep,
     warehouse: Annotated[str | None, Query(max_length=32)] = None,
-    cursor: Annotated[int | None, Query(ge=0)] = None,
+    cursor: Annotated[int | None, Query(ge=0, le=2**31 - 1)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> LedgerPage:
     """Every change to the SKU's stock, oldest first: receipts, counts, reservations, releases, shipments."""

@@ -8,8 +8,9 @@ from typing import Any
 from temporalio.api.enums.v1 import EventType
 
 from config import WarehouseMode
+from domain.access import Role
 from domain.orders import workflow_id_for
-from tests.conftest import Stack, StackFactory, order_body, stock_up, unique
+from tests.conftest import Stack, StackFactory, bearer, make_key, order_body, stock_up, unique
 
 
 async def open_exceptions(stack: Stack, order_id: str) -> list[dict[str, Any]]:
@@ -48,15 +49,20 @@ async def test_shortage_then_stock_arrives_then_retry_completes(stack_factory: S
 
         assert (await stack.http.put(f"/v1/inventory/MAIN/{sku}", json={"on_hand": 10})).status_code == 200
         exception_id = queue[0]["exception_id"]
+        carol = await make_key(stack.sessions, Role.HANDLER, name="carol")
         resolved = await stack.http.post(
             f"/v1/orders/{order_id}/exceptions/{exception_id}/resolve",
             json={"action": "retry", "note": "stock counted"},
-            headers={"Orderflow-Actor": "carol"},
+            headers=bearer(carol),
         )
         assert resolved.status_code == 200, resolved.text
         done = await stack.wait_for_status(order_id, "completed")
         entry = next(t for t in done["timeline"] if t["event"] == "exception_resolved")
-        assert entry["actor"] == "carol" and "retry" in entry["detail"]
+        assert entry["actor"] == "key:carol" and "retry" in entry["detail"]
+        audit = (await stack.http.get("/v1/audit", params={"order_id": order_id, "actor": "carol"})).json()["items"]
+        assert [(a["method"], a["path"], a["status"], a["outcome"]) for a in audit] == [
+            ("POST", f"/v1/orders/{order_id}/exceptions/{exception_id}/resolve", 200, "succeeded")
+        ]
         await eventually(lambda: open_exceptions(stack, order_id), lambda q: q == [])
         everything = (await stack.http.get("/v1/exceptions", params={"order_id": order_id, "status": "all"})).json()
         assert [(e["resolution"], e["resolved_at"] is not None) for e in everything["items"]] == [("retry", True)]
@@ -187,10 +193,9 @@ async def test_unattended_exception_climbs_the_ladder(stack_factory: StackFactor
         assert {"exception_reminder", "exception_escalated"} <= {a["kind"] for a in alerts["items"]}
         escalated = next(a for a in alerts["items"] if a["kind"] == "exception_escalated")
         assert escalated["level"] == 2
-        ack = await stack.http.post(
-            f"/v1/alerts/{escalated['alert_id']}/acknowledge", headers={"Orderflow-Actor": "dan"}
-        )
-        assert ack.status_code == 200 and ack.json()["acknowledged_by"] == "dan"
+        dan = await make_key(stack.sessions, Role.HANDLER, name="dan")
+        ack = await stack.http.post(f"/v1/alerts/{escalated['alert_id']}/acknowledge", headers=bearer(dan))
+        assert ack.status_code == 200 and ack.json()["acknowledged_by"] == "key:dan"
         acked = (await stack.http.get("/v1/alerts", params={"order_id": order_id, "acknowledged": "true"})).json()
         assert [a["alert_id"] for a in acked["items"]] == [escalated["alert_id"]]
 

@@ -1,6 +1,7 @@
 """`make run`'s stack as a user meets it: real processes, real ports, a worker killed mid-flight."""
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -38,6 +39,16 @@ class DevStack:
         }
         self.log = tmp / "devstack.log"
         self.proc: subprocess.Popen[bytes] | None = None
+        self.admin: dict[str, str] = {}
+        self.web: dict[str, str] = {}
+
+    def read_keys(self) -> None:
+        """The keys the first start printed, as a new user would copy them."""
+        admin = re.search(r"^admin key: (\S+)$", self.output(), re.MULTILINE)
+        web = re.search(r"^channel key \(web\): (\S+)$", self.output(), re.MULTILINE)
+        assert admin and web, self.output()
+        self.admin = {"Authorization": f"Bearer {admin.group(1)}"}
+        self.web = {"Authorization": f"Bearer {web.group(1)}"}
 
     def start(self) -> subprocess.Popen[bytes]:
         runs = self.output().count("orderflow is running")
@@ -66,7 +77,7 @@ class DevStack:
     def wait_for(self, order_id: str, status: str, within: float = 60) -> dict[str, object]:
         deadline = time.monotonic() + within
         while True:
-            response = httpx.get(f"{self.api}/v1/orders/{order_id}", timeout=30)
+            response = httpx.get(f"{self.api}/v1/orders/{order_id}", headers=self.web, timeout=30)
             if response.status_code == 200 and response.json()["status"] == status:
                 body: dict[str, object] = response.json()
                 return body
@@ -86,9 +97,11 @@ def devstack(tmp_path: Path) -> Iterator[DevStack]:
 def test_dev_stack_runs_survives_a_killed_worker_and_restarts_cleanly(devstack: DevStack) -> None:
     devstack.start()
     assert httpx.get(f"{devstack.api}/healthz").json()["status"] == "ok"
+    devstack.read_keys()
+    assert httpx.get(f"{devstack.api}/v1/orders").status_code == 401
 
     # The README tour: the seeded catalog is there and an order completes.
-    first = httpx.post(f"{devstack.api}/v1/orders", json=order_body({"TEE-BLK-M": 1}))
+    first = httpx.post(f"{devstack.api}/v1/orders", json=order_body({"TEE-BLK-M": 1}), headers=devstack.web)
     assert first.status_code == 201, first.text
     first_id = first.json()["order_id"]
     view = devstack.wait_for(first_id, "completed")
@@ -112,7 +125,9 @@ def test_dev_stack_runs_survives_a_killed_worker_and_restarts_cleanly(devstack: 
     # Orders in flight when the worker dies: the stack brings it back and nothing is lost or doubled.
     ids = []
     for _ in range(10):
-        response = httpx.post(f"{devstack.api}/v1/orders", json=order_body({"TEE-WHT-L": 1, "MUG-OF": 1}))
+        response = httpx.post(
+            f"{devstack.api}/v1/orders", json=order_body({"TEE-WHT-L": 1, "MUG-OF": 1}), headers=devstack.web
+        )
         assert response.status_code == 201
         ids.append(response.json()["order_id"])
     os.kill(devstack.child_pid("import worker"), signal.SIGKILL)
@@ -140,4 +155,10 @@ def test_dev_stack_runs_survives_a_killed_worker_and_restarts_cleanly(devstack: 
     devstack.start()
     assert devstack.wait_for(first_id, "completed")["order_id"] == first_id
     assert devstack.output().count("seeded the demo catalog") == 1
+    assert devstack.output().count("admin key:") == 1  # shown once, on the first start only
+    secret = devstack.admin["Authorization"].removeprefix("Bearer ")
+    assert devstack.output().count(secret) == 2  # its line and the export line; never in a log line
+    assert "orderflow-keys create" in devstack.output()
+    assert httpx.get(f"{devstack.api}/v1/inventory", headers=devstack.web).status_code == 403
+    assert httpx.get(f"{devstack.api}/v1/inventory", headers=devstack.admin).status_code == 200
     assert devstack.stop() == 0

@@ -1,0 +1,155 @@
+"""Who is calling and what they may do.
+
+`AccessMiddleware` turns `Authorization: Bearer <key>` into a `Principal` before anything else reads
+the request (401 without a valid key, 429 past the key's rate), so an unauthenticated caller never
+gets as far as body parsing. Each route then declares the roles it admits with `require(...)`, a
+dependency that answers 403 — or 404 when a channel key names another channel's order, so the answer
+never confirms that order exists.
+"""
+
+import math
+import time
+from dataclasses import dataclass
+from typing import Annotated
+
+import structlog
+from fastapi import Depends, Request, Security
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.exc import SQLAlchemyError
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from api.problems import ProblemError, not_found, respond
+from config import Settings
+from domain.access import Principal, Role
+from store import keys
+from store.db import READ_ONLY
+
+log = structlog.get_logger(__name__)
+
+# Reachable without a key: the health check (for load balancers) and the API's own description.
+PUBLIC_PATHS = frozenset({"/healthz", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"})
+
+# Declares the scheme in OpenAPI (the lock in /docs); the middleware has already checked the key.
+bearer = HTTPBearer(auto_error=False, description="an API key: `Authorization: Bearer of_...`")
+
+
+class RoleCheck:
+    """The dependency behind `require`: a distinct type, so a test can find every route's roles."""
+
+    def __init__(self, roles: frozenset[Role]) -> None:
+        self.roles = roles | {Role.ADMIN}
+
+    async def __call__(
+        self, request: Request, _: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)]
+    ) -> Principal:
+        principal = getattr(request.state, "principal", None)
+        if not isinstance(principal, Principal):
+            raise unauthorized("send Authorization: Bearer <API key>")
+        order_id = request.path_params.get("order_id")
+        if isinstance(order_id, str) and not principal.sees_order(order_id):
+            raise not_found(f"order {order_id}")
+        if not principal.may(self.roles):
+            allowed = ", ".join(sorted(self.roles))
+            raise ProblemError(403, "Forbidden", f"this needs a key with role {allowed}; this key is {principal.role}")
+        return principal
+
+    def __repr__(self) -> str:
+        return f"require({', '.join(sorted(self.roles))})"
+
+
+def require(*roles: Role) -> RoleCheck:
+    """The roles a route admits (admin always is): `Depends(require(Role.HANDLER))`."""
+    return RoleCheck(frozenset(roles))
+
+
+def unauthorized(detail: str) -> ProblemError:
+    return ProblemError(401, "Unauthorized", detail, headers={"WWW-Authenticate": "Bearer"})
+
+
+@dataclass
+class _Bucket:
+    tokens: float
+    at: float
+
+
+class RateLimiter:
+    """A token bucket per API key, in this process's memory: with N API processes a key may make N
+    times the rate. A noisy key empties only its own bucket."""
+
+    def __init__(self, per_second: float, burst: int) -> None:
+        self.per_second = per_second
+        self.burst = burst
+        self._buckets: dict[str, _Bucket] = {}
+
+    def wait(self, key_id: str) -> float:
+        """0 when the request may go ahead (and takes a token); else the seconds until it could."""
+        now = time.monotonic()
+        bucket = self._buckets.setdefault(key_id, _Bucket(float(self.burst), now))
+        bucket.tokens = min(float(self.burst), bucket.tokens + (now - bucket.at) * self.per_second)
+        bucket.at = now
+        if bucket.tokens >= 1:
+            bucket.tokens -= 1
+            return 0.0
+        return (1 - bucket.tokens) / self.per_second
+
+
+def bearer_secret(scope: Scope) -> str | None:
+    for name, value in scope["headers"]:
+        if name == b"authorization":
+            scheme, _, secret = value.decode("latin-1").partition(" ")
+            return secret.strip() if scheme.lower() == "bearer" and secret.strip() else None
+    return None
+
+
+class AccessMiddleware:
+    def __init__(self, app: ASGIApp, settings: Settings) -> None:
+        self.app = app
+        self.limiter = RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in PUBLIC_PATHS:
+            await self.app(scope, receive, send)
+            return
+        admitted = await self._admit(scope)
+        if isinstance(admitted, ProblemError):
+            await respond(admitted.problem, admitted.headers)(scope, receive, send)
+            return
+        scope.setdefault("state", {})["principal"] = admitted
+        with structlog.contextvars.bound_contextvars(actor=admitted.actor):
+            await self.app(scope, receive, send)
+
+    async def _admit(self, scope: Scope) -> Principal | ProblemError:
+        secret = bearer_secret(scope)
+        if secret is None:
+            return unauthorized("send Authorization: Bearer <API key>")
+        try:
+            async with scope["app"].state.sessions() as session:
+                await session.connection(execution_options=READ_ONLY)
+                key = await keys.authenticate(session, secret)
+        except (SQLAlchemyError, OSError) as err:
+            log.error("key lookup failed", error=type(err).__name__)
+            return ProblemError(
+                503, "Service unavailable", "the database did not answer; retry shortly", headers={"Retry-After": "5"}
+            )
+        if key is None:
+            log.warning("unknown or revoked API key", path=scope["path"])
+            return unauthorized("the API key is unknown or revoked")
+        principal = keys.principal_of(key)
+        wait = self.limiter.wait(principal.key_id)
+        if wait:
+            return ProblemError(
+                429,
+                "Too many requests",
+                f"key {principal.name} is over {self.limiter.per_second:g} requests/s; retry later",
+                headers={"Retry-After": str(max(1, math.ceil(wait)))},
+            )
+        return principal
+
+
+# The roles of each kind of route; admin is implied everywhere.
+OrderReader = Annotated[Principal, Depends(require(Role.CHANNEL, Role.HANDLER, Role.VIEWER))]
+OrderSubmitter = Annotated[Principal, Depends(require(Role.CHANNEL))]
+Handler = Annotated[Principal, Depends(require(Role.HANDLER))]
+Operator = Annotated[Principal, Depends(require(Role.HANDLER, Role.VIEWER))]  # reads beyond orders
+Warehouse = Annotated[Principal, Depends(require(Role.PARTNER, Role.HANDLER))]
+Admin = Annotated[Principal, Depends(require())]

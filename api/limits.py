@@ -1,0 +1,104 @@
+"""Input limits that apply to every route: body size and page size."""
+
+from typing import Annotated
+from urllib.parse import unquote_to_bytes
+
+from fastapi import Depends, Query
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from api.deps import SettingsDep
+from api.problems import FieldError, Problem, invalid, respond
+from api.schemas import clean_text
+from domain.orders import FieldProblem
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+async def read_body(receive: Receive, limit: int) -> bytes:
+    """The whole request body; raises BodyTooLarge past `limit` bytes, without reading further."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            break
+        chunk: bytes = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
+
+
+def replay(body: bytes, receive: Receive) -> Receive:
+    """A `receive` that hands the app a body already read, then defers to the real one (disconnects)."""
+    sent = False
+
+    async def again() -> Message:
+        nonlocal sent
+        if sent:
+            return await receive()
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return again
+
+
+def _text_problem(scope: Scope) -> Problem | None:
+    """Path and query carry identifiers that end up in queries: refuse what the database cannot hold."""
+    query = unquote_to_bytes(scope.get("query_string", b"").replace(b"+", b" "))
+    try:
+        problem = clean_text(scope["path"]) or clean_text(query.decode())
+    except UnicodeDecodeError:
+        problem = "must be UTF-8"
+    if problem is None:
+        return None
+    detail = f"path and query {problem}"
+    return Problem(title="Invalid request", status=422, detail=detail, errors=[FieldError(field="url", message=detail)])
+
+
+class RequestLimitsMiddleware:
+    """413 for a body over the limit, whether announced by Content-Length or streamed in chunks; 422 for
+    a path or query with text no identifier can have."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if (text := _text_problem(scope)) is not None:
+            await respond(text)(scope, receive, send)
+            return
+        if scope["method"] in ("GET", "HEAD", "OPTIONS"):
+            await self.app(scope, receive, send)
+            return
+        length = dict(scope["headers"]).get(b"content-length", b"")
+        try:
+            too_large = length.isdigit() and int(length) > self.max_bytes
+            body = b"" if too_large else await read_body(receive, self.max_bytes)
+        except BodyTooLarge:
+            too_large = True
+        if too_large:
+            problem = Problem(
+                title="Request body too large", status=413, detail=f"the body may have at most {self.max_bytes} bytes"
+            )
+            await respond(problem, {"Connection": "close"})(scope, receive, send)
+            return
+        await self.app(scope, replay(body, receive), send)
+
+
+def page_limit(settings: SettingsDep, limit: Annotated[int, Query(ge=1, le=1000)] = 50) -> int:
+    """How many items a page holds: `limit`, at most the deployment's `max_page_size`."""
+    if limit > settings.max_page_size:
+        raise invalid([FieldProblem("limit", f"at most {settings.max_page_size} items per page")])
+    return limit
+
+
+PageLimit = Annotated[int, Depends(page_limit)]

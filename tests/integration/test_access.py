@@ -1,0 +1,303 @@
+"""Who may do what, through the real API: every route and every role, channel scoping, revocation."""
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from api.access import PUBLIC_PATHS
+from api.app import create_app
+from config import WarehouseMode
+from domain.access import Role
+from store import keys
+from tests.conftest import Stack, StackFactory, bearer, order_body, stock_up, unique
+from tests.integration.test_api_exceptions import eventually
+from tests.unit.test_access import api_routes, role_checks
+
+ALL_ROLES = list(Role)
+READ_ORDERS = {Role.CHANNEL, Role.HANDLER, Role.VIEWER, Role.ADMIN}
+OPERATE = {Role.HANDLER, Role.VIEWER, Role.ADMIN}
+HANDLE = {Role.HANDLER, Role.ADMIN}
+ADMIN = {Role.ADMIN}
+
+Request = tuple[str, dict[str, Any] | None]  # concrete path, JSON body
+
+
+@dataclass
+class Route:
+    method: str
+    template: str
+    admits: set[Role]
+    ok: int = 200
+    # The request each admitted role sends (by default: the template as is, no body).
+    request: Callable[[Role], Awaitable[Request]] | None = None
+    body: dict[str, Any] | None = None
+    sent: dict[Role, Request] = field(default_factory=dict)
+
+
+class World:
+    """The orders, alerts and keys the matrix acts on, one of each per role where acting uses them up."""
+
+    def __init__(self, stack: Stack) -> None:
+        self.stack = stack
+        self.sku = unique("MX")
+        self.scarce = unique("MXS")
+
+    async def order(self, lines: dict[str, int], status: str, channel: str = "shop", key: str = "") -> dict[str, Any]:
+        headers = bearer(key) if key else {}
+        created = await self.stack.http.post("/v1/orders", json=order_body(lines, channel=channel), headers=headers)
+        assert created.status_code == 201, created.text
+        return await self.stack.wait_for_status(created.json()["order_id"], status)
+
+    async def build(self) -> None:
+        await stock_up(self.stack.sessions, {self.sku: 1000, self.scarce: 0})
+        views = await asyncio.gather(
+            *(self.order({self.sku: 1}, "picking") for _ in range(7)),
+            *(self.order({self.scarce: 1}, "needs_attention") for _ in range(2)),
+            *(self.order({self.sku: 60}, "awaiting_approval") for _ in range(4)),
+            self.order({self.sku: 1}, "picking", channel="web", key=self.stack.keys[Role.CHANNEL]),
+        )
+        self.picking = [v["order_id"] for v in views[:7]]
+        self.pick_lists = {v["order_id"]: v["fulfilments"][0]["pick_list_id"] for v in views[:7]}
+        self.shortages = [(v["order_id"], v["exceptions"][0]["exception_id"]) for v in views[7:9]]
+        self.awaiting = [v["order_id"] for v in views[9:13]]
+        self.web_order = views[13]["order_id"]
+        alerts = await eventually(
+            lambda: self.stack.http.get("/v1/alerts", params={"order_id": self.shortages[0][0]}),
+            lambda r: r.json()["items"],
+        )
+        self.alert_id = alerts.json()["items"][0]["alert_id"]
+        self.spare_key = (await self.stack.http.post("/v1/api-keys", json={"name": "spare", "role": "viewer"})).json()
+
+    def one(self, pool: list[Any], role: Role, roles: list[Role]) -> Any:
+        return pool[roles.index(role)]
+
+
+def routes(w: World) -> list[Route]:
+    def per_role(build: Callable[[Role], Request]) -> Callable[[Role], Awaitable[Request]]:
+        async def request(role: Role) -> Request:
+            return build(role)
+
+        return request
+
+    handlers = [Role.HANDLER, Role.ADMIN]
+    confirmers = [Role.PARTNER, Role.HANDLER, Role.ADMIN]
+    cancels, holds, confirms = w.picking[0:2], w.picking[2:4], w.picking[4:7]
+    approvals, rejections = w.awaiting[0:2], w.awaiting[2:4]
+    product = f"/v1/products/{w.sku}"
+    stock = f"/v1/inventory/MAIN/{w.sku}"
+
+    def submit(role: Role) -> Request:
+        return "/v1/orders", order_body({w.sku: 1}, channel="web" if role is Role.CHANNEL else "shop")
+
+    def read_order(role: Role) -> Request:
+        return f"/v1/orders/{w.web_order if role is Role.CHANNEL else w.picking[0]}", None
+
+    def resolve(role: Role) -> Request:
+        order_id, exception_id = w.one(w.shortages, role, handlers)
+        return f"/v1/orders/{order_id}/exceptions/{exception_id}/resolve", {"action": "cancel"}
+
+    address = {**order_body({})["ship_to"], "line1": "1 Nanjing Rd"}
+    return [
+        Route("POST", "/v1/orders", {Role.CHANNEL, Role.ADMIN}, 201, per_role(submit)),
+        Route("GET", "/v1/orders", READ_ORDERS),
+        Route("GET", "/v1/orders/{order_id}", READ_ORDERS, request=per_role(read_order)),
+        Route("POST", "/v1/orders/{order_id}/exceptions/{exception_id}/resolve", HANDLE, request=per_role(resolve)),
+        Route(
+            "POST",
+            "/v1/orders/{order_id}/cancel",
+            HANDLE,
+            request=per_role(lambda r: (f"/v1/orders/{w.one(cancels, r, handlers)}/cancel", {"reason": "matrix"})),
+        ),
+        Route(
+            "POST",
+            "/v1/orders/{order_id}/hold",
+            HANDLE,
+            request=per_role(lambda r: (f"/v1/orders/{w.one(holds, r, handlers)}/hold", {"reason": "matrix"})),
+        ),
+        Route(
+            "POST",
+            "/v1/orders/{order_id}/release",
+            HANDLE,
+            request=per_role(lambda r: (f"/v1/orders/{w.one(holds, r, handlers)}/release", None)),
+        ),
+        Route(
+            "POST",
+            "/v1/orders/{order_id}/change-address",
+            HANDLE,
+            request=per_role(
+                lambda r: (f"/v1/orders/{w.one(holds, r, handlers)}/change-address", {"ship_to": address})
+            ),
+        ),
+        Route(
+            "POST",
+            "/v1/orders/{order_id}/approve",
+            HANDLE,
+            request=per_role(lambda r: (f"/v1/orders/{w.one(approvals, r, handlers)}/approve", None)),
+        ),
+        Route(
+            "POST",
+            "/v1/orders/{order_id}/reject",
+            HANDLE,
+            request=per_role(lambda r: (f"/v1/orders/{w.one(rejections, r, handlers)}/reject", {"note": "matrix"})),
+        ),
+        Route("GET", "/v1/exceptions", OPERATE),
+        Route("GET", "/v1/alerts", OPERATE),
+        Route(
+            "POST",
+            "/v1/alerts/{alert_id}/acknowledge",
+            HANDLE,
+            request=per_role(lambda r: (f"/v1/alerts/{w.alert_id}/acknowledge", None)),
+        ),
+        Route(
+            "POST",
+            "/v1/pick-lists/{pick_list_id}/confirm",
+            {Role.PARTNER, *HANDLE},
+            202,
+            per_role(lambda r: (f"/v1/pick-lists/{w.pick_lists[w.one(confirms, r, confirmers)]}/confirm", None)),
+        ),
+        Route(
+            "PUT", "/v1/products/{sku}", ADMIN, request=per_role(lambda r: (product, {"name": "x", "unit_price": "10"}))
+        ),
+        Route("GET", "/v1/products/{sku}", OPERATE, request=per_role(lambda r: (product, None))),
+        Route("GET", "/v1/products", OPERATE),
+        Route("PUT", "/v1/inventory/{warehouse}/{sku}", ADMIN, request=per_role(lambda r: (stock, {"on_hand": 900}))),
+        Route("GET", "/v1/inventory/{warehouse}/{sku}", OPERATE, request=per_role(lambda r: (stock, None))),
+        Route("GET", "/v1/inventory", OPERATE),
+        Route(
+            "PUT",
+            "/v1/warehouses/{code}",
+            ADMIN,
+            request=per_role(lambda r: ("/v1/warehouses/MAIN", {"name": "Main warehouse", "country": "CN"})),
+        ),
+        Route("GET", "/v1/warehouses/{code}", OPERATE, request=per_role(lambda r: ("/v1/warehouses/MAIN", None))),
+        Route("GET", "/v1/warehouses", OPERATE),
+        Route(
+            "POST",
+            "/v1/inventory/receipts",
+            {Role.PARTNER, *ADMIN},
+            201,
+            per_role(
+                lambda r: (
+                    "/v1/inventory/receipts",
+                    {"warehouse": "MAIN", "reference": f"ASN-{r.value}", "lines": [{"sku": w.sku, "quantity": 1}]},
+                )
+            ),
+        ),
+        Route(
+            "GET",
+            "/v1/inventory/{sku}/ledger",
+            OPERATE,
+            request=per_role(lambda r: (f"/v1/inventory/{w.sku}/ledger", None)),
+        ),
+        Route("POST", "/v1/api-keys", ADMIN, 201, body={"name": "new", "role": "viewer"}),
+        Route("GET", "/v1/api-keys", ADMIN),
+        Route(
+            "DELETE",
+            "/v1/api-keys/{key_id}",
+            ADMIN,
+            request=per_role(lambda r: (f"/v1/api-keys/{w.spare_key['key_id']}", None)),
+        ),
+        Route("GET", "/v1/audit", ADMIN),
+    ]
+
+
+async def test_every_route_answers_every_role_as_declared(stack_factory: StackFactory, sqlite_url: str) -> None:
+    """401 without a key, 403 for a role the route does not admit (404 for a channel key on another
+    channel's order), 2xx for every role it does."""
+    settings = {"approval_thresholds": {"CNY": "500.00"}, "backorder_window_hours": 0}
+    async with stack_factory(sqlite_url, mode=WarehouseMode.MANUAL, **settings) as stack:
+        world = World(stack)
+        await world.build()
+        matrix = routes(world)
+
+        declared = {
+            (method, r.path): role_checks(r.dependant)[0].roles
+            for r in api_routes(create_app(stack.settings))
+            if r.path not in PUBLIC_PATHS
+            for method in r.methods or ()
+        }
+        assert {(r.method, r.template): r.admits for r in matrix} == declared, "the matrix must cover every route"
+
+        outcomes: dict[tuple[str, str, str], int] = {}
+        for route in matrix:
+            for role in route.admits:
+                route.sent[role] = await route.request(role) if route.request else (route.template, route.body)
+            anyone = route.sent[Role.ADMIN]
+            nobody = await stack.http.request(route.method, anyone[0], json=anyone[1], headers={"Authorization": ""})
+            outcomes[(route.method, route.template, "no key")] = nobody.status_code
+            assert nobody.status_code == 401 and nobody.headers["www-authenticate"] == "Bearer", route.template
+            for role in ALL_ROLES:
+                if role in route.admits:
+                    continue
+                path, body = anyone
+                answer = await stack.http.request(route.method, path, json=body, headers=stack.as_role(role))
+                outcomes[(route.method, route.template, role.value)] = answer.status_code
+                foreign_order = role is Role.CHANNEL and path.startswith("/v1/orders/")
+                assert answer.status_code == (404 if foreign_order else 403), (route.template, role, answer.text)
+            for role in sorted(route.admits, key=ALL_ROLES.index):
+                path, body = route.sent[role]
+                answer = await stack.http.request(route.method, path, json=body, headers=stack.as_role(role))
+                outcomes[(route.method, route.template, role.value)] = answer.status_code
+                assert answer.status_code == route.ok, (route.template, role, answer.text)
+        health = await stack.http.get("/healthz", headers={"Authorization": ""})
+        assert health.status_code == 200
+        assert len(outcomes) == len(matrix) * (len(ALL_ROLES) + 1)
+
+
+async def test_a_channel_key_stays_in_its_channel(stack_factory: StackFactory, sqlite_url: str) -> None:
+    async with stack_factory(sqlite_url, mode=WarehouseMode.MANUAL) as stack:
+        sku = unique("CH")
+        await stock_up(stack.sessions, {sku: 10})
+        web = stack.as_role(Role.CHANNEL)
+        own = (await stack.http.post("/v1/orders", json=order_body({sku: 1}), headers=web)).json()["order_id"]
+        other = (await stack.http.post("/v1/orders", json=order_body({sku: 1}, channel="market"))).json()["order_id"]
+        await stack.wait_for_status(own, "picking")
+        await stack.wait_for_status(other, "picking")
+
+        assert (await stack.http.get(f"/v1/orders/{own}", headers=web)).status_code == 200
+        for order_id in (other, "market-NEVER-SUBMITTED"):  # the same answer whether it exists or not
+            hidden = await stack.http.get(f"/v1/orders/{order_id}", headers=web)
+            assert hidden.status_code == 404 and hidden.json()["detail"] == f"order {order_id} does not exist"
+            cancel = await stack.http.post(f"/v1/orders/{order_id}/cancel", json={"reason": "x"}, headers=web)
+            assert cancel.status_code == 404
+        assert (await stack.http.post(f"/v1/orders/{own}/cancel", json={"reason": "x"}, headers=web)).status_code == 403
+
+        listed = (await stack.http.get("/v1/orders", params={"limit": 200}, headers=web)).json()["items"]
+        assert own in [o["order_id"] for o in listed] and {o["channel"] for o in listed} == {"web"}
+        asked = await stack.http.get("/v1/orders", params={"channel": "market"}, headers=web)
+        assert asked.json()["items"] == []
+
+        foreign = await stack.http.post("/v1/orders", json=order_body({sku: 1}, channel="market"), headers=web)
+        assert foreign.status_code == 403 and foreign.json()["errors"][0]["field"] == "channel"
+        assert (await stack.http.get(f"/v1/inventory/MAIN/{sku}", headers=web)).status_code == 403
+
+
+async def test_a_revoked_key_is_refused_on_its_next_request(stack_factory: StackFactory, sqlite_url: str) -> None:
+    async with stack_factory(sqlite_url) as stack:
+        created = await stack.http.post("/v1/api-keys", json={"name": "temp", "role": "viewer"})
+        assert created.status_code == 201
+        key = created.json()
+        assert key["key"].startswith("of_") and key["role"] == "viewer" and key["revoked_at"] is None
+        assert (await stack.http.get("/v1/orders", headers=bearer(key["key"]))).status_code == 200
+
+        revoked = await stack.http.delete(f"/v1/api-keys/{key['key_id']}")
+        assert revoked.status_code == 200 and revoked.json()["revoked_at"] is not None
+        refused = await stack.http.get("/v1/orders", headers=bearer(key["key"]))
+        assert refused.status_code == 401 and refused.headers["content-type"] == "application/problem+json"
+
+        listed = (await stack.http.get("/v1/api-keys", params={"include_revoked": "true", "limit": 200})).json()
+        entry = next(k for k in listed["items"] if k["key_id"] == key["key_id"])
+        assert "key" not in entry and entry["revoked_at"] is not None
+        active = (await stack.http.get("/v1/api-keys", params={"limit": 200})).json()["items"]
+        assert key["key_id"] not in [k["key_id"] for k in active]
+
+        async with stack.sessions() as s:
+            own = await keys.authenticate(s, stack.keys[Role.ADMIN])
+        assert own is not None
+        assert (await stack.http.delete(f"/v1/api-keys/{own.key_id}")).status_code == 409  # no self-lockout
+        assert (await stack.http.delete("/v1/api-keys/k_nope")).status_code == 404
+        bad = await stack.http.post("/v1/api-keys", json={"name": "x", "role": "channel"})
+        assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "channel"
+        for garbage in ("", "Bearer", "Bearer of_nope", "Basic dXNlcjpwYXNz", f"Bearer {key['key']}x"):
+            assert (await stack.http.get("/v1/orders", headers={"Authorization": garbage})).status_code == 401
