@@ -10,6 +10,8 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test]'
+	@# Bytecode up front: the workflow sandbox imports workflow modules afresh for every new order.
+	$(BIN)/python -m compileall -q domain workflows activities store api config.py worker.py devstack.py
 	touch $(STAMP)
 
 ## make run: Temporal dev server + worker + API on the embedded SQLite default (Ctrl-C stops all)
@@ -24,6 +26,10 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+
+## make bench: own dev stack; floor vs orderflow, printed and written to bench/results/ (ARGS="--postgres")
+bench: $(STAMP)
+	$(BIN)/python -m bench $(ARGS)
 
 ## make unit: the fast tests only (no servers)
 unit: $(STAMP)

@@ -101,7 +101,9 @@ async def bootstrap_keys(url: str) -> tuple[str, str] | None:
 
 
 def main() -> None:
+    # A demo: the built-in warehouse picks by itself, and a backorder asks a person within minutes.
     os.environ.setdefault("ORDERFLOW_WAREHOUSE_MODE", "auto")
+    os.environ.setdefault("ORDERFLOW_BACKORDER_WINDOW_HOURS", "0.02")
     settings = get_settings()
     configure_logging(settings)
     host, _, port_text = settings.temporal_address.rpartition(":")

@@ -35,7 +35,8 @@ class BillingActivities:
                 amount = f"{invoice.number} {format_minor(invoice.amount, invoice.currency)} {invoice.currency}"
                 entry = TimelineEntry(utcnow(), req.status, "invoiced", amount)
                 await orders.project(
-                    s, ProjectOrder(req.order_id, req.status, [KeyedEntry(f"invoiced:{invoice.key}", entry)])
+                    s,
+                    ProjectOrder(req.order_id, req.status, [KeyedEntry(f"invoiced:{invoice.key}", entry)], seq=req.seq),
                 )
             log.info("invoice issued", invoice_number=invoice.number)
             return InvoiceIssued(invoice.number, invoice.amount, invoice.currency)

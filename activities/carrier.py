@@ -60,6 +60,7 @@ class CarrierActivities:
                             KeyedEntry(f"picked:{req.pick_list_id}", picked),
                             KeyedEntry(f"shipped:{shipment_id}", shipped),
                         ],
+                        seq=req.seq,
                     ),
                 )
             log.info("shipment booked", tracking_number=tracking)

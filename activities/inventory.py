@@ -104,10 +104,10 @@ class InventoryActivities:
             entry = TimelineEntry(
                 now, OrderStatus.BACKORDERED, "backordered", f"waiting for {missing}: {result.reason}"
             )
-            return ProjectOrder(req.order_id, OrderStatus.BACKORDERED, [KeyedEntry(key, entry)])
+            return ProjectOrder(req.order_id, OrderStatus.BACKORDERED, [KeyedEntry(key, entry)], seq=req.seq)
         where = ", ".join(f"{a.allocation_id} from {a.warehouse}" for a in result.allocations)
         detail = f"{where}: {result.reason}"
         if result.backordered:
             detail += f"; waiting for {describe_missing(result.backordered)}"
         entry = TimelineEntry(now, OrderStatus.ALLOCATED, "allocated", detail)
-        return ProjectOrder(req.order_id, OrderStatus.ALLOCATED, [KeyedEntry(key, entry)])
+        return ProjectOrder(req.order_id, OrderStatus.ALLOCATED, [KeyedEntry(key, entry)], seq=req.seq)

@@ -32,7 +32,8 @@ class WarehouseActivities:
                     utcnow(), OrderStatus.PICKING, "pick_list_created", f"{pick_list_id} in {allocation.warehouse}"
                 )
                 await orders.project(
-                    s, ProjectOrder(req.order_id, req.status, [KeyedEntry(f"picking:{pick_list_id}", entry)])
+                    s,
+                    ProjectOrder(req.order_id, req.status, [KeyedEntry(f"picking:{pick_list_id}", entry)], seq=req.seq),
                 )
             log.info("pick list open", auto_confirm_after=self._auto_confirm_after)
             return PickListCreated(pick_list_id=pick_list_id, auto_confirm_after_seconds=self._auto_confirm_after)

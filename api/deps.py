@@ -33,7 +33,8 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 TemporalDep = Annotated[Client, Depends(get_temporal)]
 SessionsDep = Annotated[async_sessionmaker[AsyncSession], Depends(get_sessions)]
-SessionDep = Annotated[AsyncSession, Depends(get_session)]
+# Committed before the response leaves: a 2xx means the write is there.
+SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 
 # Identifiers in paths are bounded like the columns they are looked up in.
 OrderIdPath = Annotated[str, Path(min_length=1, max_length=100)]

@@ -23,6 +23,7 @@ from domain.orders import Order, OrderStatus, catalog_problems, validate, workfl
 from domain.policy import NewOrder
 from domain.steps import OrderView
 from store import catalog, orders
+from store.db import READ_ONLY
 from workflows import attributes
 
 log = structlog.get_logger(__name__)
@@ -49,6 +50,7 @@ async def submit(
     """Start the order's workflow once; an identical resubmission answers with the same order."""
     fingerprint = order.fingerprint()
     async with sessions() as s:
+        await s.connection(execution_options=READ_ONLY)  # SQLite: checking takes no write lock
         recorded = await orders.get(s, order.order_id)
         if recorded is not None:
             # Also covers workflows already removed by the namespace's retention.

@@ -18,6 +18,7 @@ class ConfirmOrder:
     order: Order
     received_at: datetime
     ship_by: datetime
+    seq: int = 0
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,7 @@ class ReserveStock:
     attempt: int = 1  # the order's how-manieth try at allocating, for its timeline entry
     allow_split: bool = True
     allow_partial: bool = False
+    seq: int = 0
 
 
 @dataclass(frozen=True)
@@ -79,6 +81,7 @@ class CreatePickList:
     order_id: str
     allocation: Allocation
     status: OrderStatus  # what the order's status is once the pick list exists
+    seq: int = 0
 
 
 @dataclass(frozen=True)
@@ -103,6 +106,7 @@ class BookShipment:
     picked_at: datetime
     picked_by: str
     status: OrderStatus
+    seq: int = 0
 
 
 @dataclass(frozen=True)
@@ -121,6 +125,7 @@ class IssueInvoice:
     currency: str
     lines: list[OrderLine]
     status: OrderStatus
+    seq: int = 0
 
 
 @dataclass(frozen=True)
@@ -170,6 +175,8 @@ class ProjectOrder:
     alerts: list[Alert] = field(default_factory=list)
     at_risk: bool | None = None
     ship_to: Address | None = None
+    # Orders the read model's status writes: an older write arriving late (a slow retry) cannot win.
+    seq: int = 0
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ log = structlog.get_logger(__name__)
 
 
 async def record_new(
-    session: AsyncSession, order: Order, status: OrderStatus, received_at: datetime, ship_by: datetime
+    session: AsyncSession, order: Order, status: OrderStatus, received_at: datetime, ship_by: datetime, seq: int = 0
 ) -> bool:
     """Insert the order and its lines once; False when it was already recorded."""
     new = await insert_ignore(
@@ -40,6 +40,7 @@ async def record_new(
                 "priority": order.priority.value,
                 "ship_by": ship_by,
                 "status": status.value,
+                "status_seq": seq,
                 "at_risk": False,
                 "fingerprint": order.fingerprint(),
                 "created_at": received_at,
@@ -68,16 +69,20 @@ async def record_new(
 async def project(session: AsyncSession, change: ProjectOrder) -> None:
     """Bring the read model in line with the workflow. Every part is keyed or absolute, so a retry
     of the same change writes nothing new."""
-    values: dict[str, Any] = {"status": change.status.value, "updated_at": utcnow()}
+    values: dict[str, Any] = {"status": change.status.value, "status_seq": change.seq, "updated_at": utcnow()}
     if change.at_risk is not None:
         values["at_risk"] = change.at_risk
     if change.ship_to is not None:
         values["ship_to"] = asdict(change.ship_to)
-    result = await session.execute(update(OrderRow).where(OrderRow.order_id == change.order_id).values(**values))
+    result = await session.execute(
+        update(OrderRow).where(OrderRow.order_id == change.order_id, OrderRow.status_seq <= change.seq).values(**values)
+    )
     if not getattr(result, "rowcount", 1):
-        # The order was never recorded (its confirm step failed for good): nothing to attach this to.
-        log.warning("projection for an unrecorded order skipped", order_id=change.order_id)
-        return
+        if await session.get(OrderRow, change.order_id) is None:
+            # The order was never recorded (its confirm step failed for good): nothing to attach this to.
+            log.warning("projection for an unrecorded order skipped", order_id=change.order_id)
+            return
+        log.info("late write: a newer status is already recorded", order_id=change.order_id, seq=change.seq)
     await insert_ignore(
         session,
         OrderEvent.__table__,  # type: ignore[arg-type]

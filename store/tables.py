@@ -100,6 +100,8 @@ class OrderRow(Base):
     priority: Mapped[str] = mapped_column(String(16))
     ship_by: Mapped[datetime | None] = mapped_column(TS, nullable=True)
     status: Mapped[str] = mapped_column(String(32))
+    # The workflow numbers its writes; a status only replaces one with a lower number.
+    status_seq: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     at_risk: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
     fingerprint: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(TS)

@@ -117,6 +117,7 @@ class OrderWorkflow:
         self._fulfilling: list[asyncio.Task[None]] = []
         self._allocation_reason = ""
         self._allocation_attempts = 0
+        self._writes_made = 0
         self._allow_partial = new.policy.allow_partial
         self._waiting: list[StockLine] = []  # what is backordered
         self._waiting_since: datetime | None = None
@@ -406,7 +407,7 @@ class OrderWorkflow:
         async with self._writes:
             confirmed = await workflow.execute_activity_method(
                 OrderActivities.confirm_order,
-                ConfirmOrder(self._order, self._timeline[0].at, self._policy.ship_by),
+                ConfirmOrder(self._order, self._timeline[0].at, self._policy.ship_by, seq=self._next_seq()),
                 start_to_close_timeout=timedelta(seconds=15),
                 retry_policy=STEP_RETRY,
             )
@@ -450,6 +451,7 @@ class OrderWorkflow:
                     received_at=self._timeline[0].at,
                     first_allocation=len(self._fulfilments) + 1,
                     attempt=self._allocation_attempts,
+                    seq=self._next_seq(),
                     allow_split=self._policy.allow_split,
                     allow_partial=self._allow_partial,
                 ),
@@ -514,7 +516,12 @@ class OrderWorkflow:
             async with self._writes:
                 fulfilment.pick_list = await workflow.execute_activity_method(
                     WarehouseActivities.create_pick_list,
-                    CreatePickList(self._order.order_id, fulfilment.allocation, self._status((fulfilment, "picking"))),
+                    CreatePickList(
+                        self._order.order_id,
+                        fulfilment.allocation,
+                        self._status((fulfilment, "picking")),
+                        seq=self._next_seq(),
+                    ),
                     start_to_close_timeout=timedelta(seconds=15),
                     retry_policy=STEP_RETRY,
                 )
@@ -568,6 +575,7 @@ class OrderWorkflow:
                         fulfilment.picked_at,
                         fulfilment.picked_by or "warehouse",
                         self._status((fulfilment, "shipped")),
+                        seq=self._next_seq(),
                     ),
                     start_to_close_timeout=timedelta(seconds=30),
                     retry_policy=SHIP_RETRY,
@@ -601,6 +609,7 @@ class OrderWorkflow:
                     self._order.currency,
                     lines,
                     self._status((fulfilment, "invoiced")),
+                    seq=self._next_seq(),
                 ),
                 start_to_close_timeout=timedelta(seconds=15),
                 retry_policy=STEP_RETRY,
@@ -625,7 +634,14 @@ class OrderWorkflow:
                 CancelOrder(
                     self._order.order_id,
                     self._cancel.reason,
-                    ProjectOrder(self._order.order_id, OrderStatus.CANCELLED, entries, closed, at_risk=False),
+                    ProjectOrder(
+                        self._order.order_id,
+                        OrderStatus.CANCELLED,
+                        entries,
+                        closed,
+                        at_risk=False,
+                        seq=self._next_seq(),
+                    ),
                 ),
                 start_to_close_timeout=timedelta(seconds=30),
                 retry_policy=PROJECTION_RETRY,
@@ -763,6 +779,7 @@ class OrderWorkflow:
                     alerts or [],
                     at_risk=self.at_risk,
                     ship_to=ship_to,
+                    seq=self._next_seq(),
                 ),
                 start_to_close_timeout=PROJECTION_TIMEOUT,
                 retry_policy=PROJECTION_RETRY,
@@ -828,6 +845,11 @@ class OrderWorkflow:
             raise Rejected(f"the order is {self._progress.value}; it cannot be {what}")
         if self._cancel is not None:
             raise Rejected("the order is being cancelled")
+
+    def _next_seq(self) -> int:
+        """Numbers the workflow's writes to the read model, in the order they are made."""
+        self._writes_made += 1
+        return self._writes_made
 
     def _next_exception_id(self) -> str:
         return f"{self._order.order_id}-EX{len(self._exceptions) + 1}"
