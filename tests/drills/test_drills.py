@@ -2,6 +2,7 @@
 nothing happens twice. Real processes, real SIGKILLs, bounded in time."""
 
 import asyncio
+import contextlib
 import random
 import subprocess
 import time
@@ -10,6 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -17,13 +19,14 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHandle
 
 from config import Settings, WarehouseMode
+from domain.access import Role
 from domain.orders import Address, Customer, Order, OrderLine, OrderStatus, workflow_id_for
 from domain.policy import NewOrder
 from domain.steps import OrderView
 from store import migrate
 from store.db import create_engine, create_sessions
 from store.tables import Invoice, OrderRow, PickList, Reservation, Shipment, Stock
-from tests.conftest import stock_up, unique
+from tests.conftest import bearer, make_key, order_body, stock_up, unique
 from tests.drills.stack import Processes
 
 pytestmark = pytest.mark.drill
@@ -201,3 +204,36 @@ async def test_database_outage_is_ridden_out_by_retries(tmp_path: Path, postgres
     finally:
         procs.stop_all()
         await engine.dispose()
+
+
+async def test_api_killed_mid_submit_then_retried_makes_one_order(
+    tmp_path: Path, sqlite_drill: tuple[str, async_sessionmaker[AsyncSession]]
+) -> None:
+    """The client does not know whether its submission landed; it sends it again to a fresh API."""
+    url, sessions = sqlite_drill
+    key = bearer(await make_key(sessions, Role.ADMIN))
+    procs = Processes(tmp_path, url, ORDERFLOW_WAREHOUSE_MODE=WarehouseMode.AUTO.value)
+    bodies = [order_body(dict.fromkeys(SKUS, 1), channel="drill") for _ in range(8)]
+    try:
+        procs.start("temporal")
+        client = await connect(procs)
+        procs.start("worker")
+        for body in bodies:
+            procs.start("api")
+            async with httpx.AsyncClient(base_url=procs.api, headers=key, timeout=10) as http:
+                sending = asyncio.create_task(http.post("/v1/orders", json=body))
+                await asyncio.sleep(random.uniform(0, 0.05))
+                procs.kill("api")  # mid-submit: before, during or after the workflow start
+                with contextlib.suppress(httpx.HTTPError):
+                    await sending
+            procs.start("api")
+            async with httpx.AsyncClient(base_url=procs.api, headers=key, timeout=10) as http:
+                retried = await http.post("/v1/orders", json=body)
+            assert retried.status_code in (200, 201), retried.text
+            procs.kill("api")
+        order_ids = [f"drill-{body['external_id']}" for body in bodies]
+        handles = [client.get_workflow_handle(workflow_id_for(o), result_type=OrderView) for o in order_ids]
+        await all_complete(handles, within=120)
+        await assert_each_done_once(sessions, order_ids, start=1000)
+    finally:
+        procs.stop_all()
