@@ -67,6 +67,14 @@ async def connect(procs: Processes) -> Client:
             await asyncio.sleep(0.5)
 
 
+async def up(procs: Processes) -> Client:
+    """A Temporal server and one worker, ready."""
+    procs.start("temporal")
+    client = await connect(procs)
+    procs.start("worker")
+    return client
+
+
 async def submit(client: Client, procs: Processes, count: int) -> list[WorkflowHandle[Any, OrderView]]:
     settings = Settings(task_queue=procs.env["ORDERFLOW_TASK_QUEUE"])
     handles = []
@@ -122,9 +130,7 @@ async def test_worker_killed_twice_mid_flight_loses_nothing_and_does_nothing_twi
         tmp_path, url, ORDERFLOW_WAREHOUSE_MODE=WarehouseMode.AUTO.value, ORDERFLOW_AUTO_PICK_DELAY_SECONDS="1"
     )
     try:
-        procs.start("temporal")
-        client = await connect(procs)
-        procs.start("worker")
+        client = await up(procs)
         handles = await submit(client, procs, 100)
         kills = 0
         # Kill at random moments until a step was provably cut off mid-run and retried (at least twice).
@@ -149,9 +155,7 @@ async def test_temporal_server_restarted_mid_flight_loses_nothing(
         tmp_path, url, ORDERFLOW_WAREHOUSE_MODE=WarehouseMode.AUTO.value, ORDERFLOW_AUTO_PICK_DELAY_SECONDS="2"
     )
     try:
-        procs.start("temporal")
-        client = await connect(procs)
-        procs.start("worker")
+        client = await up(procs)
         handles = await submit(client, procs, 50)
         await asyncio.sleep(1)
         procs.kill("temporal")  # SIGKILL: what WAL plus synchronous=normal must survive
@@ -188,9 +192,7 @@ async def test_database_outage_is_ridden_out_by_retries(tmp_path: Path, postgres
         tmp_path, postgres_url, ORDERFLOW_WAREHOUSE_MODE=WarehouseMode.AUTO.value, ORDERFLOW_AUTO_PICK_DELAY_SECONDS="1"
     )
     try:
-        procs.start("temporal")
-        client = await connect(procs)
-        procs.start("worker")
+        client = await up(procs)
         handles = await submit(client, procs, 30)
         await asyncio.sleep(0.5)
         postgres("stop")
@@ -215,9 +217,7 @@ async def test_api_killed_mid_submit_then_retried_makes_one_order(
     procs = Processes(tmp_path, url, ORDERFLOW_WAREHOUSE_MODE=WarehouseMode.AUTO.value)
     bodies = [order_body(dict.fromkeys(SKUS, 1), channel="drill") for _ in range(8)]
     try:
-        procs.start("temporal")
-        client = await connect(procs)
-        procs.start("worker")
+        client = await up(procs)
         for body in bodies:
             procs.start("api")
             async with httpx.AsyncClient(base_url=procs.api, headers=key, timeout=10) as http:
