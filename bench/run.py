@@ -750,7 +750,7 @@ async def parked_phase(stack: Stack, client: Client, db: AsyncEngine, opts: Opti
         took: list[float] = []
         for order_id in order_ids:
             t0 = time.perf_counter()
-            response = await http.post(f"/v1/pick-lists/PL-{order_id}-{WAREHOUSE}/confirm")
+            response = await http.post(f"/v1/pick-lists/PL-{order_id}.1-{WAREHOUSE}/confirm")
             response.raise_for_status()
             await asyncio.wait_for(client.get_workflow_handle(f"order-{order_id}").result(), timeout=120)
             took.append(time.perf_counter() - t0)
