@@ -24,9 +24,6 @@ class OrderStatus(StrEnum):
     CANCELLED = "cancelled"
 
 
-TERMINAL_STATUSES = frozenset({OrderStatus.COMPLETED, OrderStatus.CANCELLED})
-
-
 class Priority(StrEnum):
     STANDARD = "standard"
     RUSH = "rush"

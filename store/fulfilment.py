@@ -114,11 +114,6 @@ async def issue_invoice(
     return invoice, bool(created)
 
 
-async def shipment_of_order(session: AsyncSession, order_id: str) -> Shipment | None:
-    result = await session.execute(select(Shipment).where(Shipment.order_id == order_id).limit(1))
-    return result.scalar_one_or_none()
-
-
 async def cancel_open_pick_lists(session: AsyncSession, order_id: str) -> list[str]:
     result = await session.execute(
         select(PickList).where(PickList.order_id == order_id, PickList.state == "open").order_by(PickList.pick_list_id)

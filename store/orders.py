@@ -158,13 +158,6 @@ async def get(session: AsyncSession, order_id: str) -> OrderRow | None:
     return await session.get(OrderRow, order_id)
 
 
-async def find_by_external_id(session: AsyncSession, channel: str, external_id: str) -> OrderRow | None:
-    result = await session.execute(
-        select(OrderRow).where(OrderRow.channel == channel, OrderRow.external_id == external_id)
-    )
-    return result.scalar_one_or_none()
-
-
 async def lines_of(session: AsyncSession, order_id: str) -> list[OrderLineRow]:
     result = await session.execute(
         select(OrderLineRow).where(OrderLineRow.order_id == order_id).order_by(OrderLineRow.line_no)
