@@ -413,7 +413,9 @@ class OrderWorkflow:
             )
         if not confirmed.ok:
             return Problem(ExceptionKind.ORDER_INVALID, "; ".join(confirmed.problems))
-        self._advance(OrderStatus.CONFIRMED, "confirmed")
+        self._progress = OrderStatus.CONFIRMED
+        self._note("confirmed")
+        self._publish()
         return None
 
     async def _await_approval(self) -> Problem | None:
@@ -467,10 +469,10 @@ class OrderWorkflow:
             self._fulfilling.append(asyncio.create_task(self._fulfil(fulfilment)))
         if result.allocations:
             detail = result.reason + (f"; waiting for {describe_missing(self._waiting)}" if self._waiting else "")
-            self._timeline.append(TimelineEntry(workflow.now(), self.status, "allocated", detail))
+            self._note("allocated", detail)
         else:
             waiting = f"waiting for {describe_missing(self._waiting)}"
-            self._timeline.append(TimelineEntry(workflow.now(), self.status, "backordered", waiting))
+            self._note("backordered", waiting)
         projected = OrderStatus.ALLOCATED if result.allocations else OrderStatus.BACKORDERED
         if self.status is not projected:  # other shipments of this order are further along
             await self._project([])
@@ -526,7 +528,7 @@ class OrderWorkflow:
                     retry_policy=STEP_RETRY,
                 )
             where = f"{fulfilment.pick_list.pick_list_id} in {fulfilment.allocation.warehouse}"
-            self._timeline.append(TimelineEntry(workflow.now(), self.status, "pick_list_created", where))
+            self._note("pick_list_created", where)
             self._publish()
         pick_list = fulfilment.pick_list
         pick_list_id = pick_list.pick_list_id
@@ -551,9 +553,7 @@ class OrderWorkflow:
             raise _Cancelled
         fulfilment.picked_at = workflow.now()
         fulfilment.picked_by = self._pick_confirmations[pick_list_id].confirmed_by
-        self._timeline.append(
-            TimelineEntry(fulfilment.picked_at, self.status, "picked", pick_list_id, fulfilment.picked_by)
-        )
+        self._note("picked", pick_list_id, fulfilment.picked_by)
         return None
 
     async def _ship(self, fulfilment: Fulfilment) -> Problem | None:
@@ -585,7 +585,7 @@ class OrderWorkflow:
             raise
         shipment = fulfilment.shipment
         detail = f"{shipment.shipment_id} {shipment.carrier} {shipment.tracking_number}"
-        self._timeline.append(TimelineEntry(workflow.now(), self.status, "shipped", detail))
+        self._note("shipped", detail)
         self._publish()
         warning = [e for e in self._exceptions if e.is_open and not e.blocking]
         if warning and self._all_shipped():
@@ -614,7 +614,7 @@ class OrderWorkflow:
                 start_to_close_timeout=timedelta(seconds=15),
                 retry_policy=STEP_RETRY,
             )
-        self._timeline.append(TimelineEntry(workflow.now(), self.status, "invoiced", fulfilment.invoice.number))
+        self._note("invoiced", fulfilment.invoice.number)
         self._publish()
         return None
 
@@ -785,13 +785,8 @@ class OrderWorkflow:
                 retry_policy=PROJECTION_RETRY,
             )
 
-    def _advance(self, progress: OrderStatus, event: str, detail: str = "") -> None:
-        """A step moved the order on; the step's own activity has projected it already."""
-        self._progress = progress
-        self._timeline.append(TimelineEntry(workflow.now(), progress, event, detail))
-        self._publish()
-
     def _note(self, event: str, detail: str = "", actor: str = "system") -> KeyedEntry:
+        """Add to the timeline; the entry comes back keyed, for writes that are not a step's own."""
         entry = TimelineEntry(workflow.now(), self.status, event, detail, actor)
         self._timeline.append(entry)
         return KeyedEntry(f"wf:{len(self._timeline) - 1}", entry)

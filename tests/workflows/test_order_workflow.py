@@ -1,6 +1,5 @@
 """The order workflow with real activities and a real SQLite database, on the time-skipping test server."""
 
-import uuid
 from datetime import timedelta
 from typing import Any
 
@@ -155,8 +154,3 @@ async def test_a_step_whose_retries_run_out_opens_step_failed(
         row = await orders.get(s, order.order_id)
         assert row is not None and row.status == "needs_attention"
         assert [e.kind for e in await orders.exceptions_of(s, order.order_id)] == ["step_failed"]
-
-
-def test_ids_are_unique_per_test() -> None:
-    assert unique("A") != unique("A")
-    assert uuid.UUID(int=0)
