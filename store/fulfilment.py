@@ -104,6 +104,7 @@ async def issue_invoice(
                 "issued_at": utcnow(),
             }
         ],
+        on=["key"],  # the unique business key is what stops a second invoice for one shipment
     )
     invoice = await invoice_for(session, key)
     assert invoice is not None

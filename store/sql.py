@@ -12,11 +12,14 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-async def insert_ignore(session: AsyncSession, table: Table, rows: list[dict[str, Any]]) -> int:
-    """INSERT ... ON CONFLICT DO NOTHING; returns how many rows were new."""
+async def insert_ignore(
+    session: AsyncSession, table: Table, rows: list[dict[str, Any]], on: list[str] | None = None
+) -> int:
+    """INSERT ... ON CONFLICT DO NOTHING; returns how many rows were new. `on` names the unique key the
+    insert relies on: the database then refuses the statement outright if that key is not unique."""
     if not rows:
         return 0
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    result = await session.execute(insert(table).values(rows).on_conflict_do_nothing())
+    result = await session.execute(insert(table).values(rows).on_conflict_do_nothing(index_elements=on))
     return int(getattr(result, "rowcount", 0) or 0)
