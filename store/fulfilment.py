@@ -85,8 +85,10 @@ async def issue_invoice(
     currency: str,
     lines: list[OrderLine],
     shipment_id: str | None = None,
+    number: str | None = None,
 ) -> tuple[Invoice, bool]:
-    """The invoice for `key`, created with the next number in sequence if it does not exist yet."""
+    """The invoice for `key`, created if it does not exist yet: numbered `number` (an external ERP's)
+    or else with the next number in sequence."""
     existing = await invoice_for(session, key)
     if existing is not None:  # a retry: do not draw another number from the sequence
         return existing, False
@@ -101,6 +103,7 @@ async def issue_invoice(
                 "currency": currency,
                 "lines": [asdict(line) for line in lines],
                 "shipment_id": shipment_id,
+                "number": number,
                 "issued_at": utcnow(),
             }
         ],
