@@ -3,7 +3,6 @@
 import asyncio
 import signal
 from collections.abc import Sequence
-from dataclasses import asdict
 from datetime import timedelta
 from typing import Any
 
@@ -31,7 +30,17 @@ WORKFLOWS: Sequence[type] = (OrderWorkflow, RestockWorkflow)
 def partner(settings: Settings, system: str) -> Partner | None:
     """The external `system` the settings point at, or None for the built-in one."""
     external = settings.external(system)
-    return None if external is None else Partner(system.upper(), **asdict(external))
+    if external is None:
+        return None
+    return Partner(
+        system.upper(),
+        external.url,
+        token=external.token,
+        username=external.username,
+        password=external.password,
+        timeout_s=external.timeout_s,
+        connect_timeout_s=external.connect_timeout_s,
+    )
 
 
 def build_activities(settings: Settings, sessions: async_sessionmaker[AsyncSession]) -> list[Any]:
