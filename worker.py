@@ -46,9 +46,10 @@ def partner(settings: Settings, system: str) -> Partner | None:
 def build_activities(settings: Settings, sessions: async_sessionmaker[AsyncSession]) -> list[Any]:
     auto_after = settings.auto_pick_delay_seconds if settings.warehouse_mode is WarehouseMode.AUTO else None
     wms, tms, erp = (partner(settings, system) for system in ("wms", "tms", "erp"))
-    orders = OrderActivities(sessions)
+    external_wms = HttpWarehouse(wms) if wms else None
+    orders = OrderActivities(sessions, external_wms)
     inventory = InventoryActivities(sessions)
-    warehouse = WarehouseActivities(sessions, auto_after, HttpWarehouse(wms) if wms else None)
+    warehouse = WarehouseActivities(sessions, auto_after, external_wms)
     carrier = CarrierActivities(sessions, HttpCarrier(tms) if tms else settings.carrier_name)
     billing = BillingActivities(sessions, HttpLedger(erp) if erp else None)
     return [

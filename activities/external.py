@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass
 from datetime import timedelta
 from email.utils import parsedate_to_datetime
 from typing import Annotated, Any, TypeVar
+from urllib.parse import quote
 
 import httpx
 import structlog
@@ -128,6 +129,7 @@ class PartnerClient:
 
 
 def unavailable(message: str, retry_in: timedelta | None = None) -> ApplicationError:
+    log.warning("partner unavailable: the step will retry", reason=message)
     return ApplicationError(message, type=PARTNER_UNAVAILABLE, next_retry_delay=retry_in)
 
 
@@ -234,6 +236,10 @@ class HttpWarehouse:
             body["ship_to"] = _address(ship_to)
         answer = await self._client.post("pick-lists", body, pick_list_id)
         return read_answer(PickListAccepted, answer, self._client.partner, pick_list_id).reference
+
+    async def cancel_pick_list(self, pick_list_id: str, order_id: str, reason: str) -> None:
+        body = {"pick_list_id": pick_list_id, "order_id": order_id, "reason": reason}
+        await self._client.post(f"pick-lists/{quote(pick_list_id, safe='')}/cancel", body, f"{pick_list_id}:cancel")
 
 
 def _address_rejected(rejection: Rejection) -> str:

@@ -24,6 +24,10 @@ class ExternalWarehouse(Protocol):
         """Hand the pick list over; answers the WMS's reference. The same pick_list_id again is a no-op."""
         ...
 
+    async def cancel_pick_list(self, pick_list_id: str, order_id: str, reason: str) -> None:
+        """Stop picking it: the order was cancelled. The same pick_list_id again is a no-op."""
+        ...
+
 
 class WarehouseActivities:
     def __init__(

@@ -118,6 +118,15 @@ async def issue_invoice(
     return invoice, bool(created)
 
 
+async def open_pick_lists(session: AsyncSession, order_id: str) -> list[str]:
+    result = await session.execute(
+        select(PickList.pick_list_id)
+        .where(PickList.order_id == order_id, PickList.state == "open")
+        .order_by(PickList.pick_list_id)
+    )
+    return list(result.scalars())
+
+
 async def cancel_open_pick_lists(session: AsyncSession, order_id: str) -> list[str]:
     result = await session.execute(
         select(PickList).where(PickList.order_id == order_id, PickList.state == "open").order_by(PickList.pick_list_id)

@@ -4,9 +4,10 @@ Run as its own process (standard library only):
 
     python tests/fakes/external_system.py --port 0 --port-file PATH [--token SECRET]
 
-Partner routes: POST /wms/pick-lists, /tms/shipments, /erp/invoices. Each honours `Idempotency-Key`:
-the same key answers the first result again (200) instead of making a second record; a rejected call
-does not consume its key. With --token, a call without `Authorization: Bearer SECRET` gets 401.
+Partner routes: POST /wms/pick-lists, /wms/pick-lists/{id}/cancel, /tms/shipments, /erp/invoices.
+Each honours `Idempotency-Key`: the same key answers the first result again (200) instead of making a
+second record; a rejected call does not consume its key. With --token, a call without
+`Authorization: Bearer SECRET` gets 401.
 
 Test controls (data-driven, per order so tests do not disturb each other):
 - POST /_script {"order_id", "system", "delay_first": n, "delay_s": s, "reject_first": n, "status",
@@ -19,17 +20,20 @@ Test controls (data-driven, per order so tests do not disturb each other):
 
 import argparse
 import json
+import re
 import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 ROUTES = {"/wms/pick-lists": "wms", "/tms/shipments": "tms", "/erp/invoices": "erp"}
+CANCEL_PICK_LIST = re.compile(r"^/wms/pick-lists/([^/]+)/cancel$")
 REQUIRED = {
     "wms": ("pick_list_id", "order_id", "warehouse", "lines"),
+    "wms-cancel": ("pick_list_id", "order_id", "reason"),
     "tms": ("shipment_id", "order_id", "pick_list_id", "ship_to", "lines"),
     "erp": ("invoice_key", "order_id", "amount", "currency", "lines"),
 }
@@ -49,6 +53,8 @@ class State:
         n = len(self.records[system]) + 1
         if system == "wms":
             return {"reference": f"WMS-{n:06d}", "status": "queued"}
+        if system == "wms-cancel":
+            return {"pick_list_id": body["pick_list_id"], "cancelled": True}
         if system == "tms":
             return {"carrier": "fake-express", "tracking_number": f"FX{n:010d}"}
         return {"number": f"ERP-{n:06d}", "issued": True}
@@ -107,6 +113,13 @@ class Handler(BaseHTTPRequestHandler):
                 self.state.scripts[(body["system"], body["order_id"])] = body
             return self._send(200, body)
         system = ROUTES.get(url.path)
+        cancel = CANCEL_PICK_LIST.match(url.path)
+        if cancel is not None:
+            system = "wms-cancel"
+            with self.state.lock:
+                known = unquote(cancel.group(1)) in self.state.records["wms"]
+            if not known:
+                return self._problem(404, "unknown_pick_list", f"no pick list {unquote(cancel.group(1))}")
         if system is None:
             return self._problem(404, "not_found", url.path)
         self._partner_call(system, body)

@@ -235,3 +235,38 @@ async def test_an_erp_that_refuses_the_invoice_opens_a_step_failed_exception(
         [invoice] = [f["invoice"] for f in done["fulfilments"]]
         assert invoice["number"] == (await external.records("erp"))[calls[-1]["idempotency_key"]]["number"]
         assert await count(stack, Invoice, order_id) == 1
+
+
+async def test_cancelling_an_order_tells_the_wms_to_stop_picking(
+    stack_factory: StackFactory, sqlite_url: str, external: External
+) -> None:
+    async with stack_factory(sqlite_url, mode=WarehouseMode.MANUAL, **external.settings()) as stack:
+        sku = unique("CUP")
+        await stock_up(stack.sessions, {sku: 5})
+        first, _ = await submit(stack, {sku: 2})
+        second, _ = await submit(stack, {sku: 1})
+        [pick] = await external.until_called("wms", first)
+        await external.until_called("wms", second)
+        # The WMS has already finished the second order's list and will not cancel it.
+        await external.script("wms-cancel", second, reject_first=1, status=409, code="picked", message="already packed")
+
+        for order_id in (first, second):
+            cancelled = await stack.http.post(f"/v1/orders/{order_id}/cancel", json={"reason": "customer changed mind"})
+            assert cancelled.status_code == 200, cancelled.text
+            assert cancelled.json()["status"] == "cancelled"
+
+        [stop] = await external.calls("wms-cancel", first)
+        assert stop["idempotency_key"] == f"{pick['body']['pick_list_id']}:cancel"
+        assert stop["body"]["reason"] == "customer changed mind"
+        assert len(await external.calls("wms-cancel", second)) == 1  # refused, not retried
+        stock = (await stack.http.get(f"/v1/inventory/MAIN/{sku}")).json()
+        assert (stock["on_hand"], stock["reserved"]) == (5, 0)  # both orders' stock is back either way
+        async with stack.sessions() as s:
+            refused = list(
+                await s.scalars(
+                    select(OrderEvent.detail).where(
+                        OrderEvent.event == "wms_cancel_refused", OrderEvent.order_id.in_((first, second))
+                    )
+                )
+            )
+        assert [r.split(": ", 1)[1] for r in refused] == ["already packed (409 picked)"]
