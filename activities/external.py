@@ -15,7 +15,7 @@ shipment or invoice. How an answer is turned into a Temporal error decides what 
 import asyncio
 import json
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import timedelta
 from email.utils import parsedate_to_datetime
 from typing import Annotated, Any, TypeVar
@@ -48,9 +48,9 @@ class Partner:
 
     system: str  # "WMS", "TMS" or "ERP": names the partner in messages
     base_url: str
-    token: str | None = None  # Authorization: Bearer
+    token: str | None = field(default=None, repr=False)  # Authorization: Bearer
     username: str | None = None  # Authorization: Basic, with password
-    password: str | None = None
+    password: str | None = field(default=None, repr=False)
     timeout_s: float = 5.0  # the whole call, connect to last byte
     connect_timeout_s: float = 3.0
     # Only for tests of the error mapping; the worker talks to the network.

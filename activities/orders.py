@@ -1,5 +1,6 @@
 """Recording orders, projecting what the workflow decides into the read model, and cancelling."""
 
+import asyncio
 from dataclasses import replace
 
 import structlog
@@ -75,16 +76,19 @@ class OrderActivities:
         Refused (it never had the list, or finished it): ours close anyway, and the timeline says so."""
         async with self._sessions() as s:
             open_lists = await fulfilment.open_pick_lists(s, req.order_id)
+        # At once, not one after another: several slow answers must still fit in one attempt.
+        outcomes = await asyncio.gather(
+            *(wms.cancel_pick_list(pick_list_id, req.order_id, req.reason) for pick_list_id in open_lists),
+            return_exceptions=True,
+        )
         refusals = []
-        for pick_list_id in open_lists:
-            try:
-                await wms.cancel_pick_list(pick_list_id, req.order_id, req.reason)
-            except ApplicationError as err:
-                if not err.non_retryable:
-                    raise
-                log.warning("the WMS refused to cancel a pick list", pick_list_id=pick_list_id, reason=err.message)
-                entry = TimelineEntry(utcnow(), OrderStatus.CANCELLED, "wms_cancel_refused", err.message)
+        for pick_list_id, outcome in zip(open_lists, outcomes, strict=True):
+            if isinstance(outcome, ApplicationError) and outcome.non_retryable:
+                log.warning("the WMS refused to cancel a pick list", pick_list_id=pick_list_id, reason=outcome.message)
+                entry = TimelineEntry(utcnow(), OrderStatus.CANCELLED, "wms_cancel_refused", outcome.message)
                 refusals.append(KeyedEntry(f"wms-cancel:{pick_list_id}", entry))
+            elif isinstance(outcome, BaseException):
+                raise outcome
         if not refusals:
             return req
         return replace(req, projection=replace(req.projection, entries=[*req.projection.entries, *refusals]))

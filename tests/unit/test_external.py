@@ -207,6 +207,8 @@ def test_settings_point_a_step_at_an_external_system_only_when_its_url_is_set() 
     assert tms is not None
     assert (tms.url, tms.token, tms.username, tms.timeout_s) == ("https://tms.example.com/api", "t0ken-x", None, 2.5)
     assert "t0ken-x" not in repr(settings)
+    assert "pw-x" not in repr(Partner("ERP", "https://erp.test", token="t0ken-x", username="u", password="pw-x"))
+    assert "t0ken-x" not in repr(Partner("ERP", "https://erp.test", token="t0ken-x"))
 
 
 @pytest.mark.parametrize(
