@@ -101,9 +101,9 @@ async def submit(stack: Stack, lines: dict[str, int], **extra: Any) -> tuple[str
 
 
 async def test_an_order_is_picked_shipped_and_invoiced_by_the_external_systems(
-    stack_factory: StackFactory, sqlite_url: str, external: External
+    stack_factory: StackFactory, database_url: str, external: External
 ) -> None:
-    async with stack_factory(sqlite_url, mode=WarehouseMode.MANUAL, **external.settings()) as stack:
+    async with stack_factory(database_url, mode=WarehouseMode.MANUAL, **external.settings()) as stack:
         sku = unique("TEE")
         await stock_up(stack.sessions, {sku: 5})
         order_id, body = await submit(stack, {sku: 2})
