@@ -4,11 +4,13 @@ import logging
 import re
 import sys
 from collections.abc import MutableMapping
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 import structlog
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
@@ -33,6 +35,23 @@ DEFAULT_SECRETS = frozenset(
 class WarehouseMode(StrEnum):
     AUTO = "auto"  # the built-in warehouse confirms pick lists by itself
     MANUAL = "manual"  # pick lists wait for POST /v1/pick-lists/{id}/confirm
+
+
+# An external system's base URL; empty means the built-in one.
+ExternalUrl = Annotated[str, Field(pattern=r"^(https?://[^\s/?#]+(/[^\s?#]*)?)?$")]
+# Seconds for one whole call. The steps give an attempt 15 s (pick, invoice) or 30 s (ship), our own write included.
+ExternalTimeout = Annotated[float, Field(gt=0, le=10)]
+EXTERNAL_SYSTEMS = ("wms", "tms", "erp")
+
+
+@dataclass(frozen=True)
+class ExternalSystem:
+    url: str
+    token: str | None
+    username: str | None
+    password: str | None
+    timeout_s: float
+    connect_timeout_s: float
 
 
 class ChannelPolicy(BaseModel):
@@ -61,6 +80,25 @@ class Settings(BaseSettings):
     default_warehouse: Annotated[str, Field(min_length=1, max_length=32)] = "MAIN"
     default_currency: Annotated[str, Field(pattern="^[A-Z]{3}$")] = "CNY"
     carrier_name: str = "orderflow-post"
+
+    # External WMS, TMS and ERP (docs/integrations.md): an empty URL keeps the built-in warehouse, carrier
+    # and invoice numbering. Credentials: a bearer token, or a username and password (basic).
+    wms_url: ExternalUrl = ""
+    wms_token: SecretStr | None = None
+    wms_username: str = ""
+    wms_password: SecretStr | None = None
+    wms_timeout_s: ExternalTimeout = 5.0
+    tms_url: ExternalUrl = ""
+    tms_token: SecretStr | None = None
+    tms_username: str = ""
+    tms_password: SecretStr | None = None
+    tms_timeout_s: ExternalTimeout = 5.0
+    erp_url: ExternalUrl = ""
+    erp_token: SecretStr | None = None
+    erp_username: str = ""
+    erp_password: SecretStr | None = None
+    erp_timeout_s: ExternalTimeout = 5.0
+    external_connect_timeout_s: ExternalTimeout = 3.0
 
     # Delivery promise and people's deadlines (a later issue moves these into business rules).
     sla_rush_hours: Annotated[float, Field(gt=0)] = 24
@@ -116,6 +154,44 @@ class Settings(BaseSettings):
             fields = ", ".join(f"ORDERFLOW_{name.upper()}" for name in weak)
             raise ValueError(f"{fields}: a default or placeholder secret is not allowed in production")
         return self
+
+    @model_validator(mode="after")
+    def _external_credentials_are_whole(self) -> "Settings":
+        for system in EXTERNAL_SYSTEMS:
+            url, token, username, password = (
+                getattr(self, f"{system}_{f}") for f in ("url", "token", "username", "password")
+            )
+            prefix = f"ORDERFLOW_{system.upper()}"
+            if token is not None and username:
+                raise ValueError(f"{prefix}_TOKEN and {prefix}_USERNAME: set one way to authenticate, not both")
+            if bool(username) != (password is not None):
+                raise ValueError(f"{prefix}_USERNAME and {prefix}_PASSWORD go together")
+            if (
+                self.environment == "production"
+                and url.startswith("http://")
+                and (token is not None or username)
+                and urlsplit(url).hostname not in ("127.0.0.1", "localhost", "::1")
+            ):
+                raise ValueError(f"{prefix}_URL: credentials travel over https only in production")
+        return self
+
+    def external(self, system: str) -> ExternalSystem | None:
+        """Where the external `system` ("wms", "tms" or "erp") answers; None for the built-in one."""
+        if system not in EXTERNAL_SYSTEMS:
+            raise ValueError(f"unknown external system {system!r}")
+        url: str = getattr(self, f"{system}_url")
+        if not url:
+            return None
+        token: SecretStr | None = getattr(self, f"{system}_token")
+        password: SecretStr | None = getattr(self, f"{system}_password")
+        return ExternalSystem(
+            url=url,
+            token=token.get_secret_value() if token else None,
+            username=getattr(self, f"{system}_username") or None,
+            password=password.get_secret_value() if password else None,
+            timeout_s=getattr(self, f"{system}_timeout_s"),
+            connect_timeout_s=self.external_connect_timeout_s,
+        )
 
     @model_validator(mode="after")
     def _thresholds_are_money(self) -> "Settings":

@@ -13,6 +13,7 @@ from temporalio.worker import Worker
 
 from activities.billing import BillingActivities
 from activities.carrier import CarrierActivities
+from activities.external import HttpCarrier, HttpLedger, HttpWarehouse, Partner
 from activities.inventory import InventoryActivities
 from activities.orders import OrderActivities
 from activities.warehouse import WarehouseActivities
@@ -26,13 +27,31 @@ log = structlog.get_logger(__name__)
 WORKFLOWS: Sequence[type] = (OrderWorkflow, RestockWorkflow)
 
 
+def partner(settings: Settings, system: str) -> Partner | None:
+    """The external `system` the settings point at, or None for the built-in one."""
+    external = settings.external(system)
+    if external is None:
+        return None
+    return Partner(
+        system.upper(),
+        external.url,
+        token=external.token,
+        username=external.username,
+        password=external.password,
+        timeout_s=external.timeout_s,
+        connect_timeout_s=external.connect_timeout_s,
+    )
+
+
 def build_activities(settings: Settings, sessions: async_sessionmaker[AsyncSession]) -> list[Any]:
     auto_after = settings.auto_pick_delay_seconds if settings.warehouse_mode is WarehouseMode.AUTO else None
-    orders = OrderActivities(sessions)
+    wms, tms, erp = (partner(settings, system) for system in ("wms", "tms", "erp"))
+    external_wms = HttpWarehouse(wms) if wms else None
+    orders = OrderActivities(sessions, external_wms)
     inventory = InventoryActivities(sessions)
-    warehouse = WarehouseActivities(sessions, auto_after)
-    carrier = CarrierActivities(sessions, settings.carrier_name)
-    billing = BillingActivities(sessions)
+    warehouse = WarehouseActivities(sessions, auto_after, external_wms)
+    carrier = CarrierActivities(sessions, HttpCarrier(tms) if tms else settings.carrier_name)
+    billing = BillingActivities(sessions, HttpLedger(erp) if erp else None)
     return [
         orders.confirm_order,
         orders.project_order,
@@ -66,7 +85,12 @@ async def run(settings: Settings) -> None:
         loop.add_signal_handler(sig, stop.set)
     try:
         async with build_worker(client, settings, create_sessions(engine)):
-            log.info("worker running", task_queue=settings.task_queue, warehouse_mode=settings.warehouse_mode.value)
+            log.info(
+                "worker running",
+                task_queue=settings.task_queue,
+                warehouse_mode=settings.warehouse_mode.value,
+                external={system: bool(settings.external(system)) for system in ("wms", "tms", "erp")},
+            )
             await stop.wait()
             log.info("worker stopping: finishing the tasks in hand")
     finally:

@@ -1,6 +1,8 @@
-"""The built-in carrier: books a shipment and hands back a tracking number."""
+"""Shipping: book the parcel with a carrier (the built-in one, or an external TMS) and record the shipment."""
 
 import hashlib
+from dataclasses import dataclass
+from typing import Protocol
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -23,34 +25,60 @@ def tracking_number_for(shipment_id: str) -> str:
     return f"OF{digest % 10**12:012d}"
 
 
+@dataclass(frozen=True)
+class Booking:
+    carrier: str
+    tracking_number: str
+
+
+class Carrier(Protocol):
+    async def book(self, shipment_id: str, req: BookShipment) -> Booking:
+        """Book the parcel; the same shipment_id again must answer the same booking."""
+        ...
+
+
+class BuiltinCarrier:
+    """Our own carrier: checks the postal code and numbers the tracking from the shipment id."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    async def book(self, shipment_id: str, req: BookShipment) -> Booking:
+        reason = undeliverable_reason(req.ship_to)
+        if reason is not None:
+            # A business answer, not a glitch: retrying the same address cannot help.
+            raise ApplicationError(f"carrier rejected the address: {reason}", type=ADDRESS_REJECTED, non_retryable=True)
+        return Booking(self._name, tracking_number_for(shipment_id))
+
+
 class CarrierActivities:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], carrier: str) -> None:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], carrier: Carrier | str) -> None:
+        """`carrier` by name is the built-in carrier under that name."""
         self._sessions = sessions
-        self._carrier = carrier
+        self._carrier = BuiltinCarrier(carrier) if isinstance(carrier, str) else carrier
 
     @activity.defn(name="book_shipment")
     async def book_shipment(self, req: BookShipment) -> ShipmentBooked:
         """Ship what was picked: the pick list closes, the reservation becomes stock that left."""
         shipment_id = f"SH-{req.pick_list_id.removeprefix('PL-')}"
         with structlog.contextvars.bound_contextvars(order_id=req.order_id, shipment_id=shipment_id):
-            reason = undeliverable_reason(req.ship_to)
-            if reason is not None:
-                # A business answer, not a glitch: retrying the same address cannot help.
-                raise ApplicationError(
-                    f"carrier rejected the address: {reason}", type=ADDRESS_REJECTED, non_retryable=True
-                )
+            async with self._sessions() as s:
+                existing = await fulfilment.shipment_for(s, req.pick_list_id)
+            if existing is not None:  # booked on an earlier attempt: do not book again
+                return ShipmentBooked(existing.shipment_id, existing.carrier, existing.tracking_number)
+            booking = await self._carrier.book(shipment_id, req)
+            carrier, tracking = booking.carrier, booking.tracking_number
             async with self._sessions.begin() as s:
                 existing = await fulfilment.shipment_for(s, req.pick_list_id)
                 if existing is not None:
                     return ShipmentBooked(existing.shipment_id, existing.carrier, existing.tracking_number)
-                tracking = tracking_number_for(shipment_id)
                 await fulfilment.mark_picked(s, req.pick_list_id, req.picked_at, req.picked_by)
-                await fulfilment.add_shipment(s, shipment_id, req.order_id, req.pick_list_id, self._carrier, tracking)
+                await fulfilment.add_shipment(s, shipment_id, req.order_id, req.pick_list_id, carrier, tracking)
                 await inventory.consume(s, req.allocation.allocation_id)
                 picked = TimelineEntry(
                     req.picked_at, OrderStatus.PICKING, "picked", req.pick_list_id, actor=req.picked_by
                 )
-                shipped = TimelineEntry(utcnow(), OrderStatus.SHIPPED, "shipped", f"{self._carrier} {tracking}")
+                shipped = TimelineEntry(utcnow(), OrderStatus.SHIPPED, "shipped", f"{carrier} {tracking}")
                 await orders.project(
                     s,
                     ProjectOrder(
@@ -64,4 +92,4 @@ class CarrierActivities:
                     ),
                 )
             log.info("shipment booked", tracking_number=tracking)
-            return ShipmentBooked(shipment_id, self._carrier, tracking)
+            return ShipmentBooked(shipment_id, carrier, tracking)

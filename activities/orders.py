@@ -1,9 +1,14 @@
 """Recording orders, projecting what the workflow decides into the read model, and cancelling."""
 
+import asyncio
+from dataclasses import replace
+
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
+from activities.warehouse import ExternalWarehouse
 from domain.money import format_minor
 from domain.orders import OrderStatus, TimelineEntry, catalog_problems, validate
 from domain.steps import CancelOrder, ConfirmOrder, KeyedEntry, OrderCancelled, OrderConfirmed, ProjectOrder
@@ -14,8 +19,9 @@ log = structlog.get_logger(__name__)
 
 
 class OrderActivities:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], wms: ExternalWarehouse | None = None) -> None:
         self._sessions = sessions
+        self._wms = wms
 
     @activity.defn(name="confirm_order")
     async def confirm_order(self, req: ConfirmOrder) -> OrderConfirmed:
@@ -53,6 +59,8 @@ class OrderActivities:
     async def cancel_order(self, req: CancelOrder) -> OrderCancelled:
         """Compensate in reverse order of doing: cancel the open pick list, then release the stock."""
         with structlog.contextvars.bound_contextvars(order_id=req.order_id):
+            if self._wms is not None:
+                req = await self._stop_external_picking(self._wms, req)
             async with self._sessions.begin() as s:
                 pick_lists = await fulfilment.cancel_open_pick_lists(s, req.order_id)
                 await inventory.set_backorders(s, req.order_id, [], rush=False, since_at=utcnow())
@@ -60,3 +68,27 @@ class OrderActivities:
                 await orders.project(s, req.projection)
             log.info("order cancelled", released=len(released), pick_lists=pick_lists, reason=req.reason)
             return OrderCancelled(released=released, pick_lists_cancelled=pick_lists)
+
+    async def _stop_external_picking(self, wms: ExternalWarehouse, req: CancelOrder) -> CancelOrder:
+        """Tell the WMS before our pick lists close and their stock goes back to other orders.
+
+        Unreachable: the activity retries, and the stock stays reserved until the WMS has heard it.
+        Refused (it never had the list, or finished it): ours close anyway, and the timeline says so."""
+        async with self._sessions() as s:
+            open_lists = await fulfilment.open_pick_lists(s, req.order_id)
+        # At once, not one after another: several slow answers must still fit in one attempt.
+        outcomes = await asyncio.gather(
+            *(wms.cancel_pick_list(pick_list_id, req.order_id, req.reason) for pick_list_id in open_lists),
+            return_exceptions=True,
+        )
+        refusals = []
+        for pick_list_id, outcome in zip(open_lists, outcomes, strict=True):
+            if isinstance(outcome, ApplicationError) and outcome.non_retryable:
+                log.warning("the WMS refused to cancel a pick list", pick_list_id=pick_list_id, reason=outcome.message)
+                entry = TimelineEntry(utcnow(), OrderStatus.CANCELLED, "wms_cancel_refused", outcome.message)
+                refusals.append(KeyedEntry(f"wms-cancel:{pick_list_id}", entry))
+            elif isinstance(outcome, BaseException):
+                raise outcome
+        if not refusals:
+            return req
+        return replace(req, projection=replace(req.projection, entries=[*req.projection.entries, *refusals]))

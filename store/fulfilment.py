@@ -85,8 +85,10 @@ async def issue_invoice(
     currency: str,
     lines: list[OrderLine],
     shipment_id: str | None = None,
+    number: str | None = None,
 ) -> tuple[Invoice, bool]:
-    """The invoice for `key`, created with the next number in sequence if it does not exist yet."""
+    """The invoice for `key`, created if it does not exist yet: numbered `number` (an external ERP's)
+    or else with the next number in sequence."""
     existing = await invoice_for(session, key)
     if existing is not None:  # a retry: do not draw another number from the sequence
         return existing, False
@@ -101,6 +103,7 @@ async def issue_invoice(
                 "currency": currency,
                 "lines": [asdict(line) for line in lines],
                 "shipment_id": shipment_id,
+                "number": number,
                 "issued_at": utcnow(),
             }
         ],
@@ -113,6 +116,15 @@ async def issue_invoice(
         # or two runs of the same step race (PostgreSQL sequences do not give numbers back).
         invoice.number = f"INV-{invoice.issued_at:%Y}-{invoice.id:07d}"
     return invoice, bool(created)
+
+
+async def open_pick_lists(session: AsyncSession, order_id: str) -> list[str]:
+    result = await session.execute(
+        select(PickList.pick_list_id)
+        .where(PickList.order_id == order_id, PickList.state == "open")
+        .order_by(PickList.pick_list_id)
+    )
+    return list(result.scalars())
 
 
 async def cancel_open_pick_lists(session: AsyncSession, order_id: str) -> list[str]:
