@@ -15,15 +15,18 @@ from activities.billing import BillingActivities
 from activities.carrier import CarrierActivities
 from activities.inventory import InventoryActivities
 from activities.orders import OrderActivities
+from activities.outbox import RelayOptions, running_relay
 from activities.warehouse import WarehouseActivities
+from activities.webhooks import WebhookActivities
 from config import Settings, WarehouseMode, configure_logging, get_settings
 from store.db import create_engine, create_sessions
 from workflows.order import OrderWorkflow
 from workflows.restock import RestockWorkflow
+from workflows.webhook import WebhookDeliveryWorkflow
 
 log = structlog.get_logger(__name__)
 
-WORKFLOWS: Sequence[type] = (OrderWorkflow, RestockWorkflow)
+WORKFLOWS: Sequence[type] = (OrderWorkflow, RestockWorkflow, WebhookDeliveryWorkflow)
 
 
 def build_activities(settings: Settings, sessions: async_sessionmaker[AsyncSession]) -> list[Any]:
@@ -33,6 +36,7 @@ def build_activities(settings: Settings, sessions: async_sessionmaker[AsyncSessi
     warehouse = WarehouseActivities(sessions, auto_after)
     carrier = CarrierActivities(sessions, settings.carrier_name)
     billing = BillingActivities(sessions)
+    webhooks = WebhookActivities(sessions)
     return [
         orders.confirm_order,
         orders.project_order,
@@ -42,7 +46,19 @@ def build_activities(settings: Settings, sessions: async_sessionmaker[AsyncSessi
         warehouse.create_pick_list,
         carrier.book_shipment,
         billing.issue_invoice,
+        webhooks.deliver_webhook,
+        webhooks.dead_letter_webhook,
     ]
+
+
+def relay_options(settings: Settings) -> RelayOptions:
+    return RelayOptions(
+        task_queue=settings.task_queue,
+        retry_hours=settings.webhook_retry_hours,
+        interval_s=settings.relay_interval_seconds,
+        batch_size=settings.relay_batch_size,
+        nats_url=settings.nats_url,
+    )
 
 
 def build_worker(client: Client, settings: Settings, sessions: async_sessionmaker[AsyncSession]) -> Worker:
@@ -65,7 +81,8 @@ async def run(settings: Settings) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     try:
-        async with build_worker(client, settings, create_sessions(engine)):
+        sessions = create_sessions(engine)
+        async with build_worker(client, settings, sessions), running_relay(client, sessions, relay_options(settings)):
             log.info("worker running", task_queue=settings.task_queue, warehouse_mode=settings.warehouse_mode.value)
             await stop.wait()
             log.info("worker stopping: finishing the tasks in hand")

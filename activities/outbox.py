@@ -1,0 +1,123 @@
+"""The outbox relay: runs beside the worker, hands each committed business event to its subscribers.
+
+For each undispatched event, oldest first: one `WebhookDelivery` workflow per matching active
+subscription (workflow id `webhook-{subscription}-{event}`, REJECT_DUPLICATE: a second start is
+refused, which is the once-per-subscription guarantee), a publish to JetStream when configured
+(Nats-Msg-Id = event id, so the stream drops a re-publish), then the event is marked dispatched.
+A crash between the two only dispatches again; two relays at once only duplicate refused starts.
+"""
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio.client import Client
+from temporalio.common import WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
+
+from activities.bus import EventBus
+from domain.events import DeliverWebhook, delivery_workflow_id
+from store import events
+from store.db import READ_ONLY
+from store.tables import EventRow, WebhookSubscription
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class RelayOptions:
+    task_queue: str
+    retry_hours: float = 24.0
+    interval_s: float = 0.5
+    batch_size: int = 100
+    nats_url: str = ""
+
+
+async def start_delivery(
+    client: Client, options: RelayOptions, subscription_id: str, event_id: str, delivery_id: str
+) -> bool:
+    """Start the delivery workflow; False when it was already started (by us before a crash, or another relay)."""
+    try:
+        await client.start_workflow(
+            "WebhookDelivery",
+            DeliverWebhook(delivery_id, subscription_id, event_id, options.retry_hours),
+            id=delivery_workflow_id(subscription_id, event_id),
+            task_queue=options.task_queue,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+        )
+    except WorkflowAlreadyStartedError:
+        return False
+    return True
+
+
+class Relay:
+    def __init__(
+        self,
+        client: Client,
+        sessions: async_sessionmaker[AsyncSession],
+        options: RelayOptions,
+        bus: EventBus | None = None,
+    ) -> None:
+        self._client = client
+        self._sessions = sessions
+        self._options = options
+        self._bus = bus
+
+    async def dispatch(self) -> int:
+        """One pass over the outbox; how many events were dispatched."""
+        async with self._sessions() as s:
+            await s.connection(execution_options=READ_ONLY)
+            batch = await events.undispatched(s, self._options.batch_size)
+            subscribers = {e.type: await events.subscribers_of(s, e.type) for e in batch}
+        if not batch:
+            return 0
+        for event in batch:
+            await self._deliver(event, subscribers[event.type])
+            if self._bus is not None:
+                await self._bus.publish(events.to_event(event))
+        async with self._sessions.begin() as s:
+            await events.mark_dispatched(s, [e.seq for e in batch])
+        log.info("events dispatched", count=len(batch), last_seq=batch[-1].seq)
+        return len(batch)
+
+    async def _deliver(self, event: EventRow, subscribers: list[WebhookSubscription]) -> None:
+        if not subscribers:
+            return
+        async with self._sessions.begin() as s:
+            delivery_ids = [await events.open_delivery(s, sub.subscription_id, event) for sub in subscribers]
+        for subscriber, delivery_id in zip(subscribers, delivery_ids, strict=True):
+            await start_delivery(self._client, self._options, subscriber.subscription_id, event.event_id, delivery_id)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Until `stop` is set: dispatch, then wait the interval (no wait while there is a backlog)."""
+        while not stop.is_set():
+            try:
+                dispatched = await self.dispatch()
+            except Exception:  # the database or Temporal is away for a moment; the outbox keeps the events
+                log.exception("relay pass failed; retrying")
+                dispatched = 0
+            if dispatched < self._options.batch_size:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), self._options.interval_s)
+
+
+@contextlib.asynccontextmanager
+async def running_relay(
+    client: Client, sessions: async_sessionmaker[AsyncSession], options: RelayOptions
+) -> AsyncIterator[Relay]:
+    """The relay as a background task (with the message bus when ORDERFLOW_NATS_URL is set), stopped on exit."""
+    bus = await EventBus.connect(options.nats_url) if options.nats_url else None
+    relay = Relay(client, sessions, options, bus)
+    stop = asyncio.Event()
+    task = asyncio.create_task(relay.run(stop), name="outbox-relay")
+    log.info("outbox relay running", nats=bool(bus), interval_s=options.interval_s)
+    try:
+        yield relay
+    finally:
+        stop.set()
+        await task
+        if bus is not None:
+            await bus.close()
