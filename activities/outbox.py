@@ -11,10 +11,11 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Any
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowHandle
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
@@ -38,10 +39,10 @@ class RelayOptions:
 
 async def start_delivery(
     client: Client, options: RelayOptions, subscription_id: str, event_id: str, delivery_id: str
-) -> bool:
-    """Start the delivery workflow; False when it was already started (by us before a crash, or another relay)."""
+) -> WorkflowHandle[Any, Any] | None:
+    """Start the delivery workflow; None when it was already started (by us before a crash, or another relay)."""
     try:
-        await client.start_workflow(
+        return await client.start_workflow(
             "WebhookDelivery",
             DeliverWebhook(delivery_id, subscription_id, event_id, options.retry_hours),
             id=delivery_workflow_id(subscription_id, event_id),
@@ -49,8 +50,7 @@ async def start_delivery(
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
         )
     except WorkflowAlreadyStartedError:
-        return False
-    return True
+        return None
 
 
 class Relay:

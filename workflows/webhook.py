@@ -4,7 +4,7 @@ from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.webhooks import WebhookActivities
@@ -38,6 +38,8 @@ class WebhookDeliveryWorkflow:
             last = getattr(cause, "cause", None)
             if last is not None:  # a timeout carries the last attempt's failure
                 reason = f"{reason}: {last}"
+            if not (isinstance(cause, ApplicationError) and cause.non_retryable):
+                reason = f"gave up after {req.retry_hours:g} h of retries; last: {reason}"
             await workflow.execute_activity_method(
                 WebhookActivities.dead_letter_webhook,
                 DeadLetter(req.delivery_id, reason),
