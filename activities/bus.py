@@ -26,7 +26,10 @@ class EventBus:
 
     @classmethod
     async def connect(cls, url: str) -> "EventBus":
-        connection = await nats.connect(url, name="orderflow", connect_timeout=5, max_reconnect_attempts=-1)
+        # A few reconnects, then give up: the relay drops a broken bus and connects afresh on its next pass.
+        connection = await nats.connect(
+            url, name="orderflow", connect_timeout=5, max_reconnect_attempts=3, reconnect_time_wait=1
+        )
         jetstream = connection.jetstream()
         try:
             await jetstream.stream_info(STREAM)
@@ -48,4 +51,7 @@ class EventBus:
         return not ack.duplicate
 
     async def close(self) -> None:
-        await self._connection.drain()
+        if self._connection.is_connected:
+            await self._connection.drain()
+        else:
+            await self._connection.close()

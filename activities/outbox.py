@@ -27,6 +27,8 @@ from store.tables import EventRow, WebhookSubscription
 
 log = structlog.get_logger(__name__)
 
+FAILED_PAUSE_S = 2.0  # after a failed pass, so an outage is not hammered (nor the log flooded)
+
 
 @dataclass(frozen=True)
 class RelayOptions:
@@ -74,14 +76,31 @@ class Relay:
             subscribers = {e.type: await events.subscribers_of(s, e.type) for e in batch}
         if not batch:
             return 0
+        bus = await self._connected_bus()
         for event in batch:
             await self._deliver(event, subscribers[event.type])
-            if self._bus is not None:
-                await self._bus.publish(events.to_event(event))
+            if bus is not None:
+                try:
+                    await bus.publish(events.to_event(event))
+                except Exception:
+                    self._bus = None  # connect afresh next pass
+                    with contextlib.suppress(Exception):
+                        await bus.close()
+                    raise
         async with self._sessions.begin() as s:
             await events.mark_dispatched(s, [e.seq for e in batch])
         log.info("events dispatched", count=len(batch), last_seq=batch[-1].seq)
         return len(batch)
+
+    async def _connected_bus(self) -> EventBus | None:
+        """The message bus, connected on first use: NATS being away delays events, it does not stop the worker."""
+        if self._bus is None and self._options.nats_url:
+            self._bus = await EventBus.connect(self._options.nats_url)
+        return self._bus
+
+    async def close(self) -> None:
+        if self._bus is not None:
+            await self._bus.close()
 
     async def _deliver(self, event: EventRow, subscribers: list[WebhookSubscription]) -> None:
         if not subscribers:
@@ -96,12 +115,13 @@ class Relay:
         while not stop.is_set():
             try:
                 dispatched = await self.dispatch()
-            except Exception:  # the database or Temporal is away for a moment; the outbox keeps the events
-                log.exception("relay pass failed; retrying")
-                dispatched = 0
+            except Exception as err:  # the database, Temporal or NATS is away; the outbox keeps the events
+                log.warning("relay pass failed; retrying", error=f"{type(err).__name__}: {err}")
+                dispatched = -1
             if dispatched < self._options.batch_size:
+                pause = self._options.interval_s if dispatched >= 0 else max(self._options.interval_s, FAILED_PAUSE_S)
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), self._options.interval_s)
+                    await asyncio.wait_for(stop.wait(), pause)
 
 
 @contextlib.asynccontextmanager
@@ -109,15 +129,13 @@ async def running_relay(
     client: Client, sessions: async_sessionmaker[AsyncSession], options: RelayOptions
 ) -> AsyncIterator[Relay]:
     """The relay as a background task (with the message bus when ORDERFLOW_NATS_URL is set), stopped on exit."""
-    bus = await EventBus.connect(options.nats_url) if options.nats_url else None
-    relay = Relay(client, sessions, options, bus)
+    relay = Relay(client, sessions, options)
     stop = asyncio.Event()
     task = asyncio.create_task(relay.run(stop), name="outbox-relay")
-    log.info("outbox relay running", nats=bool(bus), interval_s=options.interval_s)
+    log.info("outbox relay running", nats=bool(options.nats_url), interval_s=options.interval_s)
     try:
         yield relay
     finally:
         stop.set()
         await task
-        if bus is not None:
-            await bus.close()
+        await relay.close()

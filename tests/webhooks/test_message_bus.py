@@ -6,12 +6,17 @@ from datetime import UTC, datetime
 from typing import Any
 
 import nats
+import pytest
 from nats.aio.msg import Msg
 from nats.js.api import DeliverPolicy
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio.testing import WorkflowEnvironment
 
 from activities.bus import EventBus
+from activities.outbox import Relay, RelayOptions
 from config import WarehouseMode
 from domain.events import BusinessEvent, event_id
+from store import events
 from tests.conftest import StackFactory, order_body, stock_up, unique
 from tests.integration.test_api_exceptions import eventually
 
@@ -80,3 +85,20 @@ async def test_an_orders_events_reach_the_bus_with_their_ids(stack_factory: Stac
         seen = {m.headers["Nats-Msg-Id"]: m.subject for m in listener.of(order_id) if m.headers}
         assert seen == {id_: f"orderflow.{type_}" for id_, type_ in by_id.items()}
         assert len(listener.of(order_id)) == 5
+
+
+async def test_with_nats_away_events_wait_in_the_outbox(
+    dev_env: WorkflowEnvironment, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    order_id = f"web-{unique('AWAY')}"
+    event = BusinessEvent(event_id(order_id, "received"), "order.received", order_id, datetime.now(UTC), {})
+    async with sessions.begin() as s:
+        await events.record(s, [event])
+    relay = Relay(dev_env.client, sessions, RelayOptions(unique("tq"), nats_url="nats://127.0.0.1:1"))
+    with pytest.raises(Exception):  # noqa: B017 - whichever way the connection fails
+        await relay.dispatch()
+    async with sessions() as s:
+        row = await events.get_event(s, event.event_id)
+        assert row is not None and row.dispatched_at is None
+    async with sessions.begin() as s:  # tidy: this one is not for the next test's relay
+        await events.mark_dispatched(s, [row.seq])
