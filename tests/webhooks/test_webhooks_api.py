@@ -161,3 +161,48 @@ async def test_subscriptions_are_validated_and_managed(stack_factory: StackFacto
         assert (await stack.http.delete(path)).status_code == 204
         assert (await stack.http.get(path)).status_code == 404
         assert (await stack.http.get(f"{path}/deliveries")).status_code == 404
+
+
+async def test_a_receiver_stopped_and_started_again_gets_the_backlog(
+    stack_factory: StackFactory, sqlite_url: str
+) -> None:
+    receiver = Receiver()
+    async with stack_factory(sqlite_url, mode=WarehouseMode.AUTO, relay_interval_seconds=0.2) as stack:
+        sku = unique("BACKLOG")
+        await stock_up(stack.sessions, {sku: 10})
+        with serving(receiver):
+            hook = await subscribe(stack, receiver.url, ["*"])
+            receiver.secret = hook["secret"]
+        port = int(receiver.url.split(":")[2].split("/")[0])
+        try:
+            # The receiver is stopped: orders go on, deliveries keep trying.
+            order_ids = [(await stack.http.post("/v1/orders", json=order_body({sku: 1}))).json()["order_id"]]
+            order_ids.append((await stack.http.post("/v1/orders", json=order_body({sku: 2}))).json()["order_id"])
+            for order_id in order_ids:
+                await stack.wait_for_status(order_id, "completed")
+
+            async def tried() -> list[dict[str, Any]]:
+                page = await stack.http.get(
+                    f"/v1/webhooks/{hook['subscription_id']}/deliveries", params={"status": "pending", "limit": 200}
+                )
+                items: list[dict[str, Any]] = page.json()["items"]
+                return items
+
+            waiting = await eventually(tried, lambda items: len(items) >= 2 * len(HAPPY), within=20)
+            assert all(d["last_error"] for d in waiting if d["attempts"])  # connection refused, retried
+            assert receiver.received == []
+
+            with serving(receiver, port):  # back on the same address
+                for order_id in order_ids:
+                    await eventually(
+                        lambda o=order_id: asyncio.sleep(0, receiver.events_of(o)),  # type: ignore[misc]
+                        lambda got: len(got) >= len(HAPPY),
+                        within=30,
+                    )
+                await settled(stack, hook["subscription_id"], 2 * len(HAPPY), within=30)
+            for order_id in order_ids:
+                got = receiver.events_of(order_id)
+                assert Counter(e["type"] for e in got) == Counter(HAPPY), order_id
+            assert receiver.refused == []
+        finally:
+            await unsubscribe(stack, hook)
