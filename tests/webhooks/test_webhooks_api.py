@@ -41,10 +41,10 @@ async def unsubscribe(stack: Stack, *hooks: dict[str, Any]) -> None:
         await stack.http.delete(f"/v1/webhooks/{hook['subscription_id']}")
 
 
-async def test_every_event_of_an_order_arrives_once_signed(stack_factory: StackFactory, sqlite_url: str) -> None:
+async def test_every_event_of_an_order_arrives_once_signed(stack_factory: StackFactory, database_url: str) -> None:
     everything, shipped_only = Receiver(), Receiver()
     with serving(everything), serving(shipped_only):
-        async with stack_factory(sqlite_url, mode=WarehouseMode.AUTO, relay_interval_seconds=0.2) as stack:
+        async with stack_factory(database_url, mode=WarehouseMode.AUTO, relay_interval_seconds=0.2) as stack:
             hook = await subscribe(stack, everything.url, ["*"])
             everything.secret = hook["secret"]
             assert everything.secret.startswith("whsec_")
