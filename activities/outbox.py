@@ -73,12 +73,12 @@ class Relay:
         async with self._sessions() as s:
             await s.connection(execution_options=READ_ONLY)
             batch = await events.undispatched(s, self._options.batch_size)
-            subscribers = {e.type: await events.subscribers_of(s, e.type) for e in batch}
+            active = await events.active_subscriptions(s) if batch else []
         if not batch:
             return 0
         bus = await self._connected_bus()
         for event in batch:
-            await self._deliver(event, subscribers[event.type])
+            await self._deliver(event, events.subscribers_of(active, event.type))
             if bus is not None:
                 try:
                     await bus.publish(events.to_event(event))

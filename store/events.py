@@ -118,9 +118,13 @@ async def subscriptions(session: AsyncSession, limit: int, after: str | None) ->
     return list((await session.execute(query)).scalars())
 
 
-async def subscribers_of(session: AsyncSession, event_type: str) -> list[WebhookSubscription]:
+async def active_subscriptions(session: AsyncSession) -> list[WebhookSubscription]:
     result = await session.execute(select(WebhookSubscription).where(WebhookSubscription.active.is_(True)))
-    return [s for s in result.scalars() if matches(s.event_types, event_type)]
+    return list(result.scalars())
+
+
+def subscribers_of(subscriptions: list[WebhookSubscription], event_type: str) -> list[WebhookSubscription]:
+    return [s for s in subscriptions if matches(s.event_types, event_type)]
 
 
 async def update_subscription(
