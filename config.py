@@ -119,6 +119,12 @@ class Settings(BaseSettings):
     channel_policies: dict[str, ChannelPolicy] = {}
     backorder_window_hours: Annotated[float, Field(ge=0)] = 24
 
+    # Business events (docs/integrations.md): the message bus when set, webhook retries, the outbox relay.
+    nats_url: str = ""
+    webhook_retry_hours: Annotated[float, Field(gt=0, le=24 * 7)] = 24
+    relay_interval_seconds: Annotated[float, Field(gt=0, le=60)] = 0.5
+    relay_batch_size: Annotated[int, Field(ge=1, le=1000)] = 100
+
     log_format: Annotated[str, Field(pattern="^(auto|json|console)$")] = "auto"
     log_level: str = "INFO"
 

@@ -16,15 +16,18 @@ from activities.carrier import CarrierActivities
 from activities.external import HttpCarrier, HttpLedger, HttpWarehouse, Partner
 from activities.inventory import InventoryActivities
 from activities.orders import OrderActivities
+from activities.outbox import RelayOptions, running_relay
 from activities.warehouse import WarehouseActivities
+from activities.webhooks import WebhookActivities
 from config import Settings, WarehouseMode, configure_logging, get_settings
 from store.db import create_engine, create_sessions
 from workflows.order import OrderWorkflow
 from workflows.restock import RestockWorkflow
+from workflows.webhook import WebhookDeliveryWorkflow
 
 log = structlog.get_logger(__name__)
 
-WORKFLOWS: Sequence[type] = (OrderWorkflow, RestockWorkflow)
+WORKFLOWS: Sequence[type] = (OrderWorkflow, RestockWorkflow, WebhookDeliveryWorkflow)
 
 
 def partner(settings: Settings, system: str) -> Partner | None:
@@ -52,6 +55,7 @@ def build_activities(settings: Settings, sessions: async_sessionmaker[AsyncSessi
     warehouse = WarehouseActivities(sessions, auto_after, external_wms)
     carrier = CarrierActivities(sessions, HttpCarrier(tms) if tms else settings.carrier_name)
     billing = BillingActivities(sessions, HttpLedger(erp) if erp else None)
+    webhooks = WebhookActivities(sessions)
     return [
         orders.confirm_order,
         orders.project_order,
@@ -61,7 +65,19 @@ def build_activities(settings: Settings, sessions: async_sessionmaker[AsyncSessi
         warehouse.create_pick_list,
         carrier.book_shipment,
         billing.issue_invoice,
+        webhooks.deliver_webhook,
+        webhooks.dead_letter_webhook,
     ]
+
+
+def relay_options(settings: Settings) -> RelayOptions:
+    return RelayOptions(
+        task_queue=settings.task_queue,
+        retry_hours=settings.webhook_retry_hours,
+        interval_s=settings.relay_interval_seconds,
+        batch_size=settings.relay_batch_size,
+        nats_url=settings.nats_url,
+    )
 
 
 def build_worker(client: Client, settings: Settings, sessions: async_sessionmaker[AsyncSession]) -> Worker:
@@ -84,7 +100,8 @@ async def run(settings: Settings) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     try:
-        async with build_worker(client, settings, create_sessions(engine)):
+        sessions = create_sessions(engine)
+        async with build_worker(client, settings, sessions), running_relay(client, sessions, relay_options(settings)):
             log.info(
                 "worker running",
                 task_queue=settings.task_queue,

@@ -13,7 +13,7 @@ from api.audit import AuditMiddleware
 from api.idempotency import IdempotencyMiddleware
 from api.limits import RequestLimitsMiddleware
 from api.requestlog import RequestLogMiddleware
-from api.routers import audit, catalog, controls, health, keys, orders, pick_lists, queues, warehouses
+from api.routers import audit, catalog, controls, health, keys, orders, pick_lists, queues, warehouses, webhooks
 from config import Settings
 from store.db import create_engine, create_sessions
 
@@ -54,6 +54,8 @@ def create_app(settings: Settings, temporal: Client | None = None) -> FastAPI:
         catalog.router,
         keys.router,
         audit.router,
+        webhooks.router,
+        webhooks.events_router,
         health.router,
     ):
         app.include_router(router)

@@ -10,9 +10,11 @@ import structlog
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from domain.events import events_of
 from domain.exceptions import OrderException
 from domain.orders import Order, OrderStatus
 from domain.steps import ProjectOrder
+from store import events
 from store.sql import insert_ignore, utcnow
 from store.tables import AlertRow, OrderEvent, OrderExceptionRow, OrderLineRow, OrderRow
 
@@ -121,6 +123,8 @@ async def project(session: AsyncSession, change: ProjectOrder) -> None:
         log.warning(
             "alert", alert_id=alert.alert_id, kind=alert.kind, escalation_level=alert.level, message=alert.message
         )
+    # The outbox: business events commit with the change that caused them, or not at all.
+    await events.record(session, events_of(change, utcnow()))
 
 
 async def _upsert_exception(session: AsyncSession, order_id: str, exception: OrderException) -> None:

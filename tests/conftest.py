@@ -19,12 +19,13 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from activities.outbox import running_relay
 from api.app import create_app
 from config import Settings, WarehouseMode
 from domain.access import Role
 from store import catalog, inventory, keys, migrate
 from store.db import create_engine, create_sessions
-from worker import build_worker
+from worker import build_worker, relay_options
 from workflows import attributes
 
 BIN = Path(sys.executable).parent
@@ -231,7 +232,8 @@ def stack_factory(dev_env: WorkflowEnvironment) -> StackFactory:
         app = create_app(settings, temporal=dev_env.client)
         worker: Worker = build_worker(dev_env.client, settings, sessions)
         try:
-            async with worker, app.router.lifespan_context(app):
+            relay = running_relay(dev_env.client, sessions, relay_options(settings))
+            async with worker, relay, app.router.lifespan_context(app):
                 transport = httpx.ASGITransport(app=app)
                 async with httpx.AsyncClient(
                     transport=transport, base_url="http://orderflow.test", headers=bearer(role_keys[Role.ADMIN])

@@ -24,6 +24,7 @@ import re
 import sys
 import threading
 import time
+import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,11 @@ REQUIRED = {
 }
 
 
+# Numbers are unique across runs of the fake too, as a real system's are: tests that share a database may
+# meet a restarted fake, and our shipments and invoices keep those numbers unique.
+RUN = uuid.uuid4().hex[:6].upper()
+
+
 class State:
     def __init__(self, token: str | None) -> None:
         self.token = token
@@ -52,12 +58,12 @@ class State:
     def make(self, system: str, body: dict[str, Any]) -> dict[str, Any]:
         n = len(self.records[system]) + 1
         if system == "wms":
-            return {"reference": f"WMS-{n:06d}", "status": "queued"}
+            return {"reference": f"WMS-{RUN}-{n:06d}", "status": "queued"}
         if system == "wms-cancel":
             return {"pick_list_id": body["pick_list_id"], "cancelled": True}
         if system == "tms":
-            return {"carrier": "fake-express", "tracking_number": f"FX{n:010d}"}
-        return {"number": f"ERP-{n:06d}", "issued": True}
+            return {"carrier": "fake-express", "tracking_number": f"FX{RUN}{n:06d}"}
+        return {"number": f"ERP-{RUN}-{n:06d}", "issued": True}
 
 
 class Handler(BaseHTTPRequestHandler):

@@ -3,13 +3,15 @@
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from api.access import PUBLIC_PATHS
 from api.app import create_app
 from config import WarehouseMode
 from domain.access import Role
-from store import keys
+from domain.events import BusinessEvent, event_id
+from store import events, keys
 from tests.conftest import Stack, StackFactory, bearer, order_body, stock_up, unique
 from tests.integration.test_api_exceptions import eventually
 from tests.unit.test_access import api_routes, role_checks
@@ -68,6 +70,22 @@ class World:
         )
         self.alert_id = alerts.json()["items"][0]["alert_id"]
         self.spare_key = (await self.stack.http.post("/v1/api-keys", json={"name": "spare", "role": "viewer"})).json()
+        await self.webhooks()
+
+    async def webhooks(self) -> None:
+        """Two subscriptions to an event no order produces yet, and a dead letter of one to redeliver."""
+        hook = {"url": "http://127.0.0.1:9/hooks", "event_types": ["order.delivered"]}
+        self.webhook = (await self.stack.http.post("/v1/webhooks", json=hook)).json()["subscription_id"]
+        self.spare_webhook = (await self.stack.http.post("/v1/webhooks", json=hook)).json()["subscription_id"]
+        order_id = self.picking[0]
+        event = BusinessEvent(event_id(order_id, "matrix"), "order.delivered", order_id, datetime.now(UTC), {})
+        async with self.stack.sessions.begin() as s:
+            await events.record(s, [event])
+            row = await events.get_event(s, event.event_id)
+            assert row is not None
+            await events.mark_dispatched(s, [row.seq])
+            self.dead_letter = await events.open_delivery(s, self.webhook, row)
+            await events.dead_letter(s, self.dead_letter, "matrix")
 
     def one(self, pool: list[Any], role: Role, roles: list[Role]) -> Any:
         return pool[roles.index(role)]
@@ -86,6 +104,7 @@ def routes(w: World) -> list[Route]:
     approvals, rejections = w.awaiting[0:2], w.awaiting[2:4]
     product = f"/v1/products/{w.sku}"
     stock = f"/v1/inventory/MAIN/{w.sku}"
+    hook = f"/v1/webhooks/{w.webhook}"
 
     def submit(role: Role) -> Request:
         return "/v1/orders", order_body({w.sku: 1}, channel="web" if role is Role.CHANNEL else "shop")
@@ -199,6 +218,42 @@ def routes(w: World) -> list[Route]:
             request=per_role(lambda r: (f"/v1/api-keys/{w.spare_key['key_id']}", None)),
         ),
         Route("GET", "/v1/audit", ADMIN),
+        Route(
+            "POST",
+            "/v1/webhooks",
+            ADMIN,
+            201,
+            body={"url": "http://127.0.0.1:9/x", "event_types": ["*"], "active": False},
+        ),
+        Route("GET", "/v1/webhooks", ADMIN),
+        Route("GET", "/v1/webhooks/{subscription_id}", ADMIN, request=per_role(lambda r: (hook, None))),
+        Route(
+            "PATCH",
+            "/v1/webhooks/{subscription_id}",
+            ADMIN,
+            request=per_role(lambda r: (hook, {"url": "http://127.0.0.1:9/moved"})),
+        ),
+        Route(
+            "DELETE",
+            "/v1/webhooks/{subscription_id}",
+            ADMIN,
+            204,
+            per_role(lambda r: (f"/v1/webhooks/{w.spare_webhook}", None)),
+        ),
+        Route(
+            "GET",
+            "/v1/webhooks/{subscription_id}/deliveries",
+            ADMIN,
+            request=per_role(lambda r: (f"{hook}/deliveries?status=failed", None)),
+        ),
+        Route(
+            "POST",
+            "/v1/webhooks/{subscription_id}/deliveries/{delivery_id}/redeliver",
+            ADMIN,
+            202,
+            per_role(lambda r: (f"{hook}/deliveries/{w.dead_letter}/redeliver", None)),
+        ),
+        Route("GET", "/v1/events", OPERATE),
     ]
 
 
@@ -240,6 +295,7 @@ async def test_every_route_answers_every_role_as_declared(stack_factory: StackFa
                 answer = await stack.http.request(route.method, path, json=body, headers=stack.as_role(role))
                 outcomes[(route.method, route.template, role.value)] = answer.status_code
                 assert answer.status_code == route.ok, (route.template, role, answer.text)
+        await stack.http.delete(f"/v1/webhooks/{world.webhook}")  # the test database is shared: no stray subscriber
         health = await stack.http.get("/healthz", headers={"Authorization": ""})
         assert health.status_code == 200
         assert len(outcomes) == len(matrix) * (len(ALL_ROLES) + 1)

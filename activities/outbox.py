@@ -1,0 +1,141 @@
+"""The outbox relay: runs beside the worker, hands each committed business event to its subscribers.
+
+For each undispatched event, oldest first: one `WebhookDelivery` workflow per matching active
+subscription (workflow id `webhook-{subscription}-{event}`, REJECT_DUPLICATE: a second start is
+refused, which is the once-per-subscription guarantee), a publish to JetStream when configured
+(Nats-Msg-Id = event id, so the stream drops a re-publish), then the event is marked dispatched.
+A crash between the two only dispatches again; two relays at once only duplicate refused starts.
+"""
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio.client import Client, WorkflowHandle
+from temporalio.common import WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
+
+from activities.bus import EventBus
+from domain.events import DeliverWebhook, delivery_workflow_id
+from store import events
+from store.db import READ_ONLY
+from store.tables import EventRow, WebhookSubscription
+
+log = structlog.get_logger(__name__)
+
+FAILED_PAUSE_S = 2.0  # after a failed pass, so an outage is not hammered (nor the log flooded)
+
+
+@dataclass(frozen=True)
+class RelayOptions:
+    task_queue: str
+    retry_hours: float = 24.0
+    interval_s: float = 0.5
+    batch_size: int = 100
+    nats_url: str = ""
+
+
+async def start_delivery(
+    client: Client, options: RelayOptions, subscription_id: str, event_id: str, delivery_id: str
+) -> WorkflowHandle[Any, Any] | None:
+    """Start the delivery workflow; None when it was already started (by us before a crash, or another relay)."""
+    try:
+        return await client.start_workflow(
+            "WebhookDelivery",
+            DeliverWebhook(delivery_id, subscription_id, event_id, options.retry_hours),
+            id=delivery_workflow_id(subscription_id, event_id),
+            task_queue=options.task_queue,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+        )
+    except WorkflowAlreadyStartedError:
+        return None
+
+
+class Relay:
+    def __init__(
+        self,
+        client: Client,
+        sessions: async_sessionmaker[AsyncSession],
+        options: RelayOptions,
+        bus: EventBus | None = None,
+    ) -> None:
+        self._client = client
+        self._sessions = sessions
+        self._options = options
+        self._bus = bus
+
+    async def dispatch(self) -> int:
+        """One pass over the outbox; how many events were dispatched."""
+        async with self._sessions() as s:
+            await s.connection(execution_options=READ_ONLY)
+            batch = await events.undispatched(s, self._options.batch_size)
+            active = await events.active_subscriptions(s) if batch else []
+        if not batch:
+            return 0
+        bus = await self._connected_bus()
+        for event in batch:
+            await self._deliver(event, events.subscribers_of(active, event.type))
+            if bus is not None:
+                try:
+                    await bus.publish(events.to_event(event))
+                except Exception:
+                    self._bus = None  # connect afresh next pass
+                    with contextlib.suppress(Exception):
+                        await bus.close()
+                    raise
+        async with self._sessions.begin() as s:
+            await events.mark_dispatched(s, [e.seq for e in batch])
+        log.info("events dispatched", count=len(batch), last_seq=batch[-1].seq)
+        return len(batch)
+
+    async def _connected_bus(self) -> EventBus | None:
+        """The message bus, connected on first use: NATS being away delays events, it does not stop the worker."""
+        if self._bus is None and self._options.nats_url:
+            self._bus = await EventBus.connect(self._options.nats_url)
+        return self._bus
+
+    async def close(self) -> None:
+        if self._bus is not None:
+            await self._bus.close()
+
+    async def _deliver(self, event: EventRow, subscribers: list[WebhookSubscription]) -> None:
+        if not subscribers:
+            return
+        async with self._sessions.begin() as s:
+            delivery_ids = [await events.open_delivery(s, sub.subscription_id, event) for sub in subscribers]
+        for subscriber, delivery_id in zip(subscribers, delivery_ids, strict=True):
+            await start_delivery(self._client, self._options, subscriber.subscription_id, event.event_id, delivery_id)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Until `stop` is set: dispatch, then wait the interval (no wait while there is a backlog)."""
+        while not stop.is_set():
+            try:
+                dispatched = await self.dispatch()
+            except Exception as err:  # the database, Temporal or NATS is away; the outbox keeps the events
+                log.warning("relay pass failed; retrying", error=f"{type(err).__name__}: {err}")
+                dispatched = -1
+            if dispatched < self._options.batch_size:
+                pause = self._options.interval_s if dispatched >= 0 else max(self._options.interval_s, FAILED_PAUSE_S)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), pause)
+
+
+@contextlib.asynccontextmanager
+async def running_relay(
+    client: Client, sessions: async_sessionmaker[AsyncSession], options: RelayOptions
+) -> AsyncIterator[Relay]:
+    """The relay as a background task (with the message bus when ORDERFLOW_NATS_URL is set), stopped on exit."""
+    relay = Relay(client, sessions, options)
+    stop = asyncio.Event()
+    task = asyncio.create_task(relay.run(stop), name="outbox-relay")
+    log.info("outbox relay running", nats=bool(options.nats_url), interval_s=options.interval_s)
+    try:
+        yield relay
+    finally:
+        stop.set()
+        await task
+        await relay.close()

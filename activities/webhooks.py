@@ -1,0 +1,73 @@
+"""Webhooks: POST one signed event to one subscriber; every attempt is recorded on its delivery."""
+
+import json
+import time
+
+import httpx
+import structlog
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from domain.events import DeadLetter, DeliverWebhook, DeliveryAttempted, is_retryable
+from domain.signing import SIGNATURE_HEADER, sign
+from store import events
+
+log = structlog.get_logger(__name__)
+
+TIMEOUT_S = 10.0
+# Non-retryable failure types the workflow dead-letters at once.
+REFUSED = "WebhookRefused"
+GONE = "SubscriptionGone"
+
+
+class WebhookActivities:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], timeout_s: float = TIMEOUT_S) -> None:
+        self._sessions = sessions
+        self._timeout_s = timeout_s
+
+    @activity.defn(name="deliver_webhook")
+    async def deliver_webhook(self, req: DeliverWebhook) -> DeliveryAttempted:
+        """2xx: delivered. Network trouble, 408, 429, 5xx: raise, Temporal retries. Other 4xx: non-retryable."""
+        with structlog.contextvars.bound_contextvars(delivery_id=req.delivery_id, event_id=req.event_id):
+            async with self._sessions() as s:
+                subscription = await events.get_subscription(s, req.subscription_id)
+                event = await events.get_event(s, req.event_id)
+            if subscription is None or not subscription.active:
+                raise ApplicationError("the subscription was deleted or deactivated", type=GONE, non_retryable=True)
+            if event is None:
+                raise ApplicationError(f"event {req.event_id} is not in the outbox", type=GONE, non_retryable=True)
+            body = json.dumps(events.to_event(event).payload(), separators=(",", ":")).encode()
+            headers = {
+                "Content-Type": "application/json",
+                SIGNATURE_HEADER: sign(subscription.secret, int(time.time()), body),
+                "Orderflow-Event-Id": event.event_id,
+                "Orderflow-Event-Type": event.type,
+                "User-Agent": "orderflow-webhooks/1",
+            }
+            status: int | None = None
+            error: str | None = None
+            try:
+                async with httpx.AsyncClient(timeout=self._timeout_s, follow_redirects=False) as http:
+                    response = await http.post(subscription.url, content=body, headers=headers)
+                status = response.status_code
+                if not 200 <= status < 300:
+                    error = f"HTTP {status}: {response.text[:200]}"
+            except httpx.HTTPError as err:
+                error = f"{type(err).__name__}: {err}"[:500]
+            async with self._sessions.begin() as s:
+                await events.record_attempt(s, req.delivery_id, status, error)
+            attempt = activity.info().attempt
+            if status is not None and 200 <= status < 300:
+                log.info("webhook delivered", status_code=status, attempt=attempt)
+                return DeliveryAttempted(status)
+            log.warning("webhook attempt failed", status_code=status, error=error, attempt=attempt)
+            if status is not None and not is_retryable(status):
+                raise ApplicationError(f"the subscriber answered {status}", type=REFUSED, non_retryable=True)
+            raise ApplicationError(error or "delivery failed", type="WebhookUnavailable")
+
+    @activity.defn(name="dead_letter_webhook")
+    async def dead_letter_webhook(self, req: DeadLetter) -> None:
+        async with self._sessions.begin() as s:
+            await events.dead_letter(s, req.delivery_id, req.error[:1000])
+        log.warning("webhook dead-lettered", delivery_id=req.delivery_id, error=req.error)
