@@ -93,7 +93,7 @@ async def fingerprints(session: AsyncSession, order_ids: Sequence[str]) -> dict[
     result = await session.execute(
         select(OrderRow.order_id, OrderRow.fingerprint).where(OrderRow.order_id.in_(order_ids))
     )
-    return dict(result.tuples().all())
+    return {row.order_id: row.fingerprint for row in result}
 
 
 async def settle(
