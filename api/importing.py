@@ -46,7 +46,7 @@ LINE_COLUMNS = ("sku", "quantity", "unit_price")
 ORDER_COLUMNS = tuple(c for c in COLUMNS if c not in LINE_COLUMNS)
 EXAMPLE = {
     "channel": "web",
-    "external_id": "WEB-10001",
+    "external_id": "WEB-20001",
     "customer_id": "C-1",
     "customer_name": "Li Wei",
     "customer_email": "li.wei@example.com",
@@ -60,7 +60,7 @@ EXAMPLE = {
     "currency": "CNY",
     "ship_by": "",
     "priority": "standard",
-    "sku": "TEE-RED-M",
+    "sku": "TEE-BLK-M",
     "quantity": "2",
     "unit_price": "49.00",
 }

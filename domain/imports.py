@@ -14,6 +14,8 @@ from domain.orders import Address, Customer, Order, OrderLine, Priority
 # Orders started per activity call: big enough to move 10,000 rows in ~100 steps, small enough that a
 # retried step repeats little work.
 CHUNK_SIZE = 100
+# Chunks per workflow run before it continues as new: about 1,200 history events.
+CHUNKS_PER_RUN = 200
 
 
 class ImportOutcome(StrEnum):
@@ -41,6 +43,8 @@ class ImportBatch:
     import_id: str
     chunks: int
     next_chunk: int = 0  # where a continued run picks up
+    chunk_size: int = CHUNK_SIZE
+    chunks_per_run: int = CHUNKS_PER_RUN
 
 
 @dataclass(frozen=True)

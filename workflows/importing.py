@@ -11,7 +11,6 @@ with workflow.unsafe.imports_passed_through():
     from activities.importing import ImportActivities
     from domain.imports import ImportBatch, StartChunk
 
-CHUNKS_PER_RUN = 200
 CHUNK_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30))
 
 
@@ -29,11 +28,11 @@ class ImportBatchWorkflow:
     @workflow.run
     async def run(self, batch: ImportBatch) -> None:
         while self._chunk < batch.chunks:
-            if self._chunk - batch.next_chunk >= CHUNKS_PER_RUN or workflow.info().is_continue_as_new_suggested():
+            if self._chunk - batch.next_chunk >= batch.chunks_per_run or workflow.info().is_continue_as_new_suggested():
                 workflow.continue_as_new(replace(batch, next_chunk=self._chunk))
             await workflow.execute_activity_method(
                 ImportActivities.start_chunk,
-                StartChunk(batch.import_id, self._chunk),
+                StartChunk(batch.import_id, self._chunk, batch.chunk_size),
                 start_to_close_timeout=timedelta(minutes=2),
                 retry_policy=CHUNK_RETRY,
             )

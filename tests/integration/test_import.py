@@ -9,10 +9,15 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from activities.starting import Outcome, start_order
 from api.import_cli import import_file
+from api.importing import orders_from, read_sheet
 from domain.access import Role
+from domain.imports import ImportBatch, ImportStatus, import_workflow_id, order_to_json
 from domain.orders import workflow_id_for
-from store.tables import OrderRow
+from store import imports
+from store.sql import utcnow
+from store.tables import ImportRow, OrderRow
 from tests.conftest import Stack, StackFactory, order_body, stock_up, unique
 from tests.unit.test_importing import as_csv, as_xlsx, line
 
@@ -243,3 +248,51 @@ async def test_the_cli_uploads_and_prints_each_order(
         out = io.StringIO()
         assert await import_file(stack.http, bad, out) == 2
         assert out.getvalue().startswith("refused (422): missing required column(s) channel")
+
+
+async def test_the_batch_continues_as_new_and_a_retried_chunk_counts_its_own_orders_as_created(
+    stack_factory: StackFactory, sqlite_url: str
+) -> None:
+    """Chunks of 2, one chunk per run: 5 orders take 3 runs. Order 0 was started by this import before
+    (as by an attempt that failed before recording it): created. Order 1 by another import: duplicate."""
+    async with stack_factory(sqlite_url) as stack:
+        p, sku = unique("CAN"), unique("TEE")
+        await stock_up(stack.sessions, {sku: 100})
+        sheet = read_sheet(as_csv([line(f"{p}-{i}", sku) for i in range(5)]), "a.csv", "", 10)
+        parsed = orders_from(sheet, None, 500)
+        import_id = f"imp_{p.lower()}"
+        async with stack.sessions.begin() as s:
+            row = ImportRow(
+                import_id=import_id,
+                name="a.csv",
+                format="csv",
+                status=ImportStatus.RUNNING.value,
+                rows=5,
+                created_by="test",
+                channel=None,
+                created_at=utcnow(),
+            )
+            stored = [
+                imports.NewImportOrder(o.order_id, o.channel, o.external_id, o.rows, [], order_to_json(o.order))
+                for o in parsed
+                if o.order is not None
+            ]
+            await imports.create(s, row, stored)
+        first, second = (o.order for o in parsed[:2])
+        assert first is not None and second is not None
+        assert (await start_order(stack.client, stack.settings, first, import_id)).outcome is Outcome.CREATED
+        assert (await start_order(stack.client, stack.settings, second, "imp_other")).outcome is Outcome.CREATED
+
+        handle = await stack.client.start_workflow(
+            "ImportBatch",
+            ImportBatch(import_id, chunks=3, chunk_size=2, chunks_per_run=1),
+            id=import_workflow_id(import_id),
+            task_queue=stack.settings.task_queue,
+        )
+        await handle.result()  # follows the runs it continued as
+        latest = await stack.client.get_workflow_handle(handle.id).describe()
+        assert latest.run_id != handle.first_execution_run_id
+
+        read = (await stack.http.get(f"/v1/imports/{import_id}")).json()
+        assert read["status"] == "completed"
+        assert [r["outcome"] for r in read["results"]] == ["created", "duplicate", "created", "created", "created"]

@@ -199,4 +199,4 @@ def test_templates_hold_the_columns_and_an_example_that_imports() -> None:
     assert [c.value for c in book.active[1]] == list(COLUMNS)
     for content, name in ((template_csv(), "t.csv"), (template_xlsx(), "t.xlsx")):
         [imported] = orders_from(read_sheet(content, name, "", 10), None, 500)
-        assert imported.order is not None and imported.order_id == "web-WEB-10001"
+        assert imported.order is not None and imported.order_id == "web-WEB-20001"
