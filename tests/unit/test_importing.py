@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 from openpyxl import Workbook, load_workbook
 
+from api.import_cli import parse_args
 from api.importing import (
     COLUMNS,
     EXAMPLE,
@@ -200,3 +201,16 @@ def test_templates_hold_the_columns_and_an_example_that_imports() -> None:
     for content, name in ((template_csv(), "t.csv"), (template_xlsx(), "t.xlsx")):
         [imported] = orders_from(read_sheet(content, name, "", 10), None, 500)
         assert imported.order is not None and imported.order_id == "web-WEB-20001"
+
+
+def test_the_cli_needs_a_key_and_a_file(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("ORDERFLOW_API_KEY", raising=False)
+    path = tmp_path / "orders.csv"
+    path.write_bytes(template_csv())
+    with pytest.raises(SystemExit):
+        parse_args([str(path)])
+    with pytest.raises(SystemExit):
+        parse_args([str(tmp_path / "missing.csv"), "--key", "of_x"])
+    monkeypatch.setenv("ORDERFLOW_API_KEY", "of_env")
+    args = parse_args([str(path), "--api", "http://api:8000"])
+    assert (args.file, args.api, args.key) == (path, "http://api:8000", "of_env")
