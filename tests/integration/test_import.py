@@ -1,5 +1,6 @@
-"""Spreadsheet import through the real API, a real Temporal dev server and SQLite: exact per-order
-results, duplicates of orders POSTed before, nothing new on a second import, and the CLI."""
+"""Spreadsheet import through the real API, a real Temporal dev server and SQLite (the mixed file also
+on PostgreSQL): exact per-order results, duplicates of orders POSTed before, nothing new on a second
+import, continue-as-new, and the CLI."""
 
 import asyncio
 import io
@@ -93,9 +94,10 @@ def upload(content: bytes, name: str) -> dict[str, Any]:
 
 @pytest.mark.parametrize(("build", "name"), [(as_csv, "orders.csv"), (as_xlsx, "orders.xlsx")])
 async def test_a_mixed_file_gives_exact_results_and_a_second_import_creates_nothing(
-    stack_factory: StackFactory, sqlite_url: str, build: Any, name: str
+    stack_factory: StackFactory, database_url: str, build: Any, name: str
 ) -> None:
-    async with stack_factory(sqlite_url) as stack:
+    """On SQLite and PostgreSQL."""
+    async with stack_factory(database_url) as stack:
         p, sku, other = unique("IM"), unique("TEE"), unique("MUG")
         await stock_up(stack.sessions, {sku: 100, other: 100})
         await post_before(stack, p, sku)

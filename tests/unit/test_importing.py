@@ -140,11 +140,12 @@ def test_too_many_lines_for_one_order() -> None:
     assert imported.errors == [RowError([2, 3, 4], None, "at most 2 lines per order")]
 
 
-def test_optional_columns_may_be_absent_and_blank_rows_are_skipped() -> None:
+@pytest.mark.parametrize("build", [as_csv, as_xlsx])
+def test_optional_columns_may_be_absent_and_blank_rows_are_skipped(build: Any) -> None:
     columns = tuple(c for c in COLUMNS if c not in ("ship_to_line2", "ship_to_region", "ship_by", "priority"))
-    content = as_csv([line("A-1", "TEE"), {}, line("B-1", "TEE")], columns)
-    sheet = read_sheet(content, "a.csv", "", 10)
-    assert [r.number for r in sheet.rows] == [2, 4]
+    content = build([line("A-1", "TEE"), {}, {}, line("B-1", "TEE")], columns)
+    sheet = read_sheet(content, "orders", "", 10)
+    assert [r.number for r in sheet.rows] == [2, 5]
     assert [o.order is not None for o in orders_from(sheet, None, 500)] == [True, True]
 
 
