@@ -132,6 +132,9 @@ class Settings(BaseSettings):
     # they match the database columns, so they are not settings.
     max_body_bytes: Annotated[int, Field(ge=1024, le=64 * 2**20)] = 2**20
     max_order_lines: Annotated[int, Field(ge=1, le=MAX_LINES_CEILING)] = 500
+    # Spreadsheet import (POST /v1/orders/import): 10,000 rows of CSV are about 2 MB.
+    max_import_bytes: Annotated[int, Field(ge=1024, le=64 * 2**20)] = 8 * 2**20
+    max_import_rows: Annotated[int, Field(ge=1, le=200_000)] = 20_000
     max_page_size: Annotated[int, Field(ge=1, le=1000)] = 200
     # Per API key and per API process: a token bucket refilled at this rate, holding `burst` requests.
     rate_limit_per_second: Annotated[float, Field(gt=0)] = 20

@@ -14,6 +14,7 @@ from temporalio.worker import Worker
 from activities.billing import BillingActivities
 from activities.carrier import CarrierActivities
 from activities.external import HttpCarrier, HttpLedger, HttpWarehouse, Partner
+from activities.importing import ImportActivities
 from activities.inventory import InventoryActivities
 from activities.orders import OrderActivities
 from activities.outbox import RelayOptions, running_relay
@@ -21,13 +22,14 @@ from activities.warehouse import WarehouseActivities
 from activities.webhooks import WebhookActivities
 from config import Settings, WarehouseMode, configure_logging, get_settings
 from store.db import create_engine, create_sessions
+from workflows.importing import ImportBatchWorkflow
 from workflows.order import OrderWorkflow
 from workflows.restock import RestockWorkflow
 from workflows.webhook import WebhookDeliveryWorkflow
 
 log = structlog.get_logger(__name__)
 
-WORKFLOWS: Sequence[type] = (OrderWorkflow, RestockWorkflow, WebhookDeliveryWorkflow)
+WORKFLOWS: Sequence[type] = (OrderWorkflow, RestockWorkflow, WebhookDeliveryWorkflow, ImportBatchWorkflow)
 
 
 def partner(settings: Settings, system: str) -> Partner | None:
@@ -81,11 +83,12 @@ def relay_options(settings: Settings) -> RelayOptions:
 
 
 def build_worker(client: Client, settings: Settings, sessions: async_sessionmaker[AsyncSession]) -> Worker:
+    importing = ImportActivities(client, sessions, settings)  # starts workflows, so it needs the client
     return Worker(
         client,
         task_queue=settings.task_queue,
         workflows=list(WORKFLOWS),
-        activities=build_activities(settings, sessions),
+        activities=[*build_activities(settings, sessions), importing.start_chunk, importing.finish_import],
         max_concurrent_activities=50,
         # On SIGTERM, let running steps finish; whatever does not is retried by the next worker.
         graceful_shutdown_timeout=timedelta(seconds=10),

@@ -13,7 +13,19 @@ from api.audit import AuditMiddleware
 from api.idempotency import IdempotencyMiddleware
 from api.limits import RequestLimitsMiddleware
 from api.requestlog import RequestLogMiddleware
-from api.routers import audit, catalog, controls, health, keys, orders, pick_lists, queues, warehouses, webhooks
+from api.routers import (
+    audit,
+    catalog,
+    controls,
+    health,
+    imports,
+    keys,
+    orders,
+    pick_lists,
+    queues,
+    warehouses,
+    webhooks,
+)
 from config import Settings
 from store.db import create_engine, create_sessions
 
@@ -46,6 +58,7 @@ def create_app(settings: Settings, temporal: Client | None = None) -> FastAPI:
     )
     problems.install(app)
     for router in (
+        imports.router,  # before orders: /v1/orders/import is not an order ID
         orders.router,
         controls.router,
         queues.router,
@@ -63,7 +76,8 @@ def create_app(settings: Settings, temporal: Client | None = None) -> FastAPI:
 
     # Outermost last: log → authenticate and throttle → audit → limit the body → replay or run once.
     app.add_middleware(IdempotencyMiddleware, settings=settings)
-    app.add_middleware(RequestLimitsMiddleware, max_bytes=settings.max_body_bytes)
+    uploads = {imports.UPLOAD_PATH: settings.max_import_bytes}
+    app.add_middleware(RequestLimitsMiddleware, max_bytes=settings.max_body_bytes, larger=uploads)
     app.add_middleware(AuditMiddleware)
     app.add_middleware(AccessMiddleware, settings=settings)
     app.add_middleware(RequestLogMiddleware)

@@ -9,6 +9,7 @@ from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from domain.access import Principal
+from domain.orders import is_order_id
 from store import audit
 
 log = structlog.get_logger(__name__)
@@ -28,7 +29,7 @@ def _order_id(scope: Scope, headers: Headers) -> str | None:
     if isinstance(named, str):
         return named
     for path in (scope["path"], headers.get("location", "")):
-        if match := ORDER_PATH.match(path):
+        if (match := ORDER_PATH.match(path)) and is_order_id(match.group(1)):  # not /v1/orders/import
             return match.group(1)
     return None
 

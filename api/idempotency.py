@@ -53,7 +53,7 @@ class IdempotencyMiddleware:
     def __init__(self, app: ASGIApp, settings: Settings) -> None:
         self.app = app
         self.ttl = timedelta(hours=settings.idempotency_hours)
-        self.max_body = settings.max_body_bytes
+        self.max_body = max(settings.max_body_bytes, settings.max_import_bytes)  # the limits middleware checked
         self._purged_at = 0.0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

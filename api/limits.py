@@ -1,5 +1,6 @@
 """Input limits that apply to every route: body size and page size."""
 
+from collections.abc import Mapping
 from typing import Annotated
 from urllib.parse import unquote_to_bytes
 
@@ -65,9 +66,10 @@ class RequestLimitsMiddleware:
     """413 for a body over the limit, whether announced by Content-Length or streamed in chunks; 422 for
     a path or query with text no identifier can have."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, larger: Mapping[str, int] | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.larger = dict(larger or {})  # path → its own limit, for the routes that take files
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -79,15 +81,16 @@ class RequestLimitsMiddleware:
         if scope["method"] in ("GET", "HEAD", "OPTIONS"):
             await self.app(scope, receive, send)
             return
+        limit = self.larger.get(scope["path"], self.max_bytes)
         length = dict(scope["headers"]).get(b"content-length", b"")
         try:
-            too_large = length.isdigit() and int(length) > self.max_bytes
-            body = b"" if too_large else await read_body(receive, self.max_bytes)
+            too_large = length.isdigit() and int(length) > limit
+            body = b"" if too_large else await read_body(receive, limit)
         except BodyTooLarge:
             too_large = True
         if too_large:
             problem = Problem(
-                title="Request body too large", status=413, detail=f"the body may have at most {self.max_bytes} bytes"
+                title="Request body too large", status=413, detail=f"the body may have at most {limit} bytes"
             )
             await respond(problem, {"Connection": "close"})(scope, receive, send)
             return

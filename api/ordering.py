@@ -2,29 +2,21 @@
 
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client, WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError
-from temporalio.common import (
-    SearchAttributePair,
-    TypedSearchAttributes,
-    WorkflowIDConflictPolicy,
-    WorkflowIDReusePolicy,
-)
-from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
+from activities.starting import Outcome, start_order
 from api.problems import ProblemError, invalid, not_found
 from config import Settings
-from domain.money import format_minor
 from domain.orders import Order, OrderStatus, catalog_problems, validate, workflow_id_for
-from domain.policy import NewOrder
 from domain.steps import OrderView
 from store import catalog, orders
 from store.db import READ_ONLY
-from workflows import attributes
 
 log = structlog.get_logger(__name__)
 
@@ -63,33 +55,10 @@ async def submit(
     if problems:
         raise invalid(problems)
 
-    workflow_id = workflow_id_for(order.order_id)
-    try:
-        await temporal.start_workflow(
-            attributes.ORDER_WORKFLOW,
-            NewOrder(order, settings.order_policy(order, datetime.now(UTC))),
-            id=workflow_id,
-            task_queue=settings.task_queue,
-            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-            id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
-            search_attributes=TypedSearchAttributes(
-                [
-                    SearchAttributePair(attributes.ORDER_STATUS, OrderStatus.RECEIVED.value),
-                    SearchAttributePair(attributes.CHANNEL, order.channel),
-                    SearchAttributePair(attributes.CUSTOMER_ID, order.customer.id),
-                    SearchAttributePair(attributes.ORDER_TOTAL, float(format_minor(order.total, order.currency))),
-                ]
-            ),
-            memo={"fingerprint": fingerprint},
-            static_summary=order.summary(),
-        )
-    except WorkflowAlreadyStartedError:
-        description = await temporal.get_workflow_handle(workflow_id).describe()
-        if await description.memo_value("fingerprint", default=None) != fingerprint:
-            raise conflict(order.order_id) from None
-        status = description.typed_search_attributes.get(attributes.ORDER_STATUS)
-        return Accepted(order.order_id, OrderStatus(status or OrderStatus.RECEIVED), existing=True)
-    return Accepted(order.order_id, OrderStatus.RECEIVED, existing=False)
+    started = await start_order(temporal, settings, order)
+    if started.outcome is Outcome.CONFLICT:
+        raise conflict(order.order_id)
+    return Accepted(order.order_id, started.status, existing=started.outcome is Outcome.EXISTING)
 
 
 # A query needs a worker; with none answering, the read model serves instead of a hanging request.

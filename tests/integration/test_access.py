@@ -15,6 +15,7 @@ from store import events, keys
 from tests.conftest import Stack, StackFactory, bearer, order_body, stock_up, unique
 from tests.integration.test_api_exceptions import eventually
 from tests.unit.test_access import api_routes, role_checks
+from tests.unit.test_importing import as_csv, line
 
 ALL_ROLES = list(Role)
 READ_ORDERS = {Role.CHANNEL, Role.HANDLER, Role.VIEWER, Role.ADMIN}
@@ -22,7 +23,7 @@ OPERATE = {Role.HANDLER, Role.VIEWER, Role.ADMIN}
 HANDLE = {Role.HANDLER, Role.ADMIN}
 ADMIN = {Role.ADMIN}
 
-Request = tuple[str, dict[str, Any] | None]  # concrete path, JSON body
+Request = tuple[str, dict[str, Any] | bytes | None]  # concrete path, JSON body or a file to upload
 
 
 @dataclass
@@ -33,7 +34,7 @@ class Route:
     ok: int = 200
     # The request each admitted role sends (by default: the template as is, no body).
     request: Callable[[Role], Awaitable[Request]] | None = None
-    body: dict[str, Any] | None = None
+    body: dict[str, Any] | bytes | None = None
     sent: dict[Role, Request] = field(default_factory=dict)
 
 
@@ -71,6 +72,17 @@ class World:
         self.alert_id = alerts.json()["items"][0]["alert_id"]
         self.spare_key = (await self.stack.http.post("/v1/api-keys", json={"name": "spare", "role": "viewer"})).json()
         await self.webhooks()
+        self.imports = {
+            role: (
+                await send(self.stack, "POST", "/v1/orders/import", self.sheet(role), self.stack.as_role(role))
+            ).json()["import_id"]
+            for role in (Role.CHANNEL, Role.ADMIN)
+        }
+
+    def sheet(self, role: Role) -> bytes:
+        """An import file of one order, for the channel key's channel or another."""
+        channel = "web" if role is Role.CHANNEL else "shop"
+        return as_csv([line(unique("IMP"), self.sku, "1", channel=channel)])
 
     async def webhooks(self) -> None:
         """Two subscriptions to an event no order produces yet, and a dead letter of one to redeliver."""
@@ -117,7 +129,19 @@ def routes(w: World) -> list[Route]:
         return f"/v1/orders/{order_id}/exceptions/{exception_id}/resolve", {"action": "cancel"}
 
     address = {**order_body({})["ship_to"], "line1": "1 Nanjing Rd"}
+    own_import = per_role(
+        lambda r: (f"/v1/imports/{w.imports[Role.CHANNEL if r is Role.CHANNEL else Role.ADMIN]}", None)
+    )
     return [
+        Route(
+            "POST",
+            "/v1/orders/import",
+            {Role.CHANNEL, Role.ADMIN},
+            202,
+            per_role(lambda r: ("/v1/orders/import", w.sheet(r))),
+        ),
+        Route("GET", "/v1/orders/import/template", {Role.CHANNEL, Role.ADMIN}),
+        Route("GET", "/v1/imports/{import_id}", READ_ORDERS, request=own_import),
         Route("POST", "/v1/orders", {Role.CHANNEL, Role.ADMIN}, 201, per_role(submit)),
         Route("GET", "/v1/orders", READ_ORDERS),
         Route("GET", "/v1/orders/{order_id}", READ_ORDERS, request=per_role(read_order)),
@@ -257,6 +281,12 @@ def routes(w: World) -> list[Route]:
     ]
 
 
+async def send(stack: Stack, method: str, path: str, body: Any, headers: dict[str, str]) -> Any:
+    if isinstance(body, bytes):
+        return await stack.http.request(method, path, files={"file": ("orders.csv", body)}, headers=headers)
+    return await stack.http.request(method, path, json=body, headers=headers)
+
+
 async def test_every_route_answers_every_role_as_declared(stack_factory: StackFactory, sqlite_url: str) -> None:
     """401 without a key, 403 for a role the route does not admit (404 for a channel key on another
     channel's order), 2xx for every role it does."""
@@ -279,20 +309,20 @@ async def test_every_route_answers_every_role_as_declared(stack_factory: StackFa
             for role in route.admits:
                 route.sent[role] = await route.request(role) if route.request else (route.template, route.body)
             anyone = route.sent[Role.ADMIN]
-            nobody = await stack.http.request(route.method, anyone[0], json=anyone[1], headers={"Authorization": ""})
+            nobody = await send(stack, route.method, anyone[0], anyone[1], {"Authorization": ""})
             outcomes[(route.method, route.template, "no key")] = nobody.status_code
             assert nobody.status_code == 401 and nobody.headers["www-authenticate"] == "Bearer", route.template
             for role in ALL_ROLES:
                 if role in route.admits:
                     continue
                 path, body = anyone
-                answer = await stack.http.request(route.method, path, json=body, headers=stack.as_role(role))
+                answer = await send(stack, route.method, path, body, stack.as_role(role))
                 outcomes[(route.method, route.template, role.value)] = answer.status_code
                 foreign_order = role is Role.CHANNEL and path.startswith("/v1/orders/")
                 assert answer.status_code == (404 if foreign_order else 403), (route.template, role, answer.text)
             for role in sorted(route.admits, key=ALL_ROLES.index):
                 path, body = route.sent[role]
-                answer = await stack.http.request(route.method, path, json=body, headers=stack.as_role(role))
+                answer = await send(stack, route.method, path, body, stack.as_role(role))
                 outcomes[(route.method, route.template, role.value)] = answer.status_code
                 assert answer.status_code == route.ok, (route.template, role, answer.text)
         await stack.http.delete(f"/v1/webhooks/{world.webhook}")  # the test database is shared: no stray subscriber
