@@ -80,6 +80,8 @@ class Settings(BaseSettings):
     allow_partial_shipment: bool = False
     channel_policies: dict[str, ChannelPolicy] = {}
     backorder_window_hours: Annotated[float, Field(ge=0)] = 24
+    # A completed order waits this long for the carrier to report delivery (docs/integrations.md).
+    delivery_window_days: Annotated[float, Field(gt=0)] = 30
 
     log_format: Annotated[str, Field(pattern="^(auto|json|console)$")] = "auto"
     log_level: str = "INFO"
@@ -142,6 +144,7 @@ class Settings(BaseSettings):
             if channel.allow_partial_shipment is None
             else channel.allow_partial_shipment,
             backorder_window_s=self.backorder_window_hours * 3600,
+            delivery_window_s=self.delivery_window_days * 86400,
         )
 
     @property

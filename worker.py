@@ -13,6 +13,7 @@ from temporalio.worker import Worker
 
 from activities.billing import BillingActivities
 from activities.carrier import CarrierActivities
+from activities.deliveries import DeliveryActivities
 from activities.inventory import InventoryActivities
 from activities.orders import OrderActivities
 from activities.warehouse import WarehouseActivities
@@ -33,6 +34,7 @@ def build_activities(settings: Settings, sessions: async_sessionmaker[AsyncSessi
     warehouse = WarehouseActivities(sessions, auto_after)
     carrier = CarrierActivities(sessions, settings.carrier_name)
     billing = BillingActivities(sessions)
+    deliveries = DeliveryActivities(sessions)
     return [
         orders.confirm_order,
         orders.project_order,
@@ -42,6 +44,7 @@ def build_activities(settings: Settings, sessions: async_sessionmaker[AsyncSessi
         warehouse.create_pick_list,
         carrier.book_shipment,
         billing.issue_invoice,
+        deliveries.record_delivery,
     ]
 
 

@@ -13,7 +13,19 @@ from api.audit import AuditMiddleware
 from api.idempotency import IdempotencyMiddleware
 from api.limits import RequestLimitsMiddleware
 from api.requestlog import RequestLogMiddleware
-from api.routers import audit, catalog, controls, health, keys, orders, pick_lists, queues, warehouses
+from api.routers import (
+    audit,
+    callbacks,
+    catalog,
+    controls,
+    health,
+    keys,
+    orders,
+    partners,
+    pick_lists,
+    queues,
+    warehouses,
+)
 from config import Settings
 from store.db import create_engine, create_sessions
 
@@ -53,6 +65,8 @@ def create_app(settings: Settings, temporal: Client | None = None) -> FastAPI:
         warehouses.router,  # before catalog: /v1/inventory/{sku}/ledger must not match {warehouse}/{sku}
         catalog.router,
         keys.router,
+        partners.router,
+        callbacks.router,
         audit.router,
         health.router,
     ):
