@@ -26,4 +26,4 @@ class DeliveryActivities:
                 else:
                     await deliveries.mark_handed_over(s, req.shipment_id, req.at)
                 await orders.project(s, req.projection)
-            log.info("delivery recorded", event=req.event, status=req.projection.status.value)
+            log.info("delivery recorded", report=req.event, status=req.projection.status.value)
