@@ -95,7 +95,7 @@ async def test_a_failed_delivery_needs_a_person_and_clears_when_delivered(
 
         # A person: the carrier will try again. The order is done on our side and keeps waiting.
         retried = await handle.execute_update(
-            OrderWorkflow.resolve_exception, ResolveException(exception.exception_id, Action.RETRY, "carol")
+            "resolve_exception", ResolveException(exception.exception_id, Action.RETRY, "carol"), result_type=OrderView
         )
         assert retried.status is OrderStatus.COMPLETED and not retried.open_exceptions
 
@@ -128,8 +128,9 @@ async def test_a_failed_delivery_settled_outside_ends_the_wait(
         shipment_id = shipment_of(await completed(handle))
         failed = await report(handle, "delivery_failed", shipment_id, "refused by the customer")
         await handle.execute_update(
-            OrderWorkflow.resolve_exception,
+            "resolve_exception",
             ResolveException(failed.exceptions[0].exception_id, Action.ACKNOWLEDGE, "carol", "returned to sender"),
+            result_type=OrderView,
         )
         result = await handle.result()
     assert result.status is OrderStatus.COMPLETED and result.fulfilments[0].returned
