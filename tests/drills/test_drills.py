@@ -96,9 +96,11 @@ async def all_complete(handles: list[WorkflowHandle[Any, OrderView]], within: fl
     """Until every order is `completed` (their workflows then stay open for delivery reports)."""
 
     async def completed(handle: WorkflowHandle[Any, OrderView]) -> OrderView:
-        while (view := await handle.query("view", result_type=OrderView)).status is not OrderStatus.COMPLETED:
+        while True:
+            view: OrderView = await handle.query("view", result_type=OrderView)
+            if view.status is OrderStatus.COMPLETED:
+                return view
             await asyncio.sleep(0.2)
-        return view
 
     views = await asyncio.wait_for(asyncio.gather(*(completed(h) for h in handles)), timeout=within)
     assert [v.status for v in views] == [OrderStatus.COMPLETED] * len(handles)
