@@ -9,7 +9,7 @@ from api.schemas import ShortText, Strict, Text
 from domain.deliveries import EVENT_ID_PATTERN, PARTNER_ID_PATTERN, CallbackType, PartnerKind
 
 PartnerId = Annotated[str, StringConstraints(pattern=PARTNER_ID_PATTERN)]
-WarehouseCode = Annotated[str, StringConstraints(min_length=1, max_length=32)]
+WarehouseCode = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,32}$")]  # as /v1/warehouses/{code}
 Secret = Annotated[str, StringConstraints(min_length=32, max_length=200, pattern=r"^[\x21-\x7e]+$")]
 EntityId = Annotated[str, StringConstraints(min_length=1, max_length=160)]
 
