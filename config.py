@@ -118,6 +118,8 @@ class Settings(BaseSettings):
     allow_partial_shipment: bool = False
     channel_policies: dict[str, ChannelPolicy] = {}
     backorder_window_hours: Annotated[float, Field(ge=0)] = 24
+    # A completed order waits this long for the carrier to report delivery (docs/integrations.md).
+    delivery_window_days: Annotated[float, Field(gt=0)] = 30
 
     # Business events (docs/integrations.md): the message bus when set, webhook retries, the outbox relay.
     nats_url: str = ""
@@ -227,6 +229,7 @@ class Settings(BaseSettings):
             if channel.allow_partial_shipment is None
             else channel.allow_partial_shipment,
             backorder_window_s=self.backorder_window_hours * 3600,
+            delivery_window_s=self.delivery_window_days * 86400,
         )
 
     @property

@@ -13,6 +13,7 @@ from temporalio.worker import Worker
 
 from activities.billing import BillingActivities
 from activities.carrier import CarrierActivities
+from activities.deliveries import DeliveryActivities
 from activities.external import HttpCarrier, HttpLedger, HttpWarehouse, Partner
 from activities.importing import ImportActivities
 from activities.inventory import InventoryActivities
@@ -58,6 +59,7 @@ def build_activities(settings: Settings, sessions: async_sessionmaker[AsyncSessi
     carrier = CarrierActivities(sessions, HttpCarrier(tms) if tms else settings.carrier_name)
     billing = BillingActivities(sessions, HttpLedger(erp) if erp else None)
     webhooks = WebhookActivities(sessions)
+    deliveries = DeliveryActivities(sessions)
     return [
         orders.confirm_order,
         orders.project_order,
@@ -69,6 +71,7 @@ def build_activities(settings: Settings, sessions: async_sessionmaker[AsyncSessi
         billing.issue_invoice,
         webhooks.deliver_webhook,
         webhooks.dead_letter_webhook,
+        deliveries.record_delivery,
     ]
 
 

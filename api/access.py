@@ -28,6 +28,8 @@ log = structlog.get_logger(__name__)
 
 # Reachable without a key: the health check (for load balancers) and the API's own description.
 PUBLIC_PATHS = frozenset({"/healthz", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"})
+# Authenticated by a partner's signature over the body instead of a key (api/callbacks.py).
+SIGNED_PREFIX = "/v1/callbacks/"
 
 # Declares the scheme in OpenAPI (the lock in /docs); the middleware has already checked the key.
 bearer = HTTPBearer(auto_error=False, description="an API key: `Authorization: Bearer of_...`")
@@ -107,7 +109,7 @@ class AccessMiddleware:
         self.limiter = RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in PUBLIC_PATHS:
+        if scope["type"] != "http" or scope["path"] in PUBLIC_PATHS or scope["path"].startswith(SIGNED_PREFIX):
             await self.app(scope, receive, send)
             return
         admitted = await self._admit(scope)

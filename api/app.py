@@ -15,12 +15,14 @@ from api.limits import RequestLimitsMiddleware
 from api.requestlog import RequestLogMiddleware
 from api.routers import (
     audit,
+    callbacks,
     catalog,
     controls,
     health,
     imports,
     keys,
     orders,
+    partners,
     pick_lists,
     queues,
     warehouses,
@@ -66,6 +68,8 @@ def create_app(settings: Settings, temporal: Client | None = None) -> FastAPI:
         warehouses.router,  # before catalog: /v1/inventory/{sku}/ledger must not match {warehouse}/{sku}
         catalog.router,
         keys.router,
+        partners.router,
+        callbacks.router,
         audit.router,
         webhooks.router,
         webhooks.events_router,

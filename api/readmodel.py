@@ -17,7 +17,7 @@ from api.schemas import (
 )
 from domain.exceptions import Action, ExceptionKind
 from domain.orders import OrderLine, OrderStatus, Priority
-from store import fulfilment, orders
+from store import deliveries, fulfilment, orders
 
 
 async def order_from_read_model(session: AsyncSession, order_id: str) -> OrderOut | None:
@@ -34,7 +34,12 @@ async def order_from_read_model(session: AsyncSession, order_id: str) -> OrderOu
             picked_at=pick_list.confirmed_at,
             picked_by=pick_list.confirmed_by,
             shipment=ShipmentOut(
-                shipment_id=shipment.shipment_id, carrier=shipment.carrier, tracking_number=shipment.tracking_number
+                shipment_id=shipment.shipment_id,
+                carrier=shipment.carrier,
+                tracking_number=shipment.tracking_number,
+                handed_over_at=shipment.handed_over_at,
+                delivered_at=shipment.delivered_at,
+                received_by=shipment.received_by,
             )
             if shipment
             else None,
@@ -80,3 +85,25 @@ async def order_from_read_model(session: AsyncSession, order_id: str) -> OrderOu
             for e in await orders.timeline_of(session, order_id)
         ],
     )
+
+
+async def with_late_reports(session: AsyncSession, view: OrderOut) -> OrderOut:
+    """A completed order whose workflow closed before the carrier reported: add what the read model
+    recorded since (api/callbacks.py) — delivery times, their timeline entries, status `delivered`."""
+    late = await deliveries.late_events(session, view.order_id)
+    if not late:
+        return view
+    row = await orders.get(session, view.order_id)
+    shipments = {s.shipment_id: s for _, s, _ in await fulfilment.of_order(session, view.order_id) if s}
+    for f in view.fulfilments:
+        recorded = shipments.get(f.shipment.shipment_id) if f.shipment else None
+        if f.shipment is not None and recorded is not None:
+            f.shipment.handed_over_at = f.shipment.handed_over_at or recorded.handed_over_at
+            f.shipment.delivered_at = f.shipment.delivered_at or recorded.delivered_at
+            f.shipment.received_by = f.shipment.received_by or recorded.received_by
+    timeline = view.timeline + [
+        TimelineOut(at=e.occurred_at, status=OrderStatus(e.status), event=e.event, detail=e.detail, actor=e.actor)
+        for e in late
+    ]
+    status = OrderStatus(row.status) if row is not None else view.status
+    return view.model_copy(update={"status": status, "timeline": timeline})

@@ -187,6 +187,10 @@ class ShipmentOut(BaseModel):
     shipment_id: str
     carrier: str
     tracking_number: str
+    # Reported by the carrier (partner callbacks).
+    handed_over_at: datetime | None = None
+    delivered_at: datetime | None = None
+    received_by: str | None = None
 
 
 class InvoiceOut(BaseModel):
@@ -240,7 +244,14 @@ class OrderOut(BaseModel):
                 pick_list_id=f.pick_list.pick_list_id if f.pick_list else None,
                 picked_at=f.picked_at,
                 picked_by=f.picked_by,
-                shipment=ShipmentOut(**vars(f.shipment)) if f.shipment else None,
+                shipment=ShipmentOut(
+                    **vars(f.shipment),
+                    handed_over_at=f.handed_over_at,
+                    delivered_at=f.delivered_at,
+                    received_by=f.received_by,
+                )
+                if f.shipment
+                else None,
                 invoice=InvoiceOut(number=f.invoice.number, amount=Money.of(f.invoice.amount, cur))
                 if f.invoice
                 else None,

@@ -15,6 +15,7 @@ class ExceptionKind(StrEnum):
     PICK_OVERDUE = "pick_overdue"
     APPROVAL_OVERDUE = "approval_overdue"
     SLA_AT_RISK = "sla_at_risk"
+    DELIVERY_FAILED = "delivery_failed"  # the carrier could not deliver a shipment
 
 
 class Action(StrEnum):
@@ -45,6 +46,10 @@ def allowed_actions(kind: ExceptionKind, step: Step, shipped: bool) -> list[Acti
             actions = [Action.ACKNOWLEDGE, Action.CANCEL]
         case ExceptionKind.PICK_OVERDUE | ExceptionKind.APPROVAL_OVERDUE | ExceptionKind.ORDER_INVALID:
             actions = [Action.RETRY, Action.CANCEL]
+        case ExceptionKind.DELIVERY_FAILED:
+            # retry: the carrier tries again (a delivered report clears it by itself);
+            # acknowledge: settled outside orderflow (returned to sender, refunded).
+            actions = [Action.RETRY, Action.ACKNOWLEDGE]
         case ExceptionKind.STEP_FAILED:
             actions = [Action.RETRY, Action.CANCEL]
             if step in SKIPPABLE_STEPS:

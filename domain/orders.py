@@ -19,6 +19,7 @@ class OrderStatus(StrEnum):
     PICKING = "picking"
     SHIPPED = "shipped"
     COMPLETED = "completed"
+    DELIVERED = "delivered"  # after completed: the carrier reported every shipment delivered
     NEEDS_ATTENTION = "needs_attention"
     ON_HOLD = "on_hold"
     CANCELLED = "cancelled"
@@ -36,6 +37,7 @@ class Step(StrEnum):
     PICK = "pick"
     SHIP = "ship"
     INVOICE = "invoice"
+    DELIVER = "deliver"  # after completion: the carrier's reports
 
 
 # A channel is a short lowercase code; it never contains "-", so an order ID splits back unambiguously.

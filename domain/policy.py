@@ -33,6 +33,8 @@ class OrderPolicy:
     allow_partial: bool = False
     # How long a backordered order waits for stock before a person is asked (0: ask at once).
     backorder_window_s: float = 24 * HOUR
+    # How long a completed order waits for the carrier's delivery reports before it closes.
+    delivery_window_s: float = 30 * 24 * HOUR
     default_ladder: Ladder = field(default_factory=Ladder)
     ladders: dict[str, Ladder] = field(default_factory=dict)
 

@@ -245,6 +245,11 @@ class Fulfilment:
     shipment: ShipmentBooked | None = None
     invoice: InvoiceIssued | None = None
     cancelled: bool = False
+    # What the carrier reported after shipping (partner callbacks).
+    handed_over_at: datetime | None = None
+    delivered_at: datetime | None = None
+    received_by: str | None = None
+    returned: bool = False  # delivery failed and a person settled it outside (returned to sender)
 
 
 @dataclass

@@ -244,6 +244,10 @@ class Shipment(Base):
     carrier: Mapped[str] = mapped_column(String(64))
     tracking_number: Mapped[str] = mapped_column(String(64), unique=True)
     shipped_at: Mapped[datetime] = mapped_column(TS)
+    # Reported by the carrier (partner callbacks); written once, the first report wins.
+    handed_over_at: Mapped[datetime | None] = mapped_column(TS, nullable=True)
+    delivered_at: Mapped[datetime | None] = mapped_column(TS, nullable=True)
+    received_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
 
 
 class Invoice(Base):
@@ -398,3 +402,34 @@ class ImportOrderRow(Base):
     outcome: Mapped[str] = mapped_column(String(16))
     errors: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
     order: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)  # the valid order, to start
+
+
+class PartnerRow(Base):
+    """A warehouse or carrier that reports back through signed callbacks (POST /v1/callbacks/{partner_id}).
+
+    The secret is kept as given: verifying an HMAC needs it (docs/security.md)."""
+
+    __tablename__ = "partners"
+    partner_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(16))  # warehouse | carrier
+    warehouses: Mapped[list[str]] = mapped_column(JSON, default=list)  # a warehouse partner's warehouses
+    carrier: Mapped[str | None] = mapped_column(String(64), nullable=True)  # a carrier partner's carrier
+    secret: Mapped[str] = mapped_column(String(200))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(TS)
+    secret_rotated_at: Mapped[datetime | None] = mapped_column(TS, nullable=True)
+    deactivated_at: Mapped[datetime | None] = mapped_column(TS, nullable=True)
+
+
+class InboundEvent(Base):
+    """A partner's event that took effect: a resend of the same ID is answered, not acted on again."""
+
+    __tablename__ = "inbound_events"
+    partner_id: Mapped[str] = mapped_column(ForeignKey("partners.partner_id"), primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    type: Mapped[str] = mapped_column(String(64))
+    fingerprint: Mapped[str] = mapped_column(String(64))  # SHA-256 of the event as sent, canonical JSON
+    order_id: Mapped[str] = mapped_column(String(100), index=True)
+    occurred_at: Mapped[datetime] = mapped_column(TS)
+    received_at: Mapped[datetime] = mapped_column(TS)

@@ -21,9 +21,11 @@ from temporalio.workflow import ParentClosePolicy
 with workflow.unsafe.imports_passed_through():
     from activities.billing import BillingActivities
     from activities.carrier import ADDRESS_REJECTED, CarrierActivities
+    from activities.deliveries import DeliveryActivities
     from activities.inventory import InventoryActivities, describe_missing
     from activities.orders import OrderActivities
     from activities.warehouse import WarehouseActivities
+    from domain.deliveries import RecordDelivery, ShipmentReport
     from domain.exceptions import Action, ExceptionKind, OrderException, allowed_actions
     from domain.money import format_minor
     from domain.orders import OrderLine, OrderStatus, Priority, Step, TimelineEntry
@@ -65,6 +67,8 @@ SHIP_RETRY = replace(STEP_RETRY, non_retryable_error_types=[ADDRESS_REJECTED])
 # Projection must land eventually; it has nobody to hand over to.
 PROJECTION_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=5))
 PROJECTION_TIMEOUT = timedelta(seconds=15)
+# Orders started before delivery tracking closed at `completed`; their histories must keep replaying.
+AWAIT_DELIVERY = "await-delivery"
 
 
 class Rejected(ApplicationError):
@@ -132,6 +136,10 @@ class OrderWorkflow:
         self._approved: bool | None = None
         self._warned = False
         self._done = False
+        # Delivery (partner callbacks): the order waits for the carrier's reports after it completes.
+        self._awaiting_delivery = False
+        self._reports: set[str] = set()  # partner event references acted on
+        self._failed_deliveries: dict[str, str] = {}  # delivery_failed exception ID → shipment ID
         self._published: dict[str, Any] = {}
         # One writer at a time, so the read model never moves backwards.
         self._writes = asyncio.Lock()
@@ -145,8 +153,11 @@ class OrderWorkflow:
 
     def _status(self, assume: tuple[Fulfilment, str] | None = None) -> OrderStatus:
         """The order's status; `assume` answers what it will be once that fulfilment reaches that stage."""
-        if self._progress in (OrderStatus.COMPLETED, OrderStatus.CANCELLED):
+        if self._progress is OrderStatus.CANCELLED:
             return self._progress
+        if self._progress in (OrderStatus.COMPLETED, OrderStatus.DELIVERED):
+            # A failed delivery needs a person even though the order is done on our side.
+            return OrderStatus.NEEDS_ATTENTION if self._delivery_trouble() else self._progress
         if any(e.is_open and e.blocking for e in self._exceptions):
             return OrderStatus.NEEDS_ATTENTION
         if self._hold is not None:
@@ -205,6 +216,64 @@ class OrderWorkflow:
         else:
             await self._answer_restocks([restock_workflow_id])
 
+    # ---- the carrier, after shipping: handed over, delivered, failed ----------------------------
+
+    @workflow.update(name="shipment_handed_over")
+    async def shipment_handed_over(self, report: ShipmentReport) -> OrderView:
+        fulfilment = self._shipped(report.shipment_id)
+        if fulfilment.handed_over_at is None and self._first_time(report):
+            fulfilment.handed_over_at = report.at
+            entry = self._note("handed_to_carrier", report.shipment_id, report.actor)
+            await self._record_delivery(fulfilment, "handed_to_carrier", report, [entry])
+        return self.view()
+
+    @shipment_handed_over.validator
+    def _validate_handed_over(self, report: ShipmentReport) -> None:
+        self._shipped(report.shipment_id)
+
+    @workflow.update(name="shipment_delivered")
+    async def shipment_delivered(self, report: ShipmentReport) -> OrderView:
+        fulfilment = self._shipped(report.shipment_id)
+        if fulfilment.delivered_at is not None or not self._first_time(report):
+            return self.view()  # the same report again: it acted once already
+        fulfilment.delivered_at = report.at
+        fulfilment.received_by = report.detail or None
+        fulfilment.returned = False
+        failed = [
+            e for e in self._delivery_exceptions() if self._failed_deliveries[e.exception_id] == report.shipment_id
+        ]
+        entries = [self._close(e, Action.RETRY, "system", "delivered after all") for e in failed]
+        if self._awaiting_delivery and self._all_delivered():
+            self._progress = OrderStatus.DELIVERED
+        received = f" to {report.detail}" if report.detail else ""
+        entries.append(self._note("delivered", f"{report.shipment_id}{received}", report.actor))
+        await self._record_delivery(fulfilment, "delivered", report, entries, failed)
+        return self.view()
+
+    @shipment_delivered.validator
+    def _validate_delivered(self, report: ShipmentReport) -> None:
+        self._shipped(report.shipment_id)
+
+    @workflow.update(name="delivery_failed")
+    async def delivery_failed(self, report: ShipmentReport) -> OrderView:
+        """Opens a `delivery_failed` exception (one at a time per shipment): alert, escalation, queue."""
+        fulfilment = self._shipped(report.shipment_id)
+        already = any(
+            self._failed_deliveries[e.exception_id] == report.shipment_id for e in self._delivery_exceptions()
+        )
+        if fulfilment.delivered_at is None and not already and self._first_time(report):
+            exception = self._open(
+                Step.DELIVER, ExceptionKind.DELIVERY_FAILED, f"{report.shipment_id} not delivered: {report.detail}"
+            )
+            self._failed_deliveries[exception.exception_id] = report.shipment_id
+        return self.view()
+
+    @delivery_failed.validator
+    def _validate_delivery_failed(self, report: ShipmentReport) -> None:
+        fulfilment = self._shipped(report.shipment_id)
+        if fulfilment.delivered_at is not None:
+            raise Rejected(f"{report.shipment_id} was reported delivered at {fulfilment.delivered_at.isoformat()}")
+
     # ---- people: resolve exceptions and control the order -------------------------------------
 
     @workflow.update(name="resolve_exception")
@@ -221,6 +290,10 @@ class OrderWorkflow:
         if req.action is Action.CHANGE_ADDRESS and req.ship_to is not None:
             self._ship_to = req.ship_to
             entries.append(self._note("address_changed", f"{req.ship_to.city}, {req.ship_to.country}", req.actor))
+        if exception.kind is ExceptionKind.DELIVERY_FAILED and req.action is Action.ACKNOWLEDGE:
+            # Settled outside (returned to sender): the order stops waiting for this shipment.
+            shipment_id = self._failed_deliveries[exception.exception_id]
+            self._shipped(shipment_id).returned = True
         if exception.kind is ExceptionKind.STOCK_SHORTAGE and req.action in (Action.RETRY, Action.SHIP_AVAILABLE):
             self._allocate_now = True
             self._allow_partial = self._allow_partial or req.action is Action.SHIP_AVAILABLE
@@ -250,7 +323,7 @@ class OrderWorkflow:
 
     @cancel.validator
     def _validate_cancel(self, req: CancelRequest) -> None:
-        if self._progress in (OrderStatus.COMPLETED, OrderStatus.CANCELLED):
+        if self._progress in (OrderStatus.COMPLETED, OrderStatus.DELIVERED, OrderStatus.CANCELLED):
             raise Rejected(f"the order is {self._progress.value}")
         if self._shipping:
             raise Rejected(
@@ -358,6 +431,8 @@ class OrderWorkflow:
                 if any(f.invoice is None for f in self._fulfilments):  # invoicing was skipped
                     await self._project([self._note("completed", "invoice handled outside orderflow")])
             workflow.set_current_details(f"**Completed** · {len(self._fulfilments)} shipment(s)")
+            if workflow.patched(AWAIT_DELIVERY):
+                await self._await_delivery()
         except _Cancelled:
             await asyncio.gather(*self._fulfilling, return_exceptions=True)  # every branch stops at its checkpoint
             await self._compensate()
@@ -618,6 +693,96 @@ class OrderWorkflow:
         self._publish()
         return None
 
+    async def _await_delivery(self) -> None:
+        """Completed: stay open for the carrier's reports until every shipment is delivered (status
+        `delivered`) or settled, or the delivery window passes (`delivery_unconfirmed`, still `completed`).
+        A failed delivery a person has not settled yet keeps the order open past the window."""
+        if not any(f.shipment for f in self._fulfilments):
+            return
+        self._awaiting_delivery = True
+        if self._all_delivered():  # every report came before the invoices were done
+            self._progress = OrderStatus.DELIVERED
+            await self._project([])
+        else:
+            self._show(Step.DELIVER, "waiting for the carrier to report delivery")
+        window = timedelta(seconds=self._policy.delivery_window_s)
+        settled = await self._within(window, self._delivery_settled)
+        await workflow.wait_condition(lambda: not self._delivery_trouble())
+        if self._progress is OrderStatus.DELIVERED:
+            workflow.set_current_details(f"**Delivered** · {len(self._fulfilments)} shipment(s)")
+        elif not settled and not self._delivery_settled():
+            missing = [f.shipment.shipment_id for f in self._fulfilments if f.shipment and not f.delivered_at]
+            detail = f"no delivery report within {window} for {', '.join(missing)}"
+            await self._project([self._note("delivery_unconfirmed", detail)])
+            workflow.set_current_details(f"**Completed** · delivery unconfirmed for {len(missing)} shipment(s)")
+
+    def _shipped(self, shipment_id: str) -> Fulfilment:
+        for fulfilment in self._fulfilments:
+            if fulfilment.shipment is not None and fulfilment.shipment.shipment_id == shipment_id:
+                return fulfilment
+        raise Rejected(f"{shipment_id} has not shipped on this order (yet)")
+
+    def _first_time(self, report: ShipmentReport) -> bool:
+        """False for a partner event this order acted on already."""
+        if report.ref in self._reports:
+            return False
+        if report.ref:
+            self._reports.add(report.ref)
+        return True
+
+    def _all_delivered(self) -> bool:
+        shipped = [f for f in self._fulfilments if f.shipment is not None]
+        return bool(shipped) and all(f.delivered_at is not None for f in shipped)
+
+    def _delivery_settled(self) -> bool:
+        shipped = [f for f in self._fulfilments if f.shipment is not None]
+        return all(f.delivered_at is not None or f.returned for f in shipped)
+
+    def _delivery_exceptions(self, shipment_id: str | None = None) -> list[OrderException]:
+        """Open delivery_failed exceptions (of one shipment)."""
+        return [
+            e
+            for e in self._exceptions
+            if e.is_open
+            and e.exception_id in self._failed_deliveries
+            and shipment_id in (None, self._failed_deliveries[e.exception_id])
+        ]
+
+    def _delivery_trouble(self) -> bool:
+        return bool(self._failed_deliveries) and bool(self._delivery_exceptions())
+
+    async def _record_delivery(
+        self,
+        fulfilment: Fulfilment,
+        event: str,
+        report: ShipmentReport,
+        entries: list[KeyedEntry],
+        exceptions: list[OrderException] | None = None,
+    ) -> None:
+        """Persist the report on the shipment, with its timeline entries and the status it brings."""
+        assert fulfilment.shipment is not None
+        self._publish()
+        async with self._writes:
+            await workflow.execute_activity_method(
+                DeliveryActivities.record_delivery,
+                RecordDelivery(
+                    fulfilment.shipment.shipment_id,
+                    event,
+                    report.at,
+                    ProjectOrder(
+                        self._order.order_id,
+                        self.status,
+                        entries,
+                        exceptions or [],
+                        at_risk=self.at_risk,
+                        seq=self._next_seq(),
+                    ),
+                    received_by=fulfilment.received_by if event == "delivered" else None,
+                ),
+                start_to_close_timeout=PROJECTION_TIMEOUT,
+                retry_policy=PROJECTION_RETRY,
+            )
+
     async def _compensate(self) -> None:
         """Undo in reverse: the pick list, then the reservation; close what is open."""
         assert self._cancel is not None
@@ -836,7 +1001,7 @@ class OrderWorkflow:
         raise UnknownException(exception_id)
 
     def _require_open(self, what: str) -> None:
-        if self._progress in (OrderStatus.COMPLETED, OrderStatus.CANCELLED):
+        if self._progress in (OrderStatus.COMPLETED, OrderStatus.DELIVERED, OrderStatus.CANCELLED):
             raise Rejected(f"the order is {self._progress.value}; it cannot be {what}")
         if self._cancel is not None:
             raise Rejected("the order is being cancelled")

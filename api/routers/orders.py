@@ -10,7 +10,7 @@ from api.access import OrderReader, OrderSubmitter
 from api.deps import OrderIdPath, SessionDep, SessionsDep, SettingsDep, TemporalDep
 from api.limits import PageLimit
 from api.problems import Problem, ProblemError, invalid, not_found
-from api.readmodel import order_from_read_model
+from api.readmodel import order_from_read_model, with_late_reports
 from api.schemas import Money, OrderAccepted, OrderOut, OrderPage, OrderSummary, SubmitOrder
 from domain.orders import FieldProblem, OrderStatus, is_order_id, workflow_id_for
 from store import orders
@@ -67,7 +67,9 @@ async def get_order(order_id: OrderIdPath, _: OrderReader, temporal: TemporalDep
         raise not_found(f"order {order_id}")
     view = await ordering.live_view(temporal, order_id)
     if view is not None:
-        return OrderOut.from_view(view)
+        out = OrderOut.from_view(view)
+        # Reported delivered after its workflow closed: the read model has the rest.
+        return await with_late_reports(session, out) if view.status is OrderStatus.COMPLETED else out
     recorded = await order_from_read_model(session, order_id)
     if recorded is None:
         raise not_found(f"order {order_id}")

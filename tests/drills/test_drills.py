@@ -93,7 +93,16 @@ async def submit(client: Client, procs: Processes, count: int) -> list[WorkflowH
 
 
 async def all_complete(handles: list[WorkflowHandle[Any, OrderView]], within: float) -> list[OrderView]:
-    views = await asyncio.wait_for(asyncio.gather(*(h.result() for h in handles)), timeout=within)
+    """Until every order is `completed` (their workflows then stay open for delivery reports)."""
+
+    async def completed(handle: WorkflowHandle[Any, OrderView]) -> OrderView:
+        while True:
+            view: OrderView = await handle.query("view", result_type=OrderView)
+            if view.status is OrderStatus.COMPLETED:
+                return view
+            await asyncio.sleep(0.2)
+
+    views = await asyncio.wait_for(asyncio.gather(*(completed(h) for h in handles)), timeout=within)
     assert [v.status for v in views] == [OrderStatus.COMPLETED] * len(handles)
     return views
 

@@ -1,10 +1,12 @@
-"""Record the histories the replay test keeps replaying: `python -m tests.histories.record`.
+"""Record the histories the replay test keeps replaying: `python -m tests.histories.record [name ...]`.
 
-Run it only when a recorded path is added; workflow changes must keep the old files replaying
-(use workflow.patched), never re-record to make a failing replay pass.
+Run it only when a recorded path is added, naming that path (`python -m tests.histories.record
+delivered`); workflow changes must keep the old files replaying (use workflow.patched), never
+re-record to make a failing replay pass.
 """
 
 import asyncio
+import sys
 import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,6 +16,7 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
 from config import Settings, WarehouseMode
+from domain.deliveries import ShipmentReport
 from domain.exceptions import Action
 from domain.orders import Address, Customer, Order, OrderLine, OrderStatus, workflow_id_for
 from domain.policy import NewOrder
@@ -28,6 +31,8 @@ from workflows.order import OrderWorkflow
 from workflows.restock import RestockWorkflow
 
 HERE = Path(__file__).parent
+# Recorded together: later ones reuse the stock and warehouses the earlier ones set up.
+BEFORE_DELIVERY = ["happy_path", "stock_shortage", "exception_resolved", "cancelled_mid_pick", "split", "backordered"]
 
 
 def order(external_id: str, lines: dict[str, int]) -> Order:
@@ -61,7 +66,25 @@ async def save(client: Client, handle: WorkflowHandle[OrderWorkflow, OrderView],
     print(f"wrote {name}.json")
 
 
-async def main() -> None:
+async def record_delivered(client: Client, settings: Settings) -> None:
+    """Completed, then the carrier reports: handed over, delivered; the order ends `delivered`."""
+    handle = await start(client, settings, order("DELIVERED-1", {"TEE": 1}), settings)
+    await until(handle, OrderStatus.PICKING)
+    view = await handle.query(OrderWorkflow.view)
+    assert view.fulfilments[0].pick_list is not None
+    await handle.signal(OrderWorkflow.confirm_pick, PickConfirmation(view.fulfilments[0].pick_list.pick_list_id))
+    await until(handle, OrderStatus.COMPLETED)
+    view = await handle.query(OrderWorkflow.view)
+    assert view.fulfilments[0].shipment is not None
+    shipment_id = view.fulfilments[0].shipment.shipment_id
+    for update, ref in (("shipment_handed_over", "acme-post:e1"), ("shipment_delivered", "acme-post:e2")):
+        report = ShipmentReport(shipment_id, datetime.now(UTC), "", "partner:acme-post", ref)
+        await handle.execute_update(update, report, result_type=OrderView)
+    assert (await handle.result()).status is OrderStatus.DELIVERED
+    await save(client, handle, "delivered")
+
+
+async def main(names: list[str]) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite+aiosqlite:///{tmp}/orderflow.db"
         await asyncio.to_thread(migrate.upgrade, url)
@@ -72,8 +95,15 @@ async def main() -> None:
             dev_server_existing_path=str(BIN / "temporal"), search_attributes=attributes.ALL
         )
         try:
-            settings = settings_for(url, mode=WarehouseMode.MANUAL, backorder_window_hours=0)
+            # A short delivery window, so orders nobody reports delivered still close (and result() returns).
+            settings = settings_for(
+                url, mode=WarehouseMode.MANUAL, backorder_window_hours=0, delivery_window_days=2 / 86400
+            )
             async with build_worker(env.client, settings, sessions):
+                if "delivered" in names:
+                    await record_delivered(env.client, settings)
+                if not set(names) & set(BEFORE_DELIVERY):
+                    return
                 happy = order("HAPPY-1", {"TEE": 2})
                 handle = await env.client.start_workflow(
                     OrderWorkflow.run,
@@ -167,4 +197,4 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    asyncio.run(main(sys.argv[1:] or [*BEFORE_DELIVERY, "delivered"]))

@@ -17,7 +17,8 @@ HISTORIES = Path(__file__).parent.parent / "histories"
 
 
 @pytest.mark.parametrize(
-    "name", ["happy_path", "stock_shortage", "exception_resolved", "cancelled_mid_pick", "split", "backordered"]
+    "name",
+    ["happy_path", "stock_shortage", "exception_resolved", "cancelled_mid_pick", "split", "backordered", "delivered"],
 )
 async def test_recorded_history_replays(name: str) -> None:
     history = WorkflowHistory.from_json(f"order-{name}", (HISTORIES / f"{name}.json").read_text())
@@ -37,7 +38,7 @@ class ReorderedOrderWorkflow(OrderWorkflow):
         return await super().run(new)
 
 
-@pytest.mark.parametrize("name", ["happy_path", "split"])
+@pytest.mark.parametrize("name", ["happy_path", "split", "delivered"])
 async def test_the_gate_catches_a_non_deterministic_change(name: str) -> None:
     history = WorkflowHistory.from_json(f"order-{name}", (HISTORIES / f"{name}.json").read_text())
     result = await Replayer(workflows=[ReorderedOrderWorkflow, RestockWorkflow]).replay_workflow(

@@ -1,7 +1,7 @@
 """spreadsheet imports
 
 Revision ID: 0008_imports
-Revises: 0006_events_webhooks
+Revises: 0007_partners_deliveries
 Create Date: 2026-11-29 15:40:00
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0008_imports"
-down_revision: str | None = "0006_events_webhooks"
+down_revision: str | None = "0007_partners_deliveries"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
