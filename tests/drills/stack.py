@@ -11,14 +11,8 @@ from pathlib import Path
 import httpx
 
 from config import Settings
-from devstack import temporal_server_command
+from devstack import free_port, temporal_server_command
 from tests.conftest import BIN
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def wait_for_port(port: int, within: float = 60) -> None:

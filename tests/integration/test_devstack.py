@@ -3,7 +3,6 @@
 import os
 import re
 import signal
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -13,13 +12,8 @@ import httpx
 import pytest
 from sqlalchemy import create_engine, text
 
+from devstack import free_port
 from tests.conftest import BIN, order_body
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class DevStack:

@@ -4,7 +4,6 @@ not describe. Bounded in time; the API runs on uvicorn on a random port with a w
 
 import asyncio
 import os
-import socket
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -15,6 +14,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
 from config import Settings, WarehouseMode
+from devstack import free_port
 from domain.access import Role
 from store import catalog, migrate
 from store.db import create_engine, create_sessions
@@ -34,12 +34,6 @@ CHECKS = os.environ.get("ORDERFLOW_FUZZ_CHECKS") or ",".join(
         "response_schema_conformance",
     ]
 )
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @asynccontextmanager
