@@ -2,9 +2,12 @@
 
 For each undispatched event, oldest first: one `WebhookDelivery` workflow per matching active
 subscription (workflow id `webhook-{subscription}-{event}`, REJECT_DUPLICATE: a second start is
-refused, which is the once-per-subscription guarantee), a publish to JetStream when configured
-(Nats-Msg-Id = event id, so the stream drops a re-publish), then the event is marked dispatched.
-A crash between the two only dispatches again; two relays at once only duplicate refused starts.
+refused, which is the once-per-subscription guarantee), then the event is marked dispatched. When a
+message bus is configured, a second pass publishes to JetStream (Nats-Msg-Id = event id, so the
+stream drops a re-publish) and marks the event published. Each consumer has its own mark: NATS being
+away delays the bus, not the webhooks, and one event that cannot be handed on does not hold up the
+rest. A crash between handing on and marking only hands on again; two relays at once only duplicate
+refused starts and dropped re-publishes.
 """
 
 import asyncio
@@ -69,28 +72,66 @@ class Relay:
         self._bus = bus
 
     async def dispatch(self) -> int:
-        """One pass over the outbox; how many events were dispatched."""
+        """One pass over the outbox: webhooks, then the message bus, each on its own mark so that one
+        being away does not hold up the other. How many events the busier of the two handed on; -1
+        when something could not be handed on (the next pass tries again, after a pause)."""
+        delivered, stuck = await self._dispatch_webhooks()
+        published = 0
+        if self._options.nats_url:
+            try:
+                published = await self._publish()
+            except Exception as err:  # NATS is away: the events wait for it; webhooks carry on
+                log.warning("publishing to the message bus failed; retrying", error=f"{type(err).__name__}: {err}")
+                await self._drop_bus()
+                return -1
+        return -1 if stuck else max(delivered, published)
+
+    async def _dispatch_webhooks(self) -> tuple[int, int]:
+        """Start the deliveries of undispatched events: (handed on, could not be)."""
         async with self._sessions() as s:
             await s.connection(execution_options=READ_ONLY)
             batch = await events.undispatched(s, self._options.batch_size)
             active = await events.active_subscriptions(s) if batch else []
+        done: list[int] = []
+        for event in batch:
+            try:
+                await self._deliver(event, events.subscribers_of(active, event.type))
+            except Exception as err:  # this event waits for the next pass; the others go on
+                log.warning("starting webhook deliveries failed", event_id=event.event_id, error=str(err))
+                continue
+            done.append(event.seq)
+        if done:
+            async with self._sessions.begin() as s:
+                # Without a bus there is nothing to publish to: the event is done for it too.
+                await events.mark_dispatched(s, done, published=not self._options.nats_url)
+            log.info("events dispatched", count=len(done), last_seq=done[-1])
+        return len(done), len(batch) - len(done)
+
+    async def _publish(self) -> int:
+        async with self._sessions() as s:
+            await s.connection(execution_options=READ_ONLY)
+            batch = await events.unpublished(s, self._options.batch_size)
         if not batch:
             return 0
         bus = await self._connected_bus()
-        for event in batch:
-            await self._deliver(event, events.subscribers_of(active, event.type))
-            if bus is not None:
-                try:
-                    await bus.publish(events.to_event(event))
-                except Exception:
-                    self._bus = None  # connect afresh next pass
-                    with contextlib.suppress(Exception):
-                        await bus.close()
-                    raise
-        async with self._sessions.begin() as s:
-            await events.mark_dispatched(s, [e.seq for e in batch])
-        log.info("events dispatched", count=len(batch), last_seq=batch[-1].seq)
+        assert bus is not None
+        published: list[int] = []
+        try:
+            for event in batch:
+                await bus.publish(events.to_event(event))
+                published.append(event.seq)
+        finally:
+            if published:
+                async with self._sessions.begin() as s:
+                    await events.mark_published(s, published)
         return len(batch)
+
+    async def _drop_bus(self) -> None:
+        """Connect afresh next pass."""
+        bus, self._bus = self._bus, None
+        if bus is not None:
+            with contextlib.suppress(Exception):
+                await bus.close()
 
     async def _connected_bus(self) -> EventBus | None:
         """The message bus, connected on first use: NATS being away delays events, it does not stop the worker."""

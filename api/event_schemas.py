@@ -101,7 +101,8 @@ class EventOut(BaseModel):
     type: str
     occurred_at: datetime
     data: dict[str, Any]
-    dispatched_at: datetime | None
+    dispatched_at: datetime | None  # webhook deliveries started
+    published_at: datetime | None  # on the message bus (or no bus was configured then)
 
 
 class EventPage(BaseModel):

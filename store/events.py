@@ -47,18 +47,38 @@ def to_event(row: EventRow) -> BusinessEvent:
 
 
 async def undispatched(session: AsyncSession, limit: int) -> list[EventRow]:
+    """Events whose webhook deliveries have not been started yet, oldest first."""
     result = await session.execute(
         select(EventRow).where(EventRow.dispatched_at.is_(None)).order_by(EventRow.seq).limit(limit)
     )
     return list(result.scalars())
 
 
-async def mark_dispatched(session: AsyncSession, seqs: list[int]) -> None:
+async def unpublished(session: AsyncSession, limit: int) -> list[EventRow]:
+    """Events not on the message bus yet, oldest first."""
+    result = await session.execute(
+        select(EventRow).where(EventRow.published_at.is_(None)).order_by(EventRow.seq).limit(limit)
+    )
+    return list(result.scalars())
+
+
+async def mark_dispatched(session: AsyncSession, seqs: list[int], published: bool = False) -> None:
+    """Webhook deliveries started; `published` also marks them as on the bus (none is configured)."""
     if seqs:
+        now = utcnow()
         await session.execute(
             update(EventRow)
             .where(EventRow.seq.in_(seqs), EventRow.dispatched_at.is_(None))
-            .values(dispatched_at=utcnow())
+            .values(dispatched_at=now, **({"published_at": now} if published else {}))
+        )
+
+
+async def mark_published(session: AsyncSession, seqs: list[int]) -> None:
+    if seqs:
+        await session.execute(
+            update(EventRow)
+            .where(EventRow.seq.in_(seqs), EventRow.published_at.is_(None))
+            .values(published_at=utcnow())
         )
 
 

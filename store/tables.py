@@ -324,6 +324,7 @@ class EventRow(Base):
     __tablename__ = "events"
     __table_args__ = (
         Index("ix_events_undispatched", "dispatched_at", "seq"),
+        Index("ix_events_unpublished", "published_at", "seq"),
         Index("ix_events_order", "order_id", "seq"),
     )
     # Ordering of the outbox (the relay takes the oldest first); the event id is the business key.
@@ -334,7 +335,10 @@ class EventRow(Base):
     occurred_at: Mapped[datetime] = mapped_column(TS)
     data: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(TS)
+    # Two consumers, each with its own mark, so one that is away does not hold up the other:
+    # webhook deliveries started, and published to the message bus (or no bus was configured then).
     dispatched_at: Mapped[datetime | None] = mapped_column(TS, nullable=True)
+    published_at: Mapped[datetime | None] = mapped_column(TS, nullable=True)
 
 
 class WebhookSubscription(Base):

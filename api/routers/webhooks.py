@@ -171,7 +171,14 @@ async def list_events(
     rows = await events.event_page(session, type, order_id, limit + 1, int(cursor) if cursor else None)
     return EventPage(
         items=[
-            EventOut(id=r.event_id, type=r.type, occurred_at=r.occurred_at, data=r.data, dispatched_at=r.dispatched_at)
+            EventOut(
+                id=r.event_id,
+                type=r.type,
+                occurred_at=r.occurred_at,
+                data=r.data,
+                dispatched_at=r.dispatched_at,
+                published_at=r.published_at,
+            )
             for r in rows[:limit]
         ],
         next_cursor=str(rows[limit - 1].seq) if len(rows) > limit else None,

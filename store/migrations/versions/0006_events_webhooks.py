@@ -27,10 +27,12 @@ def upgrade() -> None:
         sa.Column("data", sa.JSON(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("dispatched_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("published_at", sa.DateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("seq", name=op.f("pk_events")),
         sa.UniqueConstraint("event_id", name=op.f("uq_events_event_id")),
     )
     op.create_index("ix_events_undispatched", "events", ["dispatched_at", "seq"], unique=False)
+    op.create_index("ix_events_unpublished", "events", ["published_at", "seq"], unique=False)
     op.create_index("ix_events_order", "events", ["order_id", "seq"], unique=False)
     op.create_index(op.f("ix_events_type"), "events", ["type"], unique=False)
     op.create_table(
@@ -78,5 +80,6 @@ def downgrade() -> None:
     op.drop_table("webhook_subscriptions")
     op.drop_index(op.f("ix_events_type"), table_name="events")
     op.drop_index("ix_events_order", table_name="events")
+    op.drop_index("ix_events_unpublished", table_name="events")
     op.drop_index("ix_events_undispatched", table_name="events")
     op.drop_table("events")
