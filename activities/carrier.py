@@ -86,7 +86,11 @@ class CarrierActivities:
                         req.status,
                         [
                             KeyedEntry(f"picked:{req.pick_list_id}", picked),
-                            KeyedEntry(f"shipped:{shipment_id}", shipped),
+                            KeyedEntry(
+                                f"shipped:{shipment_id}",
+                                shipped,
+                                {"shipment_id": shipment_id, "carrier": carrier, "tracking_number": tracking},
+                            ),
                         ],
                         seq=req.seq,
                     ),

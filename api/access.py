@@ -109,7 +109,23 @@ class AccessMiddleware:
         self.limiter = RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in PUBLIC_PATHS or scope["path"].startswith(SIGNED_PREFIX):
+        if scope["type"] != "http" or scope["path"] in PUBLIC_PATHS:
+            await self.app(scope, receive, send)
+            return
+        if scope["path"].startswith(SIGNED_PREFIX):
+            # Signed, not keyed: the route checks the signature. The bucket is the caller's address, so
+            # unsigned floods are cut off before each costs a partner lookup and an HMAC.
+            client = scope.get("client")
+            wait = self.limiter.wait(f"callback:{client[0] if client else 'unknown'}")
+            if wait:
+                problem = ProblemError(
+                    429,
+                    "Too many requests",
+                    f"over {self.limiter.per_second:g} callbacks/s from this address; retry later",
+                    headers={"Retry-After": str(max(1, math.ceil(wait)))},
+                )
+                await respond(problem.problem, problem.headers)(scope, receive, send)
+                return
             await self.app(scope, receive, send)
             return
         admitted = await self._admit(scope)

@@ -5,6 +5,7 @@ body with the partner's secret. An unknown or inactive partner, a bad signature 
 all get the same 401, so the answer says nothing about which partners exist.
 """
 
+import asyncio
 import time
 import uuid
 from typing import Any
@@ -25,6 +26,7 @@ from domain.signing import BadSignature, verify
 from domain.steps import KeyedEntry, PickConfirmation, ProjectOrder
 from store import deliveries, fulfilment, orders, partners
 from store.db import READ_ONLY
+from store.tables import OrderRow
 
 log = structlog.get_logger(__name__)
 
@@ -129,6 +131,14 @@ async def _report(temporal: Client, order_id: str, update: str, report: Shipment
         cause = err.cause
         if isinstance(cause, ApplicationError) and cause.type == "Rejected":
             raise ProblemError(409, "Event does not apply", cause.message) from None
+        if isinstance(cause, ApplicationError) and cause.type == "DeliveryClosed":
+            # The wait for delivery has just ended: let the workflow's last write land, then record
+            # the report as for any closed order.
+            try:
+                await asyncio.wait_for(handle.result(), timeout=UPDATE_TIMEOUT.total_seconds())
+            except TimeoutError:
+                raise ProblemError(503, "Order is closing", "send the event again shortly") from None
+            return False
         raise
     except WorkflowUpdateRPCTimeoutOrCancelledError:
         raise ProblemError(
@@ -155,7 +165,8 @@ async def _report_closed(
             f"{report.shipment_id} with operations directly",
         )
     async with sessions.begin() as s:
-        row = await orders.get(s, order_id)
+        # Locked: two late reports of one order's shipments must not each miss the other's delivery.
+        row = await s.get(OrderRow, order_id, with_for_update=True)
         if row is None or row.status == OrderStatus.CANCELLED.value:
             raise ProblemError(409, "Order is closed", f"order {order_id} is not waiting for deliveries")
         if kind is CallbackType.DELIVERED:

@@ -7,6 +7,7 @@ from urllib.parse import unquote_to_bytes
 from fastapi import Depends, Query
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.access import SIGNED_PREFIX
 from api.deps import SettingsDep
 from api.problems import FieldError, Problem, invalid, respond
 from api.schemas import clean_text
@@ -15,6 +16,10 @@ from domain.orders import FieldProblem
 
 class BodyTooLarge(Exception):
     pass
+
+
+# A partner callback is a small JSON event; anything larger is not one (and is refused before the HMAC).
+CALLBACK_MAX_BYTES = 64 * 1024
 
 
 async def read_body(receive: Receive, limit: int) -> bytes:
@@ -81,7 +86,8 @@ class RequestLimitsMiddleware:
         if scope["method"] in ("GET", "HEAD", "OPTIONS"):
             await self.app(scope, receive, send)
             return
-        limit = self.larger.get(scope["path"], self.max_bytes)
+        path = scope["path"]
+        limit = self.larger.get(path, CALLBACK_MAX_BYTES if path.startswith(SIGNED_PREFIX) else self.max_bytes)
         length = dict(scope["headers"]).get(b"content-length", b"")
         try:
             too_large = length.isdigit() and int(length) > limit

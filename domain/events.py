@@ -138,12 +138,7 @@ def events_of(change: ProjectOrder, now: datetime) -> list[BusinessEvent]:
 
 def _from_entry(order_id: str, status: str, keyed: KeyedEntry) -> BusinessEvent:
     entry = keyed.entry
-    data: dict[str, Any] = {"status": status, "detail": entry.detail, "actor": entry.actor}
-    if entry.event == "shipped" and keyed.key.startswith("shipped:"):
-        data["shipment_id"] = keyed.key.removeprefix("shipped:")
-        carrier, _, tracking = entry.detail.rpartition(" ")
-        if carrier:
-            data["carrier"], data["tracking_number"] = carrier, tracking
+    data: dict[str, Any] = {"status": status, "detail": entry.detail, "actor": entry.actor, **keyed.facts}
     return BusinessEvent(event_id(order_id, keyed.key), TIMELINE_EVENTS[entry.event], order_id, entry.at, data)
 
 

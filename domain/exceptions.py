@@ -32,6 +32,8 @@ SKIPPABLE_STEPS = frozenset({Step.INVOICE})
 
 # A warning does not stop the order; every other kind does.
 NON_BLOCKING = frozenset({ExceptionKind.SLA_AT_RISK})
+# Trouble with a parcel that has left: the rest of the order's ship-by promise is not at stake.
+AFTER_SHIPPING = frozenset({ExceptionKind.DELIVERY_FAILED})
 
 
 def allowed_actions(kind: ExceptionKind, step: Step, shipped: bool) -> list[Action]:
@@ -80,3 +82,8 @@ class OrderException:
     @property
     def blocking(self) -> bool:
         return self.kind not in NON_BLOCKING
+
+    @property
+    def threatens_shipping(self) -> bool:
+        """Whether it can make the order miss its ship-by promise: not a parcel already on its way."""
+        return self.kind not in AFTER_SHIPPING

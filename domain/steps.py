@@ -141,6 +141,8 @@ class KeyedEntry:
 
     key: str
     entry: TimelineEntry
+    # What a business event about this entry carries beyond its text (a shipment's carrier and tracking).
+    facts: dict[str, str] = field(default_factory=dict)
 
 
 class AlertKind:

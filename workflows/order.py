@@ -78,6 +78,13 @@ class Rejected(ApplicationError):
         super().__init__(reason, type="Rejected", non_retryable=True)
 
 
+class DeliveryClosed(ApplicationError):
+    """The order no longer waits for carrier reports: the API records them on the shipment directly."""
+
+    def __init__(self) -> None:
+        super().__init__("the order no longer waits for delivery reports", type="DeliveryClosed", non_retryable=True)
+
+
 class UnknownException(ApplicationError):
     def __init__(self, exception_id: str) -> None:
         super().__init__(f"exception {exception_id} is not on this order", type="NotFound", non_retryable=True)
@@ -140,6 +147,7 @@ class OrderWorkflow:
         self._awaiting_delivery = False
         self._reports: set[str] = set()  # partner event references acted on
         self._failed_deliveries: dict[str, str] = {}  # delivery_failed exception ID → shipment ID
+        self._delivery_closed = False  # the wait for delivery is over: reports go to the store directly
         self._published: dict[str, Any] = {}
         # One writer at a time, so the read model never moves backwards.
         self._writes = asyncio.Lock()
@@ -181,7 +189,7 @@ class OrderWorkflow:
     def at_risk(self) -> bool:
         if self._all_shipped() or self._progress is OrderStatus.CANCELLED:
             return False
-        return self._warned or any(e.is_open and e.blocking for e in self._exceptions)
+        return self._warned or any(e.is_open and e.blocking and e.threatens_shipping for e in self._exceptions)
 
     @workflow.query(name="view")
     def view(self) -> OrderView:
@@ -229,7 +237,7 @@ class OrderWorkflow:
 
     @shipment_handed_over.validator
     def _validate_handed_over(self, report: ShipmentReport) -> None:
-        self._shipped(report.shipment_id)
+        self._reportable(report.shipment_id)
 
     @workflow.update(name="shipment_delivered")
     async def shipment_delivered(self, report: ShipmentReport) -> OrderView:
@@ -252,7 +260,7 @@ class OrderWorkflow:
 
     @shipment_delivered.validator
     def _validate_delivered(self, report: ShipmentReport) -> None:
-        self._shipped(report.shipment_id)
+        self._reportable(report.shipment_id)
 
     @workflow.update(name="delivery_failed")
     async def delivery_failed(self, report: ShipmentReport) -> OrderView:
@@ -270,7 +278,7 @@ class OrderWorkflow:
 
     @delivery_failed.validator
     def _validate_delivery_failed(self, report: ShipmentReport) -> None:
-        fulfilment = self._shipped(report.shipment_id)
+        fulfilment = self._reportable(report.shipment_id)
         if fulfilment.delivered_at is not None:
             raise Rejected(f"{report.shipment_id} was reported delivered at {fulfilment.delivered_at.isoformat()}")
 
@@ -708,6 +716,8 @@ class OrderWorkflow:
         window = timedelta(seconds=self._policy.delivery_window_s)
         settled = await self._within(window, self._delivery_settled)
         await workflow.wait_condition(lambda: not self._delivery_trouble())
+        # From here on a report finds the order closed to reports, not a wait that is about to end.
+        self._delivery_closed = True
         if self._progress is OrderStatus.DELIVERED:
             workflow.set_current_details(f"**Delivered** · {len(self._fulfilments)} shipment(s)")
         elif not settled and not self._delivery_settled():
@@ -715,6 +725,12 @@ class OrderWorkflow:
             detail = f"no delivery report within {window} for {', '.join(missing)}"
             await self._project([self._note("delivery_unconfirmed", detail)])
             workflow.set_current_details(f"**Completed** · delivery unconfirmed for {len(missing)} shipment(s)")
+
+    def _reportable(self, shipment_id: str) -> Fulfilment:
+        """The shipment a carrier report is about, while the order still takes reports."""
+        if self._delivery_closed:
+            raise DeliveryClosed()
+        return self._shipped(shipment_id)
 
     def _shipped(self, shipment_id: str) -> Fulfilment:
         for fulfilment in self._fulfilments:
@@ -858,7 +874,7 @@ class OrderWorkflow:
         entry = self._note("exception_opened", f"{kind.value}: {message}")
         opened = AlertKind.EXCEPTION_OPENED if exception.blocking else AlertKind.SLA_AT_RISK
         alerts = [self._alert(f"{exception.exception_id}:opened", opened, message, exception)]
-        if exception.blocking and not self._warned and not self._all_shipped():
+        if exception.blocking and exception.threatens_shipping and not self._warned and not self._all_shipped():
             alerts.append(
                 self._alert(
                     f"{exception.exception_id}:at-risk",

@@ -139,3 +139,18 @@ async def test_a_late_report_for_a_closed_order_is_recorded_and_a_late_failure_r
         assert view["timeline"][-1]["event"] == "delivered"
         recorded = (await stack.http.get("/v1/orders", params={"status": "delivered"})).json()["items"]
         assert order_id in [o["order_id"] for o in recorded]
+
+
+async def test_floods_and_oversized_bodies_are_cut_off_before_the_signature_check(
+    stack_factory: StackFactory, sqlite_url: str
+) -> None:
+    async with stack_factory(sqlite_url, rate_limit_per_second=1, rate_limit_burst=3) as stack:
+        carrier, secret = await partner(stack, "carrier", carrier=stack.settings.carrier_name)
+        padded = event("shipment.delivered", shipment_id="SH-X", received_by="x" * 70_000)
+        assert (await send(stack, carrier, secret, padded)).status_code == 413
+        flood = [await stack.http.post(f"/v1/callbacks/{carrier}", json=event("pick.confirmed")) for _ in range(6)]
+        codes = [r.status_code for r in flood]
+        assert 429 in codes and codes[0] == 401, codes
+        assert all(code in (401, 429) for code in codes)
+        # An API key's bucket is its own: the admin is not throttled by the flood's address.
+        assert (await stack.http.get("/v1/partners")).status_code == 200
