@@ -55,6 +55,7 @@ class CarrierActivities:
     def __init__(self, sessions: async_sessionmaker[AsyncSession], carrier: Carrier | str) -> None:
         """`carrier` by name is the built-in carrier under that name."""
         self._sessions = sessions
+        self._external = not isinstance(carrier, str)
         self._carrier = BuiltinCarrier(carrier) if isinstance(carrier, str) else carrier
 
     @activity.defn(name="book_shipment")
@@ -62,10 +63,11 @@ class CarrierActivities:
         """Ship what was picked: the pick list closes, the reservation becomes stock that left."""
         shipment_id = f"SH-{req.pick_list_id.removeprefix('PL-')}"
         with structlog.contextvars.bound_contextvars(order_id=req.order_id, shipment_id=shipment_id):
-            async with self._sessions() as s:
-                existing = await fulfilment.shipment_for(s, req.pick_list_id)
-            if existing is not None:  # booked on an earlier attempt: do not book again
-                return ShipmentBooked(existing.shipment_id, existing.carrier, existing.tracking_number)
+            if self._external:  # an external TMS is asked only while no earlier attempt recorded a booking
+                async with self._sessions() as s:
+                    existing = await fulfilment.shipment_for(s, req.pick_list_id)
+                if existing is not None:
+                    return ShipmentBooked(existing.shipment_id, existing.carrier, existing.tracking_number)
             booking = await self._carrier.book(shipment_id, req)
             carrier, tracking = booking.carrier, booking.tracking_number
             async with self._sessions.begin() as s:
