@@ -4,7 +4,7 @@ import secrets
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, or_, select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.events import (
@@ -15,7 +15,7 @@ from domain.events import (
     delivery_id_for,
     matches,
 )
-from store.sql import insert_ignore, utcnow
+from store.sql import insert_ignore, past_cursor, utcnow
 from store.tables import EventRow, WebhookDeliveryRow, WebhookSubscription
 
 # ---- the outbox ---------------------------------------------------------------------------------
@@ -249,13 +249,7 @@ async def delivery_page(
     if status:
         conditions.append(WebhookDeliveryRow.status == status)
     if after:
-        created_at, delivery_id = after
-        conditions.append(
-            or_(
-                WebhookDeliveryRow.created_at < created_at,
-                and_(WebhookDeliveryRow.created_at == created_at, WebhookDeliveryRow.delivery_id < delivery_id),
-            )
-        )
+        conditions.append(past_cursor(WebhookDeliveryRow.created_at, WebhookDeliveryRow.delivery_id, after))
     result = await session.execute(
         select(WebhookDeliveryRow)
         .where(*conditions)

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 import structlog
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.events import events_of
@@ -15,7 +15,7 @@ from domain.exceptions import OrderException
 from domain.orders import Order, OrderStatus
 from domain.steps import ProjectOrder
 from store import events
-from store.sql import insert_ignore, utcnow
+from store.sql import insert_ignore, past_cursor, utcnow
 from store.tables import AlertRow, OrderEvent, OrderExceptionRow, OrderLineRow, OrderRow
 
 log = structlog.get_logger(__name__)
@@ -221,13 +221,7 @@ async def page(
     if filters.created_before:
         conditions.append(OrderRow.created_at < filters.created_before)
     if after:
-        created_at, order_id = after
-        conditions.append(
-            or_(
-                OrderRow.created_at < created_at,
-                and_(OrderRow.created_at == created_at, OrderRow.order_id < order_id),
-            )
-        )
+        conditions.append(past_cursor(OrderRow.created_at, OrderRow.order_id, after))
     result = await session.execute(
         select(OrderRow)
         .where(*conditions)
@@ -256,12 +250,8 @@ async def exception_page(
     if order_id:
         conditions.append(OrderExceptionRow.order_id == order_id)
     if after:
-        raised_at, exception_id = after
         conditions.append(
-            or_(
-                OrderExceptionRow.raised_at > raised_at,
-                and_(OrderExceptionRow.raised_at == raised_at, OrderExceptionRow.exception_id > exception_id),
-            )
+            past_cursor(OrderExceptionRow.raised_at, OrderExceptionRow.exception_id, after, newest_first=False)
         )
     result = await session.execute(
         select(OrderExceptionRow, OrderRow)
@@ -290,10 +280,7 @@ async def alert_page(
     if acknowledged is not None:
         conditions.append(AlertRow.acknowledged_at.is_not(None) if acknowledged else AlertRow.acknowledged_at.is_(None))
     if after:
-        raised_at, alert_id = after
-        conditions.append(
-            or_(AlertRow.raised_at < raised_at, and_(AlertRow.raised_at == raised_at, AlertRow.alert_id < alert_id))
-        )
+        conditions.append(past_cursor(AlertRow.raised_at, AlertRow.alert_id, after))
     result = await session.execute(
         select(AlertRow).where(*conditions).order_by(AlertRow.raised_at.desc(), AlertRow.alert_id.desc()).limit(limit)
     )

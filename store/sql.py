@@ -3,7 +3,7 @@
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Table
+from sqlalchemy import ColumnElement, Table, and_, or_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -23,3 +23,11 @@ async def insert_ignore(
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     result = await session.execute(insert(table).values(rows).on_conflict_do_nothing(index_elements=on))
     return int(getattr(result, "rowcount", 0) or 0)
+
+
+def past_cursor(at: Any, key: Any, cursor: tuple[Any, Any], newest_first: bool = True) -> ColumnElement[bool]:
+    """Keyset pagination: the rows after `cursor` = (at, key) in (at, key) order, newest first or oldest first."""
+    cursor_at, cursor_key = cursor
+    if newest_first:
+        return or_(at < cursor_at, and_(at == cursor_at, key < cursor_key))
+    return or_(at > cursor_at, and_(at == cursor_at, key > cursor_key))
