@@ -11,10 +11,10 @@ import contextlib
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy, SearchAttributeUpdate, WorkflowIDReusePolicy
+from temporalio.common import RetryPolicy, SearchAttributeKey, SearchAttributeUpdate, WorkflowIDReusePolicy
 from temporalio.exceptions import ActivityError, ApplicationError, FailureError
 from temporalio.workflow import ParentClosePolicy
 
@@ -64,11 +64,37 @@ STEP_RETRY = RetryPolicy(
 )
 # A carrier that rejects an address will reject it again: hand it to a person at once.
 SHIP_RETRY = replace(STEP_RETRY, non_retryable_error_types=[ADDRESS_REJECTED])
+# How a step's activity reports that it failed for good.
+STEP_FAILED = (ActivityError, ApplicationError)
 # Projection must land eventually; it has nobody to hand over to.
 PROJECTION_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=5))
 PROJECTION_TIMEOUT = timedelta(seconds=15)
 # Orders started before delivery tracking closed at `completed`; their histories must keep replaying.
 AWAIT_DELIVERY = "await-delivery"
+# Orders started since run their steps as local activities and write OrderStatus only where the order comes
+# to rest; orders started before keep regular activities and a search-attribute write per status.
+LEAN_STEPS = "lean-steps"
+# A step failing again waits for its next attempt in a durable timer, not in the worker: the order keeps
+# answering queries and updates while a step backs off.
+LOCAL_RETRY_THRESHOLD = timedelta(seconds=2)
+# Statuses an order passes through while its steps run back to back (see `_publish`).
+PASSING = frozenset(
+    s.value
+    for s in (
+        OrderStatus.RECEIVED,
+        OrderStatus.CONFIRMED,
+        OrderStatus.ALLOCATED,
+        OrderStatus.PICKING,
+        OrderStatus.SHIPPED,
+    )
+)
+# What a lean order's search attributes stand at when it starts: OrderStatus as the API starts it
+# (activities/starting.py); HasOpenException and AtRisk unset until they first become true.
+STARTED_WITH: dict[str, Any] = {"status": OrderStatus.RECEIVED.value, "has_open": False, "at_risk": False}
+
+
+A = TypeVar("A")
+R = TypeVar("R")
 
 
 class Rejected(ApplicationError):
@@ -464,8 +490,9 @@ class OrderWorkflow:
             self._show(step, "working")
             try:
                 problem = await attempt()
-            except ActivityError as err:
-                cause = err.cause
+            except STEP_FAILED as err:
+                # A local activity whose retries ran out after a backoff timer raises its own error.
+                cause = err.cause if isinstance(err, ActivityError) else err
                 kind = ExceptionKind.STEP_FAILED
                 if isinstance(cause, ApplicationError) and cause.type == ADDRESS_REJECTED:
                     kind = ExceptionKind.ADDRESS_REJECTED
@@ -488,7 +515,7 @@ class OrderWorkflow:
 
     async def _confirm(self) -> Problem | None:
         async with self._writes:
-            confirmed = await workflow.execute_activity_method(
+            confirmed = await self._execute(
                 OrderActivities.confirm_order,
                 ConfirmOrder(self._order, self._timeline[0].at, self._policy.ship_by, seq=self._next_seq()),
                 start_to_close_timeout=timedelta(seconds=15),
@@ -526,7 +553,7 @@ class OrderWorkflow:
         """Plan and reserve what is still unallocated; each planned shipment starts its own fulfilment."""
         self._allocation_attempts += 1
         async with self._writes:
-            result = await workflow.execute_activity_method(
+            result = await self._execute(
                 InventoryActivities.reserve_stock,
                 ReserveStock(
                     self._order.order_id,
@@ -599,7 +626,7 @@ class OrderWorkflow:
     async def _pick(self, fulfilment: Fulfilment) -> Problem | None:
         if fulfilment.pick_list is None:
             async with self._writes:
-                fulfilment.pick_list = await workflow.execute_activity_method(
+                fulfilment.pick_list = await self._execute(
                     WarehouseActivities.create_pick_list,
                     CreatePickList(
                         self._order.order_id,
@@ -623,6 +650,8 @@ class OrderWorkflow:
         def picked_or_cancelled() -> bool:
             return picked() or self._cancel is not None
 
+        if self._lean() and pick_list.auto_confirm_after_seconds != 0 and not picked():
+            self._publish(resting=True)  # the order waits for the warehouse: findable as `picking`
         if pick_list.auto_confirm_after_seconds is not None:
             # The built-in warehouse in auto mode confirms by itself once the delay has passed.
             if pick_list.auto_confirm_after_seconds > 0:
@@ -648,7 +677,7 @@ class OrderWorkflow:
                 exception.allowed_actions = allowed_actions(exception.kind, exception.step, shipped=True)
         try:
             async with self._writes:
-                fulfilment.shipment = await workflow.execute_activity_method(
+                fulfilment.shipment = await self._execute(
                     CarrierActivities.book_shipment,
                     BookShipment(
                         self._order.order_id,
@@ -663,7 +692,7 @@ class OrderWorkflow:
                     start_to_close_timeout=timedelta(seconds=30),
                     retry_policy=SHIP_RETRY,
                 )
-        except ActivityError:
+        except STEP_FAILED:
             self._shipping.discard(allocation_id)  # nothing left the building
             raise
         shipment = fulfilment.shipment
@@ -682,7 +711,7 @@ class OrderWorkflow:
         prices = {line.sku: line.unit_price for line in self._order.lines}
         lines = [OrderLine(line.sku, line.quantity, prices[line.sku]) for line in fulfilment.allocation.lines]
         async with self._writes:
-            fulfilment.invoice = await workflow.execute_activity_method(
+            fulfilment.invoice = await self._execute(
                 BillingActivities.issue_invoice,
                 IssueInvoice(
                     self._order.order_id,
@@ -779,7 +808,7 @@ class OrderWorkflow:
         assert fulfilment.shipment is not None
         self._publish()
         async with self._writes:
-            await workflow.execute_activity_method(
+            await self._execute(
                 DeliveryActivities.record_delivery,
                 RecordDelivery(
                     fulfilment.shipment.shipment_id,
@@ -810,7 +839,7 @@ class OrderWorkflow:
         entries = [self._close(e, Action.CANCEL, self._cancel.actor, self._cancel.reason) for e in closed]
         entries.append(self._note("cancelled", self._cancel.reason, self._cancel.actor))
         async with self._writes:
-            await workflow.execute_activity_method(
+            await self._execute(
                 OrderActivities.cancel_order,
                 CancelOrder(
                     self._order.order_id,
@@ -950,7 +979,7 @@ class OrderWorkflow:
         """Write a workflow-side change to the read model, in the order the workflow made them."""
         self._publish()
         async with self._writes:
-            await workflow.execute_activity_method(
+            await self._execute(
                 OrderActivities.project_order,
                 ProjectOrder(
                     self._order.order_id,
@@ -983,20 +1012,63 @@ class OrderWorkflow:
             exception_id=exception.exception_id if exception else None,
         )
 
-    def _publish(self) -> None:
-        """Keep the search attributes operations filter on in step with the order."""
-        status, has_open, at_risk = self.status.value, any(e.is_open for e in self._exceptions), self.at_risk
-        updates: list[SearchAttributeUpdate[Any]] = []
-        if self._published.get("status") != status:
-            updates.append(attributes.ORDER_STATUS.value_set(status))
-        if self._published.get("has_open") != has_open:
-            updates.append(attributes.HAS_OPEN_EXCEPTION.value_set(has_open))
-        if self._published.get("at_risk") != at_risk:
-            updates.append(attributes.AT_RISK.value_set(at_risk))
+    def _publish(self, resting: bool = False) -> None:
+        """Keep the search attributes operations filter on in step with the order.
+
+        Each write is a visibility update on the server, the costliest command an order gives. So on lean
+        orders a passing status (the steps running back to back) is not written: OrderStatus changes when
+        the order comes to rest (`resting`: it waits for the warehouse; or it needs a person, is held,
+        backordered, awaits approval), when it moves on from a rest, and when it ends. The workflow's
+        current details and the read model show every status as it happens."""
+        lean = self._lean()
+        published = {**(STARTED_WITH if lean else {}), **self._published}
+        current = {
+            "status": self.status.value,
+            "has_open": any(e.is_open for e in self._exceptions),
+            "at_risk": self.at_risk,
+        }
+        passing = current["status"] in PASSING and published.get("status") in PASSING and not published.get("rest")
+        if lean and passing and not resting:
+            current["status"] = published["status"]
+        keys: dict[str, SearchAttributeKey[Any]] = {
+            "status": attributes.ORDER_STATUS,
+            "has_open": attributes.HAS_OPEN_EXCEPTION,
+            "at_risk": attributes.AT_RISK,
+        }
+        updates: list[SearchAttributeUpdate[Any]] = [
+            key.value_set(current[name]) for name, key in keys.items() if published.get(name) != current[name]
+        ]
         if updates:
             workflow.upsert_search_attributes(updates)
-            self._published = {"status": status, "has_open": has_open, "at_risk": at_risk}
-            workflow.logger.info("order %s is %s", self._order.order_id, status)
+            self._published = {**current, "rest": resting}
+            workflow.logger.info("order %s is %s", self._order.order_id, current["status"])
+
+    def _lean(self) -> bool:
+        return workflow.patched(LEAN_STEPS)
+
+    async def _execute(
+        self,
+        activity: Callable[[Any, A], Awaitable[R]],
+        arg: A,
+        *,
+        start_to_close_timeout: timedelta,
+        retry_policy: RetryPolicy,
+    ) -> R:
+        """Run a step's activity. On lean orders it is a local activity: the worker that runs the order
+        runs the step at once and its result is recorded in the order's history with the workflow task,
+        without a round trip through the server's task queues (retries, timeouts and the recorded result
+        are the same; a worker that dies mid-step has the step run again, as before)."""
+        if self._lean():
+            return await workflow.execute_local_activity_method(
+                activity,
+                arg,
+                start_to_close_timeout=start_to_close_timeout,
+                retry_policy=retry_policy,
+                local_retry_threshold=LOCAL_RETRY_THRESHOLD,
+            )
+        return await workflow.execute_activity_method(
+            activity, arg, start_to_close_timeout=start_to_close_timeout, retry_policy=retry_policy
+        )
 
     def _show(self, step: Step | None, what: str) -> None:
         heading = f"**Step:** {step.value} — {what}" if step else f"**{what}**"

@@ -1,8 +1,9 @@
 """Record the histories the replay test keeps replaying: `python -m tests.histories.record [name ...]`.
 
 Run it only when a recorded path is added, naming that path (`python -m tests.histories.record
-delivered`); workflow changes must keep the old files replaying (use workflow.patched), never
-re-record to make a failing replay pass.
+delivered`), or when a patch adds a new way through every path: record them into a folder of their own
+(`python -m tests.histories.record --into lean`). Workflow changes must keep the old files replaying (use
+workflow.patched), never re-record to make a failing replay pass.
 """
 
 import asyncio
@@ -31,6 +32,7 @@ from workflows.order import OrderWorkflow
 from workflows.restock import RestockWorkflow
 
 HERE = Path(__file__).parent
+OUT = HERE
 # Recorded together: later ones reuse the stock and warehouses the earlier ones set up.
 BEFORE_DELIVERY = ["happy_path", "stock_shortage", "exception_resolved", "cancelled_mid_pick", "split", "backordered"]
 
@@ -62,7 +64,7 @@ async def start(client: Client, worker: Settings, new: Order, policy: Settings) 
 
 async def save(client: Client, handle: WorkflowHandle[OrderWorkflow, OrderView], name: str) -> None:
     history = await client.get_workflow_handle(handle.id).fetch_history()
-    (HERE / f"{name}.json").write_text(history.to_json())
+    (OUT / f"{name}.json").write_text(history.to_json())
     print(f"wrote {name}.json")
 
 
@@ -173,7 +175,8 @@ async def main(names: list[str]) -> None:
 
                 # Backordered: nothing in stock; a receipt wakes the order and it completes.
                 waiting = order("BACKORDER-1", {"LAMP": 10})
-                handle = await start(env.client, settings, waiting, settings_for(url, backorder_window_hours=24))
+                policy = settings_for(url, backorder_window_hours=24, delivery_window_days=2 / 86400)
+                handle = await start(env.client, settings, waiting, policy)
                 await until(handle, OrderStatus.BACKORDERED)
                 async with sessions.begin() as session:
                     await inventory.receive(session, "NORTH", [StockLine("LAMP", 10)], "ASN-1")
@@ -197,4 +200,9 @@ async def main(names: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(sys.argv[1:] or [*BEFORE_DELIVERY, "delivered"]))
+    args = sys.argv[1:]
+    if args[:1] == ["--into"]:
+        OUT = HERE / args[1]
+        OUT.mkdir(exist_ok=True)
+        args = args[2:]
+    asyncio.run(main(args or [*BEFORE_DELIVERY, "delivered"]))

@@ -1,7 +1,9 @@
 """Helpers for workflow tests on the time-skipping server."""
 
+import asyncio
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import func, select
@@ -11,7 +13,7 @@ from temporalio.common import WorkflowIDReusePolicy
 from temporalio.testing import WorkflowEnvironment
 
 from config import Settings
-from domain.orders import Address, Customer, Order, OrderLine, workflow_id_for
+from domain.orders import Address, Customer, Order, OrderLine, OrderStatus, workflow_id_for
 from domain.policy import NewOrder
 from domain.steps import OrderView
 from store.tables import Stock
@@ -60,3 +62,20 @@ async def stock_of(sessions: async_sessionmaker[AsyncSession], sku: str) -> tupl
         row = await s.get(Stock, ("MAIN", sku))
         assert row is not None
         return row.on_hand, row.reserved
+
+
+async def skip_until(
+    env: WorkflowEnvironment, handle: OrderHandle, status: OrderStatus, step: timedelta, within: timedelta
+) -> OrderView:
+    """Move the test server's clock on in `step`s until the order reaches `status` (or `within` has passed).
+
+    A step that keeps failing waits for each retry in a timer the workflow starts after the attempt before,
+    so one long sleep fires only the first of them."""
+    waited = timedelta(0)
+    while True:
+        view: OrderView = await handle.query("view", result_type=OrderView)
+        if view.status is status or waited >= within:
+            return view
+        await env.sleep(step)
+        waited += step
+        await asyncio.sleep(0.2)  # in real time: the worker runs the attempt the timer let through

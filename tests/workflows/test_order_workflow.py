@@ -16,7 +16,7 @@ from domain.steps import BookShipment, PickConfirmation, ShipmentBooked
 from store import orders
 from store.tables import Invoice, PickList, Reservation, Shipment
 from tests.conftest import stock_up, unique
-from tests.workflows.support import WorkerFactory, count, make_order, start, stock_of
+from tests.workflows.support import WorkerFactory, count, make_order, skip_until, start, stock_of
 from workflows.order import OrderWorkflow
 
 
@@ -145,8 +145,9 @@ async def test_a_step_whose_retries_run_out_opens_step_failed(
     async with worker_factory(replace={"create_pick_list": warehouse_down}) as settings:
         order = make_order({sku: 1})
         handle = await start(time_skipping_env, settings, order)
-        await time_skipping_env.sleep(timedelta(hours=1))
-        view = await handle.query(OrderWorkflow.view)
+        view = await skip_until(
+            time_skipping_env, handle, OrderStatus.NEEDS_ATTENTION, timedelta(minutes=1), within=timedelta(hours=1)
+        )
 
     assert view.status is OrderStatus.NEEDS_ATTENTION
     assert [(e.kind, e.step.value) for e in view.exceptions] == [(ExceptionKind.STEP_FAILED, "pick")]

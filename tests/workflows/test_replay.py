@@ -16,10 +16,21 @@ from workflows.restock import RestockWorkflow
 HISTORIES = Path(__file__).parent.parent / "histories"
 
 
-@pytest.mark.parametrize(
-    "name",
-    ["happy_path", "stock_shortage", "exception_resolved", "cancelled_mid_pick", "split", "backordered", "delivered"],
-)
+PATHS = [
+    "happy_path",
+    "stock_shortage",
+    "exception_resolved",
+    "cancelled_mid_pick",
+    "split",
+    "backordered",
+    "delivered",
+]
+# Top level: orders started with regular activities and a search-attribute write per status; lean/: since
+# the `lean-steps` patch (local activities, OrderStatus written where the order rests).
+RECORDED = [*PATHS, *(f"lean/{name}" for name in PATHS)]
+
+
+@pytest.mark.parametrize("name", RECORDED)
 async def test_recorded_history_replays(name: str) -> None:
     history = WorkflowHistory.from_json(f"order-{name}", (HISTORIES / f"{name}.json").read_text())
     result = await Replayer(workflows=[OrderWorkflow, RestockWorkflow]).replay_workflow(
@@ -38,7 +49,7 @@ class ReorderedOrderWorkflow(OrderWorkflow):
         return await super().run(new)
 
 
-@pytest.mark.parametrize("name", ["happy_path", "split", "delivered"])
+@pytest.mark.parametrize("name", ["happy_path", "split", "delivered", "lean/happy_path", "lean/split"])
 async def test_the_gate_catches_a_non_deterministic_change(name: str) -> None:
     history = WorkflowHistory.from_json(f"order-{name}", (HISTORIES / f"{name}.json").read_text())
     result = await Replayer(workflows=[ReorderedOrderWorkflow, RestockWorkflow]).replay_workflow(
