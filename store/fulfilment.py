@@ -23,6 +23,8 @@ _MARK_PICKED = (
         confirmed_by=bindparam("by", type_=PICK_LISTS.c.confirmed_by.type),
     )
 )
+_SHIPMENT_OF = select(Shipment).where(Shipment.pick_list_id == bindparam("match_pick_list_id"))
+_INVOICE_BY_KEY = select(Invoice).where(Invoice.key == bindparam("match_key"))
 _NUMBER_INVOICE = (
     update(INVOICES)
     .where(INVOICES.c.id == bindparam("match_id"))
@@ -61,7 +63,7 @@ async def mark_picked(session: AsyncSession, pick_list_id: str, at: datetime, by
 
 
 async def shipment_for(session: AsyncSession, pick_list_id: str) -> Shipment | None:
-    result = await session.execute(select(Shipment).where(Shipment.pick_list_id == pick_list_id))
+    result = await session.execute(_SHIPMENT_OF, {"match_pick_list_id": pick_list_id})
     return result.scalar_one_or_none()
 
 
@@ -87,7 +89,7 @@ async def add_shipment(
 
 
 async def invoice_for(session: AsyncSession, key: str) -> Invoice | None:
-    result = await session.execute(select(Invoice).where(Invoice.key == key))
+    result = await session.execute(_INVOICE_BY_KEY, {"match_key": key})
     return result.scalar_one_or_none()
 
 
