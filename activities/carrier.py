@@ -71,11 +71,12 @@ class CarrierActivities:
             booking = await self._carrier.book(shipment_id, req)
             carrier, tracking = booking.carrier, booking.tracking_number
             async with self._sessions.begin() as s:
-                existing = await fulfilment.shipment_for(s, req.pick_list_id)
-                if existing is not None:
-                    return ShipmentBooked(existing.shipment_id, existing.carrier, existing.tracking_number)
+                # The shipment row goes in first: when an earlier attempt recorded one, nothing is written.
+                if not await fulfilment.add_shipment(s, shipment_id, req.order_id, req.pick_list_id, carrier, tracking):
+                    existing = await fulfilment.shipment_for(s, req.pick_list_id)
+                    if existing is not None:
+                        return ShipmentBooked(existing.shipment_id, existing.carrier, existing.tracking_number)
                 await fulfilment.mark_picked(s, req.pick_list_id, req.picked_at, req.picked_by)
-                await fulfilment.add_shipment(s, shipment_id, req.order_id, req.pick_list_id, carrier, tracking)
                 await inventory.consume(s, req.allocation.allocation_id)
                 picked = TimelineEntry(
                     req.picked_at, OrderStatus.PICKING, "picked", req.pick_list_id, actor=req.picked_by

@@ -46,6 +46,7 @@ class InventoryActivities:
         policy = FulfilmentPolicy(allow_split=req.allow_split, allow_partial=req.allow_partial)
         with structlog.contextvars.bound_contextvars(order_id=req.order_id):
             for _ in range(PLAN_ATTEMPTS):
+                result = None
                 async with self._sessions.begin() as s:
                     sites, stock = await inventory.snapshot(s, [line.sku for line in req.lines])
                     planned = plan(req.lines, req.ship_to, sites, stock, policy)
@@ -53,22 +54,23 @@ class InventoryActivities:
                         Allocation(f"{req.order_id}.{req.first_allocation + i}", p.warehouse, p.lines, p.reason)
                         for i, p in enumerate(planned.shipments)
                     ]
-                    attempt = await s.begin_nested()
                     held = await inventory.reserve(
                         s, req.order_id, [Hold(a.allocation_id, a.warehouse, a.lines) for a in allocations]
                     )
-                    if held is None:  # an earlier run of this step reserved already: report what it did
-                        await attempt.rollback()
+                    if held:
+                        await inventory.set_backorders(s, req.order_id, planned.backordered, req.rush, req.received_at)
+                        result = StockReserved(allocations, planned.backordered, planned.reason)
+                        await orders.project(s, self._projection(req, result))
+                    else:
+                        # Nothing of this attempt stays (it only read before reserving): no savepoint needed.
+                        await s.rollback()
+                if result is not None:
+                    log.info("allocated", plan=planned.reason, backordered=describe_missing(planned.backordered))
+                    return result
+                if held is None:  # an earlier run of this step reserved already: report what it did
+                    async with self._sessions() as s:
                         return await self._already_reserved(s, req)
-                    if held is False:
-                        await attempt.rollback()
-                        continue  # stock moved under us: plan again
-                    await attempt.commit()
-                    await inventory.set_backorders(s, req.order_id, planned.backordered, req.rush, req.received_at)
-                    result = StockReserved(allocations, planned.backordered, planned.reason)
-                    await orders.project(s, self._projection(req, result))
-                log.info("allocated", plan=planned.reason, backordered=describe_missing(planned.backordered))
-                return result
+                # held is False: stock moved under us, plan again
             raise RuntimeError("stock kept moving while allocating; retrying")
 
     @activity.defn(name="waiting_orders")

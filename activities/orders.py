@@ -33,7 +33,7 @@ class OrderActivities:
                 known = await catalog.products_by_sku(s, [line.sku for line in order.lines])
                 problems = validate(order) + catalog_problems(order, {sku: p.active for sku, p in known.items()})
                 status = OrderStatus.RECEIVED if problems else OrderStatus.CONFIRMED
-                await orders.record_new(s, order, status, req.received_at, req.ship_by, req.seq)
+                recorded = await orders.record_new(s, order, status, req.received_at, req.ship_by, req.seq)
                 entries = [
                     KeyedEntry(
                         "received", TimelineEntry(req.received_at, OrderStatus.RECEIVED, "received", order.summary())
@@ -44,7 +44,9 @@ class OrderActivities:
                     entries.append(
                         KeyedEntry("confirmed", TimelineEntry(utcnow(), OrderStatus.CONFIRMED, "confirmed", total))
                     )
-                await orders.project(s, ProjectOrder(order.order_id, status, entries, seq=req.seq))
+                await orders.project(
+                    s, ProjectOrder(order.order_id, status, entries, seq=req.seq), status_recorded=recorded
+                )
             log.info("order checked", problems=[str(p) for p in problems], total=order.total)
             return OrderConfirmed(problems=[str(p) for p in problems])
 

@@ -3,13 +3,33 @@
 from dataclasses import asdict
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.orders import OrderLine
 from domain.steps import StockLine
-from store.sql import insert_ignore, utcnow
+from store.sql import ignoring_insert, insert_ignore, utcnow
 from store.tables import Invoice, PickList, Shipment
+
+PICK_LISTS: Table = PickList.__table__  # type: ignore[assignment]
+INVOICES: Table = Invoice.__table__  # type: ignore[assignment]
+# Built once, against the tables: SQLAlchemy takes them from its compiled cache.
+_MARK_PICKED = (
+    update(PICK_LISTS)
+    .where(PICK_LISTS.c.pick_list_id == bindparam("match_pick_list_id"), PICK_LISTS.c.state == "open")
+    .values(
+        state="confirmed",
+        confirmed_at=bindparam("at", type_=PICK_LISTS.c.confirmed_at.type),
+        confirmed_by=bindparam("by", type_=PICK_LISTS.c.confirmed_by.type),
+    )
+)
+_SHIPMENT_OF = select(Shipment).where(Shipment.pick_list_id == bindparam("match_pick_list_id"))
+_INVOICE_BY_KEY = select(Invoice).where(Invoice.key == bindparam("match_key"))
+_NUMBER_INVOICE = (
+    update(INVOICES)
+    .where(INVOICES.c.id == bindparam("match_id"))
+    .values(number=bindparam("number", type_=INVOICES.c.number.type))
+)
 
 
 async def open_pick_list(
@@ -39,15 +59,11 @@ async def get_pick_list(session: AsyncSession, pick_list_id: str) -> PickList | 
 
 
 async def mark_picked(session: AsyncSession, pick_list_id: str, at: datetime, by: str) -> None:
-    await session.execute(
-        update(PickList)
-        .where(PickList.pick_list_id == pick_list_id, PickList.state == "open")
-        .values(state="confirmed", confirmed_at=at, confirmed_by=by)
-    )
+    await session.execute(_MARK_PICKED, {"match_pick_list_id": pick_list_id, "at": at, "by": by})
 
 
 async def shipment_for(session: AsyncSession, pick_list_id: str) -> Shipment | None:
-    result = await session.execute(select(Shipment).where(Shipment.pick_list_id == pick_list_id))
+    result = await session.execute(_SHIPMENT_OF, {"match_pick_list_id": pick_list_id})
     return result.scalar_one_or_none()
 
 
@@ -73,7 +89,7 @@ async def add_shipment(
 
 
 async def invoice_for(session: AsyncSession, key: str) -> Invoice | None:
-    result = await session.execute(select(Invoice).where(Invoice.key == key))
+    result = await session.execute(_INVOICE_BY_KEY, {"match_key": key})
     return result.scalar_one_or_none()
 
 
@@ -92,30 +108,36 @@ async def issue_invoice(
     existing = await invoice_for(session, key)
     if existing is not None:  # a retry: do not draw another number from the sequence
         return existing, False
-    created = await insert_ignore(
-        session,
-        Invoice.__table__,  # type: ignore[arg-type]
-        [
-            {
-                "key": key,
-                "order_id": order_id,
-                "amount": amount,
-                "currency": currency,
-                "lines": [asdict(line) for line in lines],
-                "shipment_id": shipment_id,
-                "number": number,
-                "issued_at": utcnow(),
-            }
-        ],
-        on=["key"],  # the unique business key is what stops a second invoice for one shipment
-    )
-    invoice = await invoice_for(session, key)
-    assert invoice is not None
+    row = {
+        "key": key,
+        "order_id": order_id,
+        "amount": amount,
+        "currency": currency,
+        "lines": [asdict(line) for line in lines],
+        "shipment_id": shipment_id,
+        "number": number,
+        "issued_at": utcnow(),
+    }
+    # The unique business key is what stops a second invoice for one shipment.
+    insert = ignoring_insert(session.get_bind().dialect.name, INVOICES, ("key",), ("id",))
+    invoice_id = (await session.execute(insert, row)).scalar_one_or_none()
+    if invoice_id is None:  # a concurrent run of the same step issued it first
+        invoice = await invoice_for(session, key)
+        assert invoice is not None
+        if invoice.number is None:
+            invoice.number = _number(invoice.issued_at, invoice.id)
+        return invoice, False
+    invoice = Invoice(id=invoice_id, **row)
     if invoice.number is None:
-        # Numbers follow the database sequence: gap-free unless an issuing transaction rolls back
-        # or two runs of the same step race (PostgreSQL sequences do not give numbers back).
-        invoice.number = f"INV-{invoice.issued_at:%Y}-{invoice.id:07d}"
-    return invoice, bool(created)
+        invoice.number = _number(invoice.issued_at, invoice_id)
+        await session.execute(_NUMBER_INVOICE, {"match_id": invoice_id, "number": invoice.number})
+    return invoice, True
+
+
+def _number(issued_at: datetime, invoice_id: int) -> str:
+    # Numbers follow the database sequence: gap-free unless an issuing transaction rolls back
+    # or two runs of the same step race (PostgreSQL sequences do not give numbers back).
+    return f"INV-{issued_at:%Y}-{invoice_id:07d}"
 
 
 async def open_pick_lists(session: AsyncSession, order_id: str) -> list[str]:

@@ -8,8 +8,9 @@ transaction, so on_hand and reserved always equal the sums of their ledger chang
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import Table, bindparam, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.allocation import Site
@@ -26,27 +27,86 @@ class Hold:
     lines: list[StockLine]
 
 
-def _move(warehouse: str, sku: str, kind: str, on_hand: int, reserved: int, reason: str, reference: str) -> StockMove:
-    return StockMove(
-        warehouse=warehouse,
-        sku=sku,
-        kind=kind,
-        on_hand_change=on_hand,
-        reserved_change=reserved,
-        reason=reason,
-        reference=reference,
-        occurred_at=utcnow(),
+# The hot path's statements, against the tables and built once, so SQLAlchemy takes them from its
+# compiled cache; the ORM's unit of work and bulk-update machinery cost more per call.
+STOCK: Table = Stock.__table__  # type: ignore[assignment]
+RESERVATIONS: Table = Reservation.__table__  # type: ignore[assignment]
+LEDGER: Table = StockMove.__table__  # type: ignore[assignment]
+BACKORDERS: Table = Backorder.__table__  # type: ignore[assignment]
+WAREHOUSES: Table = Warehouse.__table__  # type: ignore[assignment]
+
+_SITES = select(WAREHOUSES.c.code, WAREHOUSES.c.country, WAREHOUSES.c.region, WAREHOUSES.c.priority).order_by(
+    WAREHOUSES.c.code
+)
+_AVAILABLE = select(STOCK.c.warehouse, STOCK.c.sku, STOCK.c.on_hand - STOCK.c.reserved).where(
+    STOCK.c.sku.in_(bindparam("skus", expanding=True))
+)
+_THIS_STOCK = (STOCK.c.warehouse == bindparam("match_warehouse"), STOCK.c.sku == bindparam("match_sku"))
+_NOW = bindparam("now", type_=STOCK.c.updated_at.type)
+_RESERVE = (
+    update(STOCK)
+    .where(*_THIS_STOCK, STOCK.c.on_hand - STOCK.c.reserved >= bindparam("quantity"))
+    .values(reserved=STOCK.c.reserved + bindparam("quantity"), updated_at=_NOW)
+)
+_UNRESERVE = (
+    update(STOCK).where(*_THIS_STOCK).values(reserved=STOCK.c.reserved - bindparam("quantity"), updated_at=_NOW)
+)
+_SHIP = (
+    update(STOCK)
+    .where(*_THIS_STOCK)
+    .values(
+        on_hand=STOCK.c.on_hand - bindparam("quantity"),
+        reserved=STOCK.c.reserved - bindparam("quantity"),
+        updated_at=_NOW,
     )
+)
+# Taking an allocation's or an order's active reservations claims them in the same statement: of two
+# runs racing for them, the second finds none left and moves no stock.
+_HELD = (RESERVATIONS.c.warehouse, RESERVATIONS.c.sku, RESERVATIONS.c.quantity, RESERVATIONS.c.allocation_id)
+_CONSUME = (
+    update(RESERVATIONS)
+    .where(RESERVATIONS.c.allocation_id == bindparam("match_allocation_id"), RESERVATIONS.c.state == "active")
+    .values(state="consumed")
+    .returning(*_HELD)
+)
+_RELEASE = (
+    update(RESERVATIONS)
+    .where(RESERVATIONS.c.order_id == bindparam("match_order_id"), RESERVATIONS.c.state == "active")
+    .values(state="released")
+    .returning(*_HELD)
+)
+_RECORD_MOVES = insert(LEDGER)
+_CLEAR_BACKORDERS = delete(BACKORDERS).where(BACKORDERS.c.order_id == bindparam("match_order_id"))
+_ADD_BACKORDERS = insert(BACKORDERS)
+
+
+def _move(
+    warehouse: str, sku: str, kind: str, on_hand: int, reserved: int, reason: str, reference: str
+) -> dict[str, Any]:
+    return {
+        "warehouse": warehouse,
+        "sku": sku,
+        "kind": kind,
+        "on_hand_change": on_hand,
+        "reserved_change": reserved,
+        "reason": reason,
+        "reference": reference,
+        "occurred_at": utcnow(),
+    }
+
+
+async def _record_moves(session: AsyncSession, moves: list[dict[str, Any]]) -> None:
+    if moves:
+        await session.execute(_RECORD_MOVES, moves)
+
+
+def _stock_change(warehouse: str, sku: str, quantity: int, now: datetime) -> dict[str, Any]:
+    return {"match_warehouse": warehouse, "match_sku": sku, "quantity": quantity, "now": now}
 
 
 async def snapshot(session: AsyncSession, skus: Sequence[str]) -> tuple[list[Site], StockSnapshot]:
-    sites = [
-        Site(w.code, w.country, w.region, w.priority)
-        for w in (await session.execute(select(Warehouse).order_by(Warehouse.code))).scalars()
-    ]
-    rows = await session.execute(
-        select(Stock.warehouse, Stock.sku, Stock.on_hand - Stock.reserved).where(Stock.sku.in_(list(skus)))
-    )
+    sites = [Site(code, country, region, priority) for code, country, region, priority in await session.execute(_SITES)]
+    rows = await session.execute(_AVAILABLE, {"skus": list(skus)})
     stock: StockSnapshot = {}
     for warehouse, sku, available in rows.all():
         stock.setdefault(warehouse, {})[sku] = int(available)
@@ -90,58 +150,47 @@ async def reserve(session: AsyncSession, order_id: str, wanted: Sequence[Hold]) 
         for hold in wanted
         for line in hold.lines
     ]
-    if await insert_ignore(session, Reservation.__table__, rows) != len(rows):  # type: ignore[arg-type]
+    if await insert_ignore(session, RESERVATIONS, rows) != len(rows):
         return None
     planned = sorted((h.warehouse, line.sku, line.quantity, h.allocation_id) for h in wanted for line in h.lines)
-    for warehouse, sku, quantity, allocation_id in planned:
-        result = await session.execute(
-            update(Stock)
-            .where(Stock.warehouse == warehouse, Stock.sku == sku, Stock.on_hand - Stock.reserved >= quantity)
-            .values(reserved=Stock.reserved + quantity, updated_at=now)
-        )
+    for warehouse, sku, quantity, _ in planned:
+        result = await session.execute(_RESERVE, _stock_change(warehouse, sku, quantity, now))
         if getattr(result, "rowcount", 0) != 1:
             return False
-        session.add(_move(warehouse, sku, "reservation", 0, quantity, "reserved", allocation_id))
+    moves = [
+        _move(w, sku, "reservation", 0, quantity, "reserved", allocation_id)
+        for w, sku, quantity, allocation_id in planned
+    ]
+    await _record_moves(session, moves)
     return True
 
 
 async def release(session: AsyncSession, order_id: str, reason: str) -> list[StockLine]:
     """Give back everything the order still holds; returns what went back."""
-    result = await session.execute(
-        select(Reservation)
-        .where(Reservation.order_id == order_id, Reservation.state == "active")
-        .order_by(Reservation.warehouse, Reservation.sku)
-    )
-    released: list[StockLine] = []
+    held = sorted(tuple(row) for row in await session.execute(_RELEASE, {"match_order_id": order_id}))
+    if not held:
+        return []
     now = utcnow()
-    for r in result.scalars():
-        await session.execute(
-            update(Stock)
-            .where(Stock.warehouse == r.warehouse, Stock.sku == r.sku)
-            .values(reserved=Stock.reserved - r.quantity, updated_at=now)
-        )
-        r.state = "released"
-        session.add(_move(r.warehouse, r.sku, "release", 0, -r.quantity, reason, r.allocation_id))
-        released.append(StockLine(r.sku, r.quantity))
-    return released
+    # One stock row after another in (warehouse, sku) order, as everywhere, so concurrent changes never deadlock.
+    await session.execute(_UNRESERVE, [_stock_change(w, sku, quantity, now) for w, sku, quantity, _ in held])
+    await _record_moves(
+        session,
+        [_move(w, sku, "release", 0, -quantity, reason, allocation_id) for w, sku, quantity, allocation_id in held],
+    )
+    return [StockLine(sku, quantity) for _, sku, quantity, _ in held]
 
 
 async def consume(session: AsyncSession, allocation_id: str) -> None:
     """Goods left the building: the allocation's reservation becomes a reduction of on-hand stock."""
-    result = await session.execute(
-        select(Reservation)
-        .where(Reservation.allocation_id == allocation_id, Reservation.state == "active")
-        .order_by(Reservation.warehouse, Reservation.sku)
-    )
+    held = sorted(tuple(row) for row in await session.execute(_CONSUME, {"match_allocation_id": allocation_id}))
+    if not held:
+        return
     now = utcnow()
-    for r in result.scalars():
-        await session.execute(
-            update(Stock)
-            .where(Stock.warehouse == r.warehouse, Stock.sku == r.sku)
-            .values(on_hand=Stock.on_hand - r.quantity, reserved=Stock.reserved - r.quantity, updated_at=now)
-        )
-        r.state = "consumed"
-        session.add(_move(r.warehouse, r.sku, "shipment", -r.quantity, -r.quantity, "shipped", allocation_id))
+    await session.execute(_SHIP, [_stock_change(w, sku, quantity, now) for w, sku, quantity, _ in held])
+    await _record_moves(
+        session,
+        [_move(w, sku, "shipment", -quantity, -quantity, "shipped", allocation_id) for w, sku, quantity, _ in held],
+    )
 
 
 async def receive(
@@ -160,6 +209,7 @@ async def receive(
         received_at=utcnow(),
     )
     session.add(receipt)
+    moves = []
     for line in sorted(lines, key=lambda x: x.sku):
         stock = await session.get(Stock, (warehouse, line.sku), with_for_update=True)
         if stock is None:
@@ -169,7 +219,8 @@ async def receive(
         else:
             stock.on_hand += line.quantity
             stock.updated_at = utcnow()
-        session.add(_move(warehouse, line.sku, "receipt", line.quantity, 0, "goods received", reference))
+        moves.append(_move(warehouse, line.sku, "receipt", line.quantity, 0, "goods received", reference))
+    await _record_moves(session, moves)
     await session.flush()
     return receipt, True
 
@@ -186,7 +237,7 @@ async def count(session: AsyncSession, warehouse: str, sku: str, on_hand: int, r
     stock.on_hand = on_hand
     stock.updated_at = utcnow()
     if change:
-        session.add(_move(warehouse, sku, "adjustment", change, 0, reason, "count"))
+        await _record_moves(session, [_move(warehouse, sku, "adjustment", change, 0, reason, "count")])
     await session.flush()
     return stock
 
@@ -195,12 +246,21 @@ async def set_backorders(
     session: AsyncSession, order_id: str, lines: Sequence[StockLine], rush: bool, since_at: datetime
 ) -> None:
     """Replace what the order waits for."""
-    await session.execute(delete(Backorder).where(Backorder.order_id == order_id))
-    for line in lines:
-        session.add(
-            Backorder(
-                order_id=order_id, sku=line.sku, quantity=line.quantity, rush_first=0 if rush else 1, since=since_at
-            )
+    await session.execute(_CLEAR_BACKORDERS, {"match_order_id": order_id})
+    if lines:
+        rush_first = 0 if rush else 1
+        await session.execute(
+            _ADD_BACKORDERS,
+            [
+                {
+                    "order_id": order_id,
+                    "sku": line.sku,
+                    "quantity": line.quantity,
+                    "rush_first": rush_first,
+                    "since": since_at,
+                }
+                for line in lines
+            ],
         )
 
 

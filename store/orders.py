@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 import structlog
-from sqlalchemy import select, update
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.events import events_of
@@ -68,23 +68,22 @@ async def record_new(
     return bool(new)
 
 
-async def project(session: AsyncSession, change: ProjectOrder) -> None:
+# Core statements against the tables, built once: the ORM's bulk-update path costs more on every call.
+ORDERS: Table = OrderRow.__table__  # type: ignore[assignment]
+EXCEPTIONS: Table = OrderExceptionRow.__table__  # type: ignore[assignment]
+# The SET clause comes from the execution's parameters: status, status_seq, updated_at and what else changed.
+_SET_STATUS = update(ORDERS).where(
+    ORDERS.c.order_id == bindparam("match_order_id"), ORDERS.c.status_seq <= bindparam("match_seq")
+)
+_UPDATE_EXCEPTION = update(EXCEPTIONS).where(EXCEPTIONS.c.exception_id == bindparam("match_exception_id"))
+
+
+async def project(session: AsyncSession, change: ProjectOrder, status_recorded: bool = False) -> None:
     """Bring the read model in line with the workflow. Every part is keyed or absolute, so a retry
-    of the same change writes nothing new."""
-    values: dict[str, Any] = {"status": change.status.value, "status_seq": change.seq, "updated_at": utcnow()}
-    if change.at_risk is not None:
-        values["at_risk"] = change.at_risk
-    if change.ship_to is not None:
-        values["ship_to"] = asdict(change.ship_to)
-    result = await session.execute(
-        update(OrderRow).where(OrderRow.order_id == change.order_id, OrderRow.status_seq <= change.seq).values(**values)
-    )
-    if not getattr(result, "rowcount", 1):
-        if await session.get(OrderRow, change.order_id) is None:
-            # The order was never recorded (its confirm step failed for good): nothing to attach this to.
-            log.warning("projection for an unrecorded order skipped", order_id=change.order_id)
-            return
-        log.info("late write: a newer status is already recorded", order_id=change.order_id, seq=change.seq)
+    of the same change writes nothing new. `status_recorded`: the caller has just inserted the order
+    with this status and seq (record_new), so only the rest of the change is left to write."""
+    if not status_recorded and not await _set_status(session, change):
+        return
     await insert_ignore(
         session,
         OrderEvent.__table__,  # type: ignore[arg-type]
@@ -127,6 +126,23 @@ async def project(session: AsyncSession, change: ProjectOrder) -> None:
     await events.record(session, events_of(change, utcnow()))
 
 
+async def _set_status(session: AsyncSession, change: ProjectOrder) -> bool:
+    """False when there is no order to project onto."""
+    values: dict[str, Any] = {"status": change.status.value, "status_seq": change.seq, "updated_at": utcnow()}
+    if change.at_risk is not None:
+        values["at_risk"] = change.at_risk
+    if change.ship_to is not None:
+        values["ship_to"] = asdict(change.ship_to)
+    result = await session.execute(_SET_STATUS, {"match_order_id": change.order_id, "match_seq": change.seq, **values})
+    if not getattr(result, "rowcount", 1):
+        if await session.get(OrderRow, change.order_id) is None:
+            # The order was never recorded (its confirm step failed for good): nothing to attach this to.
+            log.warning("projection for an unrecorded order skipped", order_id=change.order_id)
+            return False
+        log.info("late write: a newer status is already recorded", order_id=change.order_id, seq=change.seq)
+    return True
+
+
 async def _upsert_exception(session: AsyncSession, order_id: str, exception: OrderException) -> None:
     state = {
         "escalation_level": exception.escalation_level,
@@ -153,9 +169,7 @@ async def _upsert_exception(session: AsyncSession, order_id: str, exception: Ord
         ],
     )
     if not inserted:
-        await session.execute(
-            update(OrderExceptionRow).where(OrderExceptionRow.exception_id == exception.exception_id).values(**state)
-        )
+        await session.execute(_UPDATE_EXCEPTION, {"match_exception_id": exception.exception_id, **state})
 
 
 async def get(session: AsyncSession, order_id: str) -> OrderRow | None:
