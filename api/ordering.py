@@ -45,7 +45,6 @@ async def submit(
     order: Order,
 ) -> Accepted:
     """Start the order's workflow once; an identical resubmission answers with the same order."""
-    fingerprint = order.fingerprint()
     skus = sorted({line.sku for line in order.lines})
     active = active_products.known_active(skus)
     async with sessions() as s:
@@ -53,7 +52,8 @@ async def submit(
         recorded = await orders.get(s, order.order_id)
         if recorded is not None:
             # Also covers workflows already removed by the namespace's retention.
-            if recorded.fingerprint != fingerprint:
+            # Only here: a new order is fingerprinted once, by start_order.
+            if recorded.fingerprint != order.fingerprint():
                 raise conflict(order.order_id)
             return Accepted(order.order_id, OrderStatus(recorded.status), existing=True)
         unsure = [sku for sku in skus if sku not in active]
