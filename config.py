@@ -142,6 +142,10 @@ class Settings(BaseSettings):
     rate_limit_per_second: Annotated[float, Field(gt=0)] = 20
     rate_limit_burst: Annotated[int, Field(ge=1)] = 40
     idempotency_hours: Annotated[float, Field(gt=0, le=24 * 30)] = 24
+    # Per API process (docs/security.md): how long a verified key, and a product found active, are
+    # believed without asking the database again. 0 asks on every request.
+    api_key_cache_seconds: Annotated[float, Field(ge=0, le=60)] = 5
+    catalog_cache_seconds: Annotated[float, Field(ge=0, le=60)] = 5
 
     @model_validator(mode="after")
     def _production_needs_real_database(self) -> "Settings":

@@ -18,6 +18,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from api.caches import Principals
 from api.problems import ProblemError, not_found, respond
 from config import Settings
 from domain.access import Principal, Role
@@ -104,9 +105,10 @@ def bearer_secret(scope: Scope) -> str | None:
 
 
 class AccessMiddleware:
-    def __init__(self, app: ASGIApp, settings: Settings) -> None:
+    def __init__(self, app: ASGIApp, settings: Settings, principals: Principals | None = None) -> None:
         self.app = app
         self.limiter = RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst)
+        self.principals = principals if principals is not None else Principals(settings.api_key_cache_seconds)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] in PUBLIC_PATHS:
@@ -140,19 +142,26 @@ class AccessMiddleware:
         secret = bearer_secret(scope)
         if secret is None:
             return unauthorized("send Authorization: Bearer <API key>")
-        try:
-            async with scope["app"].state.sessions() as session:
-                await session.connection(execution_options=READ_ONLY)
-                key = await keys.authenticate(session, secret)
-        except (SQLAlchemyError, OSError) as err:
-            log.error("key lookup failed", error=type(err).__name__)
-            return ProblemError(
-                503, "Service unavailable", "the database did not answer; retry shortly", headers={"Retry-After": "5"}
-            )
-        if key is None:
-            log.warning("unknown or revoked API key", path=scope["path"])
-            return unauthorized("the API key is unknown or revoked")
-        principal = keys.principal_of(key)
+        digest = keys.hash_secret(secret)
+        principal = self.principals.get(digest)
+        if principal is None:
+            try:
+                async with scope["app"].state.sessions() as session:
+                    await session.connection(execution_options=READ_ONLY)
+                    key = await keys.authenticate(session, secret)
+            except (SQLAlchemyError, OSError) as err:
+                log.error("key lookup failed", error=type(err).__name__)
+                return ProblemError(
+                    503,
+                    "Service unavailable",
+                    "the database did not answer; retry shortly",
+                    headers={"Retry-After": "5"},
+                )
+            if key is None:
+                log.warning("unknown or revoked API key", path=scope["path"])
+                return unauthorized("the API key is unknown or revoked")
+            principal = keys.principal_of(key)
+            self.principals.put(digest, principal)
         wait = self.limiter.wait(principal.key_id)
         if wait:
             return ProblemError(

@@ -10,6 +10,7 @@ from temporalio.client import Client
 from api import openapi, problems
 from api.access import AccessMiddleware
 from api.audit import AuditMiddleware
+from api.caches import ActiveProducts, Principals
 from api.idempotency import IdempotencyMiddleware
 from api.limits import RequestLimitsMiddleware
 from api.requestlog import RequestLogMiddleware
@@ -59,6 +60,9 @@ def create_app(settings: Settings, temporal: Client | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     problems.install(app)
+    # Here rather than in the lifespan: the access middleware is built before the lifespan runs.
+    app.state.principals = Principals(settings.api_key_cache_seconds)
+    app.state.active_products = ActiveProducts(settings.catalog_cache_seconds)
     for router in (
         imports.router,  # before orders: /v1/orders/import is not an order ID
         orders.router,
@@ -83,6 +87,6 @@ def create_app(settings: Settings, temporal: Client | None = None) -> FastAPI:
     uploads = {imports.UPLOAD_PATH: settings.max_import_bytes}
     app.add_middleware(RequestLimitsMiddleware, max_bytes=settings.max_body_bytes, larger=uploads)
     app.add_middleware(AuditMiddleware)
-    app.add_middleware(AccessMiddleware, settings=settings)
+    app.add_middleware(AccessMiddleware, settings=settings, principals=app.state.principals)
     app.add_middleware(RequestLogMiddleware)
     return app

@@ -7,6 +7,7 @@ from fastapi import Depends, Path, Request
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
 
+from api.caches import ActiveProducts, Principals
 from config import Settings
 
 
@@ -25,6 +26,16 @@ def get_sessions(request: Request) -> async_sessionmaker[AsyncSession]:
     return sessions
 
 
+def get_principals(request: Request) -> Principals:
+    principals: Principals = request.app.state.principals
+    return principals
+
+
+def get_active_products(request: Request) -> ActiveProducts:
+    products: ActiveProducts = request.app.state.active_products
+    return products
+
+
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     async with get_sessions(request).begin() as session:
         yield session
@@ -32,6 +43,8 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 TemporalDep = Annotated[Client, Depends(get_temporal)]
+PrincipalsDep = Annotated[Principals, Depends(get_principals)]
+ActiveProductsDep = Annotated[ActiveProducts, Depends(get_active_products)]
 SessionsDep = Annotated[async_sessionmaker[AsyncSession], Depends(get_sessions)]
 # Committed before the response leaves: a 2xx means the write is there.
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]

@@ -11,6 +11,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.starting import Outcome, start_order
+from api.caches import ActiveProducts
 from api.problems import ProblemError, invalid, not_found
 from config import Settings
 from domain.orders import Order, OrderStatus, catalog_problems, validate, workflow_id_for
@@ -37,21 +38,30 @@ def conflict(order_id: str) -> ProblemError:
 
 
 async def submit(
-    temporal: Client, sessions: async_sessionmaker[AsyncSession], settings: Settings, order: Order
+    temporal: Client,
+    sessions: async_sessionmaker[AsyncSession],
+    settings: Settings,
+    active_products: ActiveProducts,
+    order: Order,
 ) -> Accepted:
     """Start the order's workflow once; an identical resubmission answers with the same order."""
-    fingerprint = order.fingerprint()
+    skus = sorted({line.sku for line in order.lines})
+    active = active_products.known_active(skus)
     async with sessions() as s:
         await s.connection(execution_options=READ_ONLY)  # SQLite: checking takes no write lock
         recorded = await orders.get(s, order.order_id)
         if recorded is not None:
             # Also covers workflows already removed by the namespace's retention.
-            if recorded.fingerprint != fingerprint:
+            # Only here: a new order is fingerprinted once, by start_order.
+            if recorded.fingerprint != order.fingerprint():
                 raise conflict(order.order_id)
             return Accepted(order.order_id, OrderStatus(recorded.status), existing=True)
-        problems = validate(order)
-        known = await catalog.products_by_sku(s, sorted({line.sku for line in order.lines}))
-        problems += catalog_problems(order, {sku: p.active for sku, p in known.items()})
+        unsure = [sku for sku in skus if sku not in active]
+        known = await catalog.products_by_sku(s, unsure) if unsure else {}
+    active_products.put_many(sku for sku, p in known.items() if p.active)  # not the remembered: TTL, not sliding
+    active_by_sku = dict.fromkeys(active, True) | {sku: p.active for sku, p in known.items()}
+    # A product believed active (ActiveProducts) is checked again by the order's confirm step.
+    problems = validate(order) + catalog_problems(order, active_by_sku)
     if problems:
         raise invalid(problems)
 

@@ -57,7 +57,8 @@ async def create(session: AsyncSession, name: str, role: Role, channel: str | No
 
 
 async def authenticate(session: AsyncSession, secret: str) -> ApiKey | None:
-    """The active key with this secret. No cache: a revoked key fails on its very next request."""
+    """The active key with this secret, from the database every time (the API remembers the answer for
+    a few seconds: api/caches.py)."""
     if not secret.startswith(SECRET_PREFIX) or len(secret) > 100:
         return None
     query = select(ApiKey).where(ApiKey.key_hash == hash_secret(secret), ApiKey.revoked_at.is_(None))

@@ -6,7 +6,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Query, Response
 
 from api.access import require
-from api.deps import SessionDep, SettingsDep, TemporalDep
+from api.deps import ActiveProductsDep, SessionDep, SettingsDep, TemporalDep
 from api.limits import PageLimit
 from api.problems import Problem, ProblemError, invalid, not_found
 from api.routers.warehouses import wake_waiting_orders
@@ -53,7 +53,12 @@ def _stock_out(s: Stock) -> StockOut:
     dependencies=[Depends(require())],
 )
 async def put_product(
-    sku: SkuPath, body: ProductIn, session: SessionDep, settings: SettingsDep, response: Response
+    sku: SkuPath,
+    body: ProductIn,
+    session: SessionDep,
+    settings: SettingsDep,
+    active_products: ActiveProductsDep,
+    response: Response,
 ) -> ProductOut:
     currency = body.currency or settings.default_currency
     try:
@@ -61,6 +66,7 @@ async def put_product(
     except MoneyError as err:
         raise invalid([FieldProblem("unit_price", str(err))]) from None
     product, created = await catalog.put_product(session, sku, body.name, price, currency, body.active)
+    active_products.forget([sku])  # this process's submissions see the change at once
     if not created:
         response.status_code = 200
     return _product_out(product)

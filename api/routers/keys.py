@@ -5,7 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from api.access import Admin
-from api.deps import IdPath, SessionDep
+from api.deps import IdPath, PrincipalsDep, SessionDep
 from api.limits import PageLimit
 from api.problems import Problem, ProblemError, invalid, not_found
 from api.schemas import KeyCreated, KeyIn, KeyOut, KeyPage
@@ -52,7 +52,7 @@ async def list_keys(
 
 
 @router.delete("/{key_id}", responses={404: {"model": Problem}, 409: {"model": Problem}})
-async def revoke_key(key_id: IdPath, admin: Admin, session: SessionDep) -> KeyOut:
+async def revoke_key(key_id: IdPath, admin: Admin, session: SessionDep, principals: PrincipalsDep) -> KeyOut:
     """Revoke a key: its next request is refused (401). Revoking a revoked key changes nothing.
     A key cannot revoke itself — create the new key first, then revoke the old one with it."""
     if key_id == admin.key_id:
@@ -60,4 +60,5 @@ async def revoke_key(key_id: IdPath, admin: Admin, session: SessionDep) -> KeyOu
     key = await keys.revoke(session, key_id)
     if key is None:
         raise not_found(f"API key {key_id}")
+    principals.revoked(key_id)  # this process refuses it at once; others within api_key_cache_seconds
     return _key_out(key)

@@ -12,7 +12,7 @@ from config import WarehouseMode
 from domain.access import Role
 from domain.events import BusinessEvent, event_id
 from store import events, keys
-from tests.conftest import Stack, StackFactory, bearer, order_body, stock_up, unique
+from tests.conftest import Stack, StackFactory, bearer, make_key, order_body, stock_up, unique
 from tests.integration.test_api_exceptions import eventually
 from tests.unit.test_access import api_routes, role_checks
 from tests.unit.test_importing import as_csv, line
@@ -398,6 +398,25 @@ async def test_a_channel_key_stays_in_its_channel(stack_factory: StackFactory, s
         foreign = await stack.http.post("/v1/orders", json=order_body({sku: 1}, channel="market"), headers=web)
         assert foreign.status_code == 403 and foreign.json()["errors"][0]["field"] == "channel"
         assert (await stack.http.get(f"/v1/inventory/MAIN/{sku}", headers=web)).status_code == 403
+
+
+async def test_a_key_revoked_elsewhere_is_refused_once_this_process_forgets_it(
+    stack_factory: StackFactory, sqlite_url: str
+) -> None:
+    """Revoked by `orderflow-keys` or another API process: this process believed the key for at most
+    `api_key_cache_seconds` (docs/security.md), and refuses it after that."""
+    async with stack_factory(sqlite_url, api_key_cache_seconds=1) as stack:
+        secret = await make_key(stack.sessions, Role.VIEWER)
+        assert (await stack.http.get("/v1/orders", headers=bearer(secret))).status_code == 200
+        async with stack.sessions.begin() as s:
+            key = await keys.authenticate(s, secret)
+            assert key is not None
+            await keys.revoke(s, key.key_id)
+        assert (await stack.http.get("/v1/orders", headers=bearer(secret))).status_code == 200  # still believed
+        await asyncio.sleep(1.1)
+        refused = await stack.http.get("/v1/orders", headers=bearer(secret))
+        assert refused.status_code == 401 and refused.headers["content-type"] == "application/problem+json"
+        assert (await stack.http.get("/v1/orders")).status_code == 200  # other keys are not affected
 
 
 async def test_a_revoked_key_is_refused_on_its_next_request(stack_factory: StackFactory, sqlite_url: str) -> None:

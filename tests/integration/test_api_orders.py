@@ -8,6 +8,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from config import WarehouseMode
 from domain.orders import workflow_id_for
+from store import catalog
 from store.tables import Invoice, OrderRow, PickList, Reservation, Shipment, Stock
 from tests.conftest import Stack, StackFactory, order_body, stock_up, unique
 from workflows import attributes
@@ -252,6 +253,34 @@ async def test_catalog_and_stock_can_be_set_up_over_the_api(stack_factory: Stack
         refused = await stack.http.post("/v1/orders", json=order_body({sku: 1}))
         assert refused.status_code == 422
         assert "not active" in refused.json()["errors"][0]["message"]
+
+
+async def test_a_product_deactivated_elsewhere_is_still_caught_by_the_confirm_step(
+    stack_factory: StackFactory, database_url: str
+) -> None:
+    """The API believes a product active for `catalog_cache_seconds`; an order that slips through in that
+    window is refused by its workflow's confirm step, which reads the catalogue itself, and takes no stock."""
+    async with stack_factory(database_url, mode=WarehouseMode.AUTO, catalog_cache_seconds=3) as stack:
+        sku = unique("FADING")
+        await stock_up(stack.sessions, {sku: 5})
+        first = await stack.http.post("/v1/orders", json=order_body({sku: 1}))  # the API now believes it active
+        assert first.status_code == 201, first.text
+        async with stack.sessions.begin() as s:  # as another API process or a script would
+            await catalog.put_product(s, sku, f"product {sku}", 1000, "CNY", False)
+
+        slipped = await stack.http.post("/v1/orders", json=order_body({sku: 1}))
+        assert slipped.status_code == 201, slipped.text
+        order_id = slipped.json()["order_id"]
+        view = await stack.until(order_id, lambda v: bool(v["exceptions"]))
+        assert [e["kind"] for e in view["exceptions"]] == ["order_invalid"]
+        assert "not active" in view["exceptions"][0]["message"]
+        async with stack.sessions() as s:
+            held = await s.scalar(select(func.count()).select_from(Reservation).where(Reservation.order_id == order_id))
+        assert held == 0
+
+        await asyncio.sleep(3.1)
+        refused = await stack.http.post("/v1/orders", json=order_body({sku: 1}))
+        assert refused.status_code == 422 and "not active" in refused.json()["errors"][0]["message"]
 
 
 async def test_health_reports_both_dependencies(stack_factory: StackFactory, database_url: str) -> None:
