@@ -1,6 +1,7 @@
 """Settings (environment variables prefixed ORDERFLOW_) and structured logging."""
 
 import logging
+import os
 import re
 import sys
 from collections.abc import MutableMapping
@@ -126,6 +127,14 @@ class Settings(BaseSettings):
     webhook_retry_hours: Annotated[float, Field(gt=0, le=24 * 7)] = 24
     relay_interval_seconds: Annotated[float, Field(gt=0, le=60)] = 0.5
     relay_batch_size: Annotated[int, Field(ge=1, le=1000)] = 100
+    # New orders run their steps as local activities (docs/performance.md); false: regular activities.
+    local_steps: bool = True
+    # Whether this worker process runs the outbox relay beside it (`make run` runs it in the first only).
+    relay: bool = True
+
+    # Worker processes `make run` starts. A Python worker runs its workflows and steps on one core (the
+    # GIL), so one per core; 0 means one per CPU core, at most four.
+    worker_processes: Annotated[int, Field(ge=0, le=16)] = 0
 
     log_format: Annotated[str, Field(pattern="^(auto|json|console)$")] = "auto"
     log_level: str = "INFO"
@@ -234,7 +243,11 @@ class Settings(BaseSettings):
             else channel.allow_partial_shipment,
             backorder_window_s=self.backorder_window_hours * 3600,
             delivery_window_s=self.delivery_window_days * 86400,
+            local_steps=self.local_steps,
         )
+
+    def worker_count(self) -> int:
+        return self.worker_processes or min(os.cpu_count() or 1, 4)
 
     @property
     def resolved_database_url(self) -> str:

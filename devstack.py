@@ -138,9 +138,11 @@ def main() -> None:
     data = settings.data_dir.resolve()
     (data / "logs").mkdir(parents=True, exist_ok=True)
     python = sys.executable
+    # One worker process per core (ORDERFLOW_WORKER_PROCESSES); the first also runs the outbox relay.
+    workers = ["worker", *(f"worker-{n}" for n in range(2, settings.worker_count() + 1))]
     commands = {
         "temporal": temporal_server_command(settings, host or "127.0.0.1", temporal_port),
-        "worker": [python, "-c", "import worker; worker.main()"],
+        **{name: [python, "-c", "import worker; worker.main()"] for name in workers},
         "api": [python, "-c", "import api.main; api.main.main()"],
     }
     children: dict[str, subprocess.Popen[bytes]] = {}
@@ -148,7 +150,8 @@ def main() -> None:
     def start(name: str) -> None:
         # The server's chatter goes to a file; worker and API log to this terminal. Never a pipe nobody reads.
         out = open(data / "logs" / "temporal.log", "ab") if name == "temporal" else None  # noqa: SIM115
-        children[name] = subprocess.Popen(commands[name], stdout=out, stderr=out, preexec_fn=_die_with_parent)
+        env = {**os.environ, "ORDERFLOW_RELAY": "false"} if name.startswith("worker-") else None
+        children[name] = subprocess.Popen(commands[name], stdout=out, stderr=out, env=env, preexec_fn=_die_with_parent)
 
     def stop_all() -> None:
         for proc in reversed(children.values()):
@@ -178,7 +181,8 @@ def main() -> None:
             print("seeded the demo catalog and stock")
         first_keys = asyncio.run(bootstrap_keys(url))
 
-        start("worker")
+        for name in workers:
+            start(name)
         start("api")
         api = f"http://{settings.api_host}:{settings.api_port}"
         wait_for_api(f"{api}/healthz", time.monotonic() + 60)
@@ -187,7 +191,8 @@ def main() -> None:
             f"  API docs     {api}/docs\n"
             f"  Temporal UI  http://{host or '127.0.0.1'}:{settings.temporal_ui_port}\n"
             f"  database     {settings.database_url or 'SQLite under ' + str(data)}\n"
-            f"  warehouse    {settings.warehouse_mode.value} mode\n",
+            f"  warehouse    {settings.warehouse_mode.value} mode\n"
+            f"  workers      {len(workers)} process(es)\n",
             flush=True,
         )
         if first_keys:

@@ -1,6 +1,7 @@
 """Composition root of the worker: settings → engine → activities → Temporal worker."""
 
 import asyncio
+import contextlib
 import signal
 from collections.abc import Sequence
 from datetime import timedelta
@@ -107,7 +108,8 @@ async def run(settings: Settings) -> None:
         loop.add_signal_handler(sig, stop.set)
     try:
         sessions = create_sessions(engine)
-        async with build_worker(client, settings, sessions), running_relay(client, sessions, relay_options(settings)):
+        relay = running_relay(client, sessions, relay_options(settings)) if settings.relay else contextlib.nullcontext()
+        async with build_worker(client, settings, sessions), relay:
             log.info(
                 "worker running",
                 task_queue=settings.task_queue,

@@ -41,6 +41,7 @@ from temporalio.common import WorkflowIDReusePolicy
 
 from bench.floor import FLOOR_LOCAL_WORKFLOW, FLOOR_WORKFLOW
 from bench.stack import SERVER_SQLITE, CpuWindow, PostgresDatabase, Process, Stack, migrate_database
+from config import Settings
 from store.tables import Invoice, OrderRow, PickList, Shipment, Stock
 from workflows.attributes import ORDER_WORKFLOW
 
@@ -89,7 +90,12 @@ def parse_args(argv: list[str] | None = None) -> Options:
     )
     p.add_argument("--orders", type=int, default=200, help="orders end to end (default 200)")
     p.add_argument("--skus", type=int, default=20, help="products the orders spread over (default 20)")
-    p.add_argument("--workers", type=int, default=1, help="orderflow worker processes in the orderflow run")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=Settings().worker_count(),
+        help="worker processes, floor and orderflow alike (default: as `make run`, one per core, at most 4)",
+    )
     p.add_argument("--clients", type=int, default=8, help="concurrent clients submitting floor and orders (default 8)")
     p.add_argument("--submit-requests", type=int, default=400, help="requests per submit endpoint under load")
     p.add_argument("--submit-clients", type=int, default=32, help="concurrent clients for the submit comparison")
@@ -367,13 +373,12 @@ async def until_completed(client: Client, order_id: str) -> None:
 
 
 async def floor_phase(
-    stack: Stack, client: Client, workflow_name: str, count: int, clients: int, run_id: str
+    stack: Stack, client: Client, workflow_name: str, count: int, clients: int, run_id: str, worker_count: int
 ) -> dict[str, Any]:
-    worker = stack.start_floor_worker(FLOOR_QUEUE)
+    names = ["floor worker", *(f"floor worker {k}" for k in range(2, worker_count + 1))]
+    workers = {name: stack.start_floor_worker(name, FLOOR_QUEUE) for name in names}
     await wait_for_pollers(client, FLOOR_QUEUE)
-    cpu = CpuWindow(
-        {"temporal server": stack.processes["temporal server"], "floor worker": worker}, stack.uses_postgres
-    )
+    cpu = CpuWindow({"temporal server": stack.processes["temporal server"], **workers}, stack.uses_postgres)
     started_at: dict[str, float] = {}
     start_latency: list[float] = []
 
@@ -410,7 +415,8 @@ async def floor_phase(
     sample = next(iter(started_at))
     shape = history_shape((await client.get_workflow_handle(sample).fetch_history()).events)
     split = await time_split_of(client, sorted(started_at))
-    stack.stop("floor worker")
+    for name in workers:
+        stack.stop(name)
     wall = max(closed.values()) - min(started_at.values())
     return {
         "workflow": workflow_name,
@@ -557,7 +563,8 @@ def summarize_folded(path: Path, top: int = 25) -> dict[str, Any]:
 
 async def orderflow_phase(stack: Stack, client: Client, db: AsyncEngine, opts: Options, run_id: str) -> dict[str, Any]:
     names = ["worker", *(f"worker {k}" for k in range(2, opts.workers + 1))]
-    workers = {name: stack.start_worker(name, ORDERS_QUEUE, "auto") for name in names}
+    # As `make run`: the first worker runs the outbox relay, the others only workflows and steps.
+    workers = {name: stack.start_worker(name, ORDERS_QUEUE, "auto", relay=name == "worker") for name in names}
     worker = workers["worker"]
     api = await stack.start_api("api", ORDERS_QUEUE)
     await wait_for_pollers(client, ORDERS_QUEUE)
@@ -1004,11 +1011,13 @@ async def run(opts: Options) -> dict[str, Any]:
         client = await Client.connect(stack.temporal_address)
         if "floor" not in opts.skip:
             print(f"floor: {opts.floor} bare workflows", flush=True)
-            results["floor"] = await floor_phase(stack, client, FLOOR_WORKFLOW, opts.floor, opts.clients, run_id)
+            results["floor"] = await floor_phase(
+                stack, client, FLOOR_WORKFLOW, opts.floor, opts.clients, run_id, opts.workers
+            )
         if "local-floor" not in opts.skip:
             print(f"floor: {opts.floor} bare workflows, local activities", flush=True)
             results["floor_local"] = await floor_phase(
-                stack, client, FLOOR_LOCAL_WORKFLOW, opts.floor, opts.clients, run_id
+                stack, client, FLOOR_LOCAL_WORKFLOW, opts.floor, opts.clients, run_id, opts.workers
             )
         if "submit" not in opts.skip or "orderflow" not in opts.skip or "parked" not in opts.skip:
             await seed(stack, catalog(opts.skus))

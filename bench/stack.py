@@ -241,7 +241,7 @@ class Stack:
         await devstack.wait_for_temporal(self.temporal_address, time.monotonic() + 90)
         return process
 
-    def start_worker(self, name: str, task_queue: str, warehouse_mode: str) -> Process:
+    def start_worker(self, name: str, task_queue: str, warehouse_mode: str, relay: bool = True) -> Process:
         counts = self.logs / f"{name.replace(' ', '-')}.sql.json"
         counts.unlink(missing_ok=True)
         self.sql_counts[name] = counts
@@ -250,12 +250,13 @@ class Stack:
             ORDERFLOW_WAREHOUSE_MODE=warehouse_mode,
             ORDERFLOW_AUTO_PICK_DELAY_SECONDS="0",
             BENCH_SQL_COUNTS=str(counts),
+            ORDERFLOW_RELAY=str(relay).lower(),
         )
         return self._start(name, [sys.executable, "-c", "import bench.probe; bench.probe.run_worker()"], env)
 
-    def start_floor_worker(self, task_queue: str) -> Process:
+    def start_floor_worker(self, name: str, task_queue: str) -> Process:
         env = self.env(ORDERFLOW_TASK_QUEUE=task_queue)
-        return self._start("floor worker", [sys.executable, "-c", "import bench.floor; bench.floor.main()"], env)
+        return self._start(name, [sys.executable, "-c", "import bench.floor; bench.floor.main()"], env)
 
     async def start_api(self, name: str, task_queue: str) -> Process:
         counts = self.logs / f"{name.replace(' ', '-')}.sql.json"

@@ -71,9 +71,6 @@ PROJECTION_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_in
 PROJECTION_TIMEOUT = timedelta(seconds=15)
 # Orders started before delivery tracking closed at `completed`; their histories must keep replaying.
 AWAIT_DELIVERY = "await-delivery"
-# Orders started since run their steps as local activities and write OrderStatus only where the order comes
-# to rest; orders started before keep regular activities and a search-attribute write per status.
-LEAN_STEPS = "lean-steps"
 # A step failing again waits for its next attempt in a durable timer, not in the worker: the order keeps
 # answering queries and updates while a step backs off.
 LOCAL_RETRY_THRESHOLD = timedelta(seconds=2)
@@ -88,7 +85,7 @@ PASSING = frozenset(
         OrderStatus.SHIPPED,
     )
 )
-# What a lean order's search attributes stand at when it starts: OrderStatus as the API starts it
+# What the search attributes of an order with local steps stand at when it starts: OrderStatus as the API starts it
 # (activities/starting.py); HasOpenException and AtRisk unset until they first become true.
 STARTED_WITH: dict[str, Any] = {"status": OrderStatus.RECEIVED.value, "has_open": False, "at_risk": False}
 
@@ -465,7 +462,7 @@ class OrderWorkflow:
                 if any(f.invoice is None for f in self._fulfilments):  # invoicing was skipped
                     await self._project([self._note("completed", "invoice handled outside orderflow")])
             workflow.set_current_details(f"**Completed** · {len(self._fulfilments)} shipment(s)")
-            if workflow.patched(AWAIT_DELIVERY):
+            if self._policy.local_steps or workflow.patched(AWAIT_DELIVERY):  # local steps came after it
                 await self._await_delivery()
         except _Cancelled:
             await asyncio.gather(*self._fulfilling, return_exceptions=True)  # every branch stops at its checkpoint
@@ -650,7 +647,7 @@ class OrderWorkflow:
         def picked_or_cancelled() -> bool:
             return picked() or self._cancel is not None
 
-        if self._lean() and pick_list.auto_confirm_after_seconds != 0 and not picked():
+        if self._policy.local_steps and pick_list.auto_confirm_after_seconds != 0 and not picked():
             self._publish(resting=True)  # the order waits for the warehouse: findable as `picking`
         if pick_list.auto_confirm_after_seconds is not None:
             # The built-in warehouse in auto mode confirms by itself once the delay has passed.
@@ -1015,12 +1012,12 @@ class OrderWorkflow:
     def _publish(self, resting: bool = False) -> None:
         """Keep the search attributes operations filter on in step with the order.
 
-        Each write is a visibility update on the server, the costliest command an order gives. So on lean
-        orders a passing status (the steps running back to back) is not written: OrderStatus changes when
+        Each write is a visibility update on the server, the costliest command an order gives. So on orders
+        with local steps a passing status (the steps running back to back) is not written: OrderStatus changes when
         the order comes to rest (`resting`: it waits for the warehouse; or it needs a person, is held,
         backordered, awaits approval), when it moves on from a rest, and when it ends. The workflow's
         current details and the read model show every status as it happens."""
-        lean = self._lean()
+        lean = self._policy.local_steps  # orders started before this rule write every change
         published = {**(STARTED_WITH if lean else {}), **self._published}
         current = {
             "status": self.status.value,
@@ -1043,9 +1040,6 @@ class OrderWorkflow:
             self._published = {**current, "rest": resting}
             workflow.logger.info("order %s is %s", self._order.order_id, current["status"])
 
-    def _lean(self) -> bool:
-        return workflow.patched(LEAN_STEPS)
-
     async def _execute(
         self,
         activity: Callable[[Any, A], Awaitable[R]],
@@ -1054,11 +1048,12 @@ class OrderWorkflow:
         start_to_close_timeout: timedelta,
         retry_policy: RetryPolicy,
     ) -> R:
-        """Run a step's activity. On lean orders it is a local activity: the worker that runs the order
-        runs the step at once and its result is recorded in the order's history with the workflow task,
-        without a round trip through the server's task queues (retries, timeouts and the recorded result
-        are the same; a worker that dies mid-step has the step run again, as before)."""
-        if self._lean():
+        """Run a step's activity. With `local_steps` (new orders, unless switched off) it is a local
+        activity: the worker that runs the order runs the step at once, and its result is recorded in the
+        order's history with the workflow task, without a round trip through the server's task queues.
+        Retries, timeouts and the recorded result are the same; a worker that dies mid-step has the step
+        run again, as before."""
+        if self._policy.local_steps:
             return await workflow.execute_local_activity_method(
                 activity,
                 arg,

@@ -1,10 +1,13 @@
 """The order workflow with real activities and a real SQLite database, on the time-skipping test server."""
 
+import json
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
+from temporalio.api.enums.v1 import EventType
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
@@ -156,3 +159,47 @@ async def test_a_step_whose_retries_run_out_opens_step_failed(
         row = await orders.get(s, order.order_id)
         assert row is not None and row.status == "needs_attention"
         assert [e.kind for e in await orders.exceptions_of(s, order.order_id)] == ["step_failed"]
+
+
+@pytest.mark.parametrize("local_steps", [True, False])
+async def test_steps_run_as_local_or_regular_activities_as_configured(
+    time_skipping_env: WorkflowEnvironment,
+    worker_factory: WorkerFactory,
+    sessions: async_sessionmaker[AsyncSession],
+    local_steps: bool,
+) -> None:
+    """Local steps: no activity goes through the server's queues, and OrderStatus is written where the
+    order rests (waiting for the warehouse) and from then on. Regular steps: every status is written."""
+    sku = unique("SKU")
+    await stock_up(sessions, {sku: 2})
+    async with worker_factory(mode=WarehouseMode.MANUAL, local_steps=local_steps) as settings:
+        handle = await start(time_skipping_env, settings, make_order({sku: 1}))
+        view = await skip_until(
+            time_skipping_env, handle, OrderStatus.PICKING, timedelta(minutes=1), timedelta(hours=1)
+        )
+        assert view.fulfilments[0].pick_list is not None
+        await handle.signal(OrderWorkflow.confirm_pick, PickConfirmation(view.fulfilments[0].pick_list.pick_list_id))
+        result = await handle.result()
+
+    assert result.status is OrderStatus.COMPLETED
+    history = (await handle.fetch_history()).events
+    scheduled = [
+        e.activity_task_scheduled_event_attributes.activity_type.name
+        for e in history
+        if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+    ]
+    statuses = [
+        json.loads(
+            e.upsert_workflow_search_attributes_event_attributes.search_attributes.indexed_fields["OrderStatus"].data
+        )
+        for e in history
+        if e.event_type == EventType.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES
+        and "OrderStatus" in e.upsert_workflow_search_attributes_event_attributes.search_attributes.indexed_fields
+    ]
+    steps = ["confirm_order", "reserve_stock", "create_pick_list", "book_shipment", "issue_invoice"]
+    if local_steps:
+        assert scheduled == []
+        assert statuses == ["picking", "shipped", "completed"]
+    else:
+        assert scheduled[:5] == steps
+        assert statuses == ["received", "confirmed", "allocated", "picking", "shipped", "completed"]
