@@ -1,5 +1,11 @@
 """Engines and sessions for SQLite (embedded default) and PostgreSQL (asyncpg)."""
 
+import asyncio
+import contextlib
+import fcntl
+import functools
+import os
+from collections.abc import AsyncIterator
 from typing import Any
 
 from sqlalchemy import event
@@ -43,5 +49,46 @@ def create_engine(url: str) -> AsyncEngine:
     return engine
 
 
+class _OneWriterAtATime(async_sessionmaker[AsyncSession]):
+    """SQLite lets one transaction write at a time. Left to SQLite, writers that find the file locked
+    sleep in growing steps (up to 100 ms) before they look again: the lock sits idle while they sleep, and
+    a process with one writer (the API's audit row) loses the race to a worker that always has the next
+    one ready. Here writers queue instead: in the process on an asyncio lock, and across processes on an
+    OS lock beside the database file, which wakes the next waiter as soon as it is free (and is let go by
+    the kernel if its holder dies). SQLite's own locking stays underneath; this only orders the queue."""
+
+    def __init__(self, engine: AsyncEngine, lock_file: str | None, **options: Any) -> None:
+        super().__init__(engine, **options)
+        self._lock_file = lock_file
+
+    def begin(self) -> contextlib.AbstractAsyncContextManager[AsyncSession]:  # type: ignore[override]
+        return self._queued_begin()
+
+    @contextlib.asynccontextmanager
+    async def _queued_begin(self) -> AsyncIterator[AsyncSession]:
+        async with self._writer:
+            fd = self._fd
+            if fd is not None:
+                await asyncio.to_thread(fcntl.flock, fd, fcntl.LOCK_EX)
+            try:
+                async with super().begin() as session:
+                    yield session
+            finally:
+                if fd is not None:
+                    fcntl.flock(fd, fcntl.LOCK_UN)
+
+    @functools.cached_property
+    def _writer(self) -> asyncio.Lock:
+        return asyncio.Lock()
+
+    @functools.cached_property
+    def _fd(self) -> int | None:
+        return os.open(self._lock_file, os.O_RDWR | os.O_CREAT, 0o600) if self._lock_file else None
+
+
 def create_sessions(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    if engine.dialect.name == "sqlite":
+        database = engine.url.database
+        lock_file = f"{database}.writer" if database and database != ":memory:" else None
+        return _OneWriterAtATime(engine, lock_file, expire_on_commit=False)
     return async_sessionmaker(engine, expire_on_commit=False)
