@@ -43,6 +43,8 @@ def create_app(settings: Settings, temporal: Client | None = None) -> FastAPI:
         engine = create_engine(settings.resolved_database_url)
         app.state.settings = settings
         app.state.sessions = create_sessions(engine)
+        # The audit row is a transaction of its own that waits for nothing else: it may queue (store/db.py).
+        app.state.audit_sessions = create_sessions(engine, queue_writers=True)
         app.state.temporal = temporal or await Client.connect(
             settings.temporal_address, namespace=settings.temporal_namespace, lazy=True
         )

@@ -76,7 +76,7 @@ class AuditMiddleware:
             status=status,
         )
         try:
-            async with scope["app"].state.sessions.begin() as session:
+            async with scope["app"].state.audit_sessions.begin() as session:
                 await audit.record(session, entry, replayed=headers.get(REPLAYED) == "true")
         except SQLAlchemyError:
             # The action has happened; refusing its answer would only make the caller retry it.

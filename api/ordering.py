@@ -74,6 +74,7 @@ async def submit(
 # A query needs a worker; with none answering, the read model serves instead of a hanging request.
 QUERY_TIMEOUT = timedelta(seconds=3)
 NO_LIVE_VIEW = (
+    RPCStatusCode.CANCELLED,  # our QUERY_TIMEOUT ran out: the worker is busy with the order's steps
     RPCStatusCode.NOT_FOUND,
     RPCStatusCode.DEADLINE_EXCEEDED,
     RPCStatusCode.UNAVAILABLE,

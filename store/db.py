@@ -86,8 +86,11 @@ class _OneWriterAtATime(async_sessionmaker[AsyncSession]):
         return os.open(self._lock_file, os.O_RDWR | os.O_CREAT, 0o600) if self._lock_file else None
 
 
-def create_sessions(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    if engine.dialect.name == "sqlite":
+def create_sessions(engine: AsyncEngine, queue_writers: bool = False) -> async_sessionmaker[AsyncSession]:
+    """`queue_writers` (SQLite only): `begin()` waits its turn before the transaction starts. Only for
+    transactions that wait for nothing outside the database while they are open: a request that holds
+    its turn while it waits for a workflow would keep that workflow's steps from writing."""
+    if queue_writers and engine.dialect.name == "sqlite":
         database = engine.url.database
         lock_file = f"{database}.writer" if database and database != ":memory:" else None
         return _OneWriterAtATime(engine, lock_file, expire_on_commit=False)

@@ -123,20 +123,16 @@ async def assert_each_done_once(sessions: async_sessionmaker[AsyncSession], orde
             assert (stock.on_hand, stock.reserved) == (start - len(order_ids), 0), sku
 
 
-# What each step's activity logs once its work is committed (activities/*.py).
-STEP_DONE = {"order checked", "allocated", "pick list open", "shipment booked", "invoice issued"}
-
-
 def steps_run_again(procs: Processes) -> int:
-    """Steps that a worker carried out to the end more than once for the same order: cut off after their
-    work committed and before the order's history recorded it, then run again by the next worker. Steps are
-    local activities, so the history holds only the run that counted; the workers' logs hold every run."""
+    """Steps that a worker started more than once for the same order: cut off by a kill and run again by
+    the next worker. Steps are local activities, so the history holds only the run that counted; the
+    workers' logs (at debug level, worker.StepLog) hold every start."""
     runs: Counter[tuple[str, str]] = Counter()
     for line in (procs.tmp / "worker.log").read_text(errors="replace").splitlines():
         with contextlib.suppress(ValueError):
             entry = json.loads(line)
-            if isinstance(entry, dict) and entry.get("event") in STEP_DONE and entry.get("order_id"):
-                runs[entry["order_id"], entry["event"]] += 1
+            if isinstance(entry, dict) and entry.get("event") == "step started":
+                runs[entry["workflow_id"], entry["step"]] += 1
     return sum(1 for n in runs.values() if n > 1)
 
 
@@ -145,7 +141,11 @@ async def test_worker_killed_twice_mid_flight_loses_nothing_and_does_nothing_twi
 ) -> None:
     url, sessions = sqlite_drill
     procs = Processes(
-        tmp_path, url, ORDERFLOW_WAREHOUSE_MODE=WarehouseMode.AUTO.value, ORDERFLOW_AUTO_PICK_DELAY_SECONDS="1"
+        tmp_path,
+        url,
+        ORDERFLOW_WAREHOUSE_MODE=WarehouseMode.AUTO.value,
+        ORDERFLOW_AUTO_PICK_DELAY_SECONDS="1",
+        ORDERFLOW_LOG_LEVEL="debug",  # a line per step started: the proof that steps ran again
     )
     try:
         client = await up(procs)
