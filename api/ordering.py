@@ -49,13 +49,14 @@ async def submit(
     active = active_products.known_active(skus)
     async with sessions() as s:
         await s.connection(execution_options=READ_ONLY)  # SQLite: checking takes no write lock
-        recorded = await orders.get(s, order.order_id)
+        recorded = await orders.submitted(s, order.order_id)
         if recorded is not None:
             # Also covers workflows already removed by the namespace's retention.
             # Only here: a new order is fingerprinted once, by start_order.
-            if recorded.fingerprint != order.fingerprint():
+            fingerprint, status = recorded
+            if fingerprint != order.fingerprint():
                 raise conflict(order.order_id)
-            return Accepted(order.order_id, OrderStatus(recorded.status), existing=True)
+            return Accepted(order.order_id, OrderStatus(status), existing=True)
         unsure = [sku for sku in skus if sku not in active]
         known = await catalog.products_by_sku(s, unsure) if unsure else {}
     active_products.put_many(sku for sku, p in known.items() if p.active)  # not the remembered: TTL, not sliding

@@ -1,5 +1,6 @@
 """Exceptions: what stops an order and needs a person, and what that person may do about it."""
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -87,3 +88,14 @@ class OrderException:
     def threatens_shipping(self) -> bool:
         """Whether it can make the order miss its ship-by promise: not a parcel already on its way."""
         return self.kind not in AFTER_SHIPPING
+
+
+@dataclass(frozen=True)
+class Problem:
+    """What stopped a step: the order's workflow opens an exception of this kind with this message.
+    (Here, not in the workflow's module, which the sandbox re-runs for every order.)"""
+
+    kind: ExceptionKind
+    message: str
+    # When this becomes true the exception resolves itself (the late pick confirmation arrived).
+    clears: Callable[[], bool] | None = None

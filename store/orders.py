@@ -176,6 +176,15 @@ async def get(session: AsyncSession, order_id: str) -> OrderRow | None:
     return await session.get(OrderRow, order_id)
 
 
+_SUBMITTED = select(OrderRow.fingerprint, OrderRow.status).where(OrderRow.order_id == bindparam("order_id"))
+
+
+async def submitted(session: AsyncSession, order_id: str) -> tuple[str, str] | None:
+    """(fingerprint, status) of an order already recorded: the submit path's one look, without the ORM."""
+    row = (await session.execute(_SUBMITTED, {"order_id": order_id})).first()
+    return (row.fingerprint, row.status) if row else None
+
+
 async def lines_of(session: AsyncSession, order_id: str) -> list[OrderLineRow]:
     result = await session.execute(
         select(OrderLineRow).where(OrderLineRow.order_id == order_id).order_by(OrderLineRow.line_no)

@@ -9,7 +9,7 @@ so a request that does not apply is refused before it touches history.
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable, Coroutine
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
@@ -26,7 +26,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.orders import OrderActivities
     from activities.warehouse import WarehouseActivities
     from domain.deliveries import RecordDelivery, ShipmentReport
-    from domain.exceptions import Action, ExceptionKind, OrderException, allowed_actions
+    from domain.exceptions import Action, ExceptionKind, OrderException, Problem, allowed_actions
     from domain.money import format_minor
     from domain.orders import OrderLine, OrderStatus, Priority, Step, TimelineEntry
     from domain.policy import NewOrder, warning_time
@@ -123,14 +123,6 @@ def _stage(fulfilment: Fulfilment) -> str:
 
 class _Cancelled(Exception):
     """Unwinds the main flow to compensation."""
-
-
-@dataclass(frozen=True)
-class Problem:
-    kind: ExceptionKind
-    message: str
-    # When this becomes true the exception resolves itself (the late pick confirmation arrived).
-    clears: Callable[[], bool] | None = None
 
 
 @workflow.defn(name=attributes.ORDER_WORKFLOW)
