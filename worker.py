@@ -82,6 +82,9 @@ def build_activities(settings: Settings, sessions: async_sessionmaker[AsyncSessi
     ]
 
 
+STEPS_AT_ONCE = 20
+
+
 class StepLog(Interceptor):
     """At debug level, a line as each step's attempt starts. Steps run as local activities are not listed
     as pending in the Web UI; with ORDERFLOW_LOG_LEVEL=debug the worker's log says what it is running."""
@@ -121,6 +124,9 @@ def build_worker(client: Client, settings: Settings, sessions: async_sessionmake
         workflows=list(WORKFLOWS),
         activities=[*build_activities(settings, sessions), importing.start_chunk, importing.finish_import],
         max_concurrent_activities=50,
+        # Steps run as local activities: no more at once than the database pool has connections
+        # (store/db.py: 30), so a step never spends its timeout waiting for one.
+        max_concurrent_local_activities=STEPS_AT_ONCE,
         interceptors=[StepLog()],
         # On SIGTERM, let running steps finish; whatever does not is retried by the next worker.
         graceful_shutdown_timeout=timedelta(seconds=10),
