@@ -85,8 +85,8 @@ PASSING = frozenset(
         OrderStatus.SHIPPED,
     )
 )
-# What the search attributes of an order with local steps stand at when it starts: OrderStatus as the API starts it
-# (activities/starting.py); HasOpenException and AtRisk unset until they first become true.
+# What the search attributes of an order with local steps stand at when it starts: OrderStatus as the API
+# starts it (activities/starting.py); HasOpenException and AtRisk unset until they first become true.
 STARTED_WITH: dict[str, Any] = {"status": OrderStatus.RECEIVED.value, "has_open": False, "at_risk": False}
 
 
