@@ -79,6 +79,7 @@ def with_overrides(make: Callable[..., Worker]) -> Callable[..., Worker]:
 
 def build_worker(client: Client, task_queue: str) -> Worker:
     from worker import STEPS_AT_ONCE  # not at the top: the sandbox re-imports this module per workflow
+
     # The same knobs as worker.build_worker, so the floor differs from orderflow only in the work done.
     return with_overrides(Worker)(
         client,
