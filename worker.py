@@ -3,6 +3,7 @@
 import asyncio
 import contextlib
 import signal
+import time
 from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
@@ -133,9 +134,23 @@ def build_worker(client: Client, settings: Settings, sessions: async_sessionmake
     )
 
 
+async def connect(settings: Settings, within: float = 60) -> Client:
+    """Temporal may be starting or restarting as the worker starts: keep trying for a while, then give up
+    (and let the supervisor start the worker again)."""
+    deadline = time.monotonic() + within
+    while True:
+        try:
+            return await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace)
+        except RuntimeError as err:
+            if time.monotonic() > deadline:
+                raise
+            log.warning("Temporal not reachable yet; retrying", address=settings.temporal_address, error=str(err))
+            await asyncio.sleep(1)
+
+
 async def run(settings: Settings) -> None:
     engine = create_engine(settings.resolved_database_url)
-    client = await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace)
+    client = await connect(settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
