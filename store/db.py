@@ -5,6 +5,7 @@ import contextlib
 import fcntl
 import functools
 import os
+import weakref
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -83,7 +84,11 @@ class _OneWriterAtATime(async_sessionmaker[AsyncSession]):
 
     @functools.cached_property
     def _fd(self) -> int | None:
-        return os.open(self._lock_file, os.O_RDWR | os.O_CREAT, 0o600) if self._lock_file else None
+        if not self._lock_file:
+            return None
+        fd = os.open(self._lock_file, os.O_RDWR | os.O_CREAT, 0o600)
+        weakref.finalize(self, os.close, fd)  # closed with the sessionmaker
+        return fd
 
 
 def create_sessions(engine: AsyncEngine, queue_writers: bool = False) -> async_sessionmaker[AsyncSession]:
