@@ -85,6 +85,12 @@ PASSING = frozenset(
         OrderStatus.SHIPPED,
     )
 )
+# The search attributes the workflow keeps in step with the order, by the names `_publish` uses.
+PUBLISHED: dict[str, SearchAttributeKey[Any]] = {
+    "status": attributes.ORDER_STATUS,
+    "has_open": attributes.HAS_OPEN_EXCEPTION,
+    "at_risk": attributes.AT_RISK,
+}
 # What the search attributes of an order with local steps stand at when it starts: OrderStatus as the API
 # starts it (activities/starting.py); HasOpenException and AtRisk unset until they first become true.
 STARTED_WITH: dict[str, Any] = {"status": OrderStatus.RECEIVED.value, "has_open": False, "at_risk": False}
@@ -1019,13 +1025,8 @@ class OrderWorkflow:
         passing = current["status"] in PASSING and published.get("status") in PASSING and not published.get("rest")
         if lean and passing and not resting:
             current["status"] = published["status"]
-        keys: dict[str, SearchAttributeKey[Any]] = {
-            "status": attributes.ORDER_STATUS,
-            "has_open": attributes.HAS_OPEN_EXCEPTION,
-            "at_risk": attributes.AT_RISK,
-        }
         updates: list[SearchAttributeUpdate[Any]] = [
-            key.value_set(current[name]) for name, key in keys.items() if published.get(name) != current[name]
+            key.value_set(current[name]) for name, key in PUBLISHED.items() if published.get(name) != current[name]
         ]
         if updates:
             workflow.upsert_search_attributes(updates)
