@@ -30,7 +30,7 @@ from activities.outbox import RelayOptions, running_relay
 from activities.warehouse import WarehouseActivities
 from activities.webhooks import WebhookActivities
 from config import Settings, WarehouseMode, configure_logging, get_settings
-from store.db import create_engine, create_sessions
+from store.db import WriterThread, create_engine, create_sessions, is_sqlite
 from workflows.importing import ImportBatchWorkflow
 from workflows.order import OrderWorkflow
 from workflows.restock import RestockWorkflow
@@ -107,6 +107,29 @@ class _StepLogInbound(ActivityInboundInterceptor):
         return await super().execute_activity(input)
 
 
+class OnWriterThread(Interceptor):
+    """Runs the given activities on the SQLite writer's thread (store/db.py: WriterThread)."""
+
+    def __init__(self, writer: WriterThread, activities: Sequence[Any]) -> None:
+        self._writer = writer
+        self._activities = frozenset(activities)
+
+    def intercept_activity(self, next: ActivityInboundInterceptor) -> ActivityInboundInterceptor:
+        return _OnWriterThreadInbound(next, self._writer, self._activities)
+
+
+class _OnWriterThreadInbound(ActivityInboundInterceptor):
+    def __init__(self, next: ActivityInboundInterceptor, writer: WriterThread, activities: frozenset[Any]) -> None:
+        super().__init__(next)
+        self._writer = writer
+        self._activities = activities
+
+    async def execute_activity(self, input: ExecuteActivityInput) -> Any:
+        if input.fn in self._activities:
+            return await self._writer.run(self.next.execute_activity, input)
+        return await self.next.execute_activity(input)
+
+
 def relay_options(settings: Settings) -> RelayOptions:
     return RelayOptions(
         task_queue=settings.task_queue,
@@ -117,18 +140,25 @@ def relay_options(settings: Settings) -> RelayOptions:
     )
 
 
-def build_worker(client: Client, settings: Settings, sessions: async_sessionmaker[AsyncSession]) -> Worker:
+def build_worker(
+    client: Client,
+    settings: Settings,
+    sessions: async_sessionmaker[AsyncSession],
+    writer: WriterThread | None = None,
+) -> Worker:
+    """`writer` (SQLite): the steps run on its thread, with its sessions."""
     importing = ImportActivities(client, sessions, settings)  # starts workflows, so it needs the client
+    steps = build_activities(settings, writer.sessions if writer else sessions)
     return Worker(
         client,
         task_queue=settings.task_queue,
         workflows=list(WORKFLOWS),
-        activities=[*build_activities(settings, sessions), importing.start_chunk, importing.finish_import],
+        activities=[*steps, importing.start_chunk, importing.finish_import],
         max_concurrent_activities=50,
         # Steps run as local activities: no more at once than the database pool has connections
         # (store/db.py: 30), so a step never spends its timeout waiting for one.
         max_concurrent_local_activities=STEPS_AT_ONCE,
-        interceptors=[StepLog()],
+        interceptors=[StepLog(), *([OnWriterThread(writer, steps)] if writer else [])],
         # On SIGTERM, let running steps finish; whatever does not is retried by the next worker.
         graceful_shutdown_timeout=timedelta(seconds=10),
     )
@@ -149,16 +179,18 @@ async def connect(settings: Settings, within: float = 60) -> Client:
 
 
 async def run(settings: Settings) -> None:
-    engine = create_engine(settings.resolved_database_url)
+    url = settings.resolved_database_url
+    engine = create_engine(url)
     client = await connect(settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    writer = WriterThread(url) if is_sqlite(url) else None
     try:
         sessions = create_sessions(engine, queue_writers=True)
         relay = running_relay(client, sessions, relay_options(settings)) if settings.relay else contextlib.nullcontext()
-        async with build_worker(client, settings, sessions), relay:
+        async with build_worker(client, settings, sessions, writer), relay:
             log.info(
                 "worker running",
                 task_queue=settings.task_queue,
@@ -169,6 +201,8 @@ async def run(settings: Settings) -> None:
             log.info("worker stopping: finishing the tasks in hand")
     finally:
         await engine.dispose()
+        if writer is not None:
+            await writer.close()
 
 
 def main() -> None:

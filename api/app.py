@@ -30,7 +30,7 @@ from api.routers import (
     webhooks,
 )
 from config import Settings
-from store.db import create_engine, create_sessions
+from store.db import WriterThread, create_engine, create_sessions, is_sqlite
 
 log = structlog.get_logger(__name__)
 
@@ -40,11 +40,14 @@ def create_app(settings: Settings, temporal: Client | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        engine = create_engine(settings.resolved_database_url)
+        url = settings.resolved_database_url
+        engine = create_engine(url)
         app.state.settings = settings
         app.state.sessions = create_sessions(engine)
-        # The audit row is a transaction of its own that waits for nothing else: it may queue (store/db.py).
-        app.state.audit_sessions = create_sessions(engine, queue_writers=True)
+        # The audit row is a transaction of its own that waits for nothing else: on SQLite it is written
+        # on the writer's thread, in the writers' queue (store/db.py).
+        app.state.audit_writer = WriterThread(url) if is_sqlite(url) else None
+        app.state.audit_sessions = app.state.audit_writer.sessions if app.state.audit_writer else app.state.sessions
         app.state.temporal = temporal or await Client.connect(
             settings.temporal_address, namespace=settings.temporal_namespace, lazy=True
         )
@@ -53,6 +56,8 @@ def create_app(settings: Settings, temporal: Client | None = None) -> FastAPI:
             yield
         finally:
             await engine.dispose()
+            if app.state.audit_writer is not None:
+                await app.state.audit_writer.close()
 
     app = FastAPI(
         title="orderflow",

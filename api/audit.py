@@ -75,9 +75,15 @@ class AuditMiddleware:
             order_id=_order_id(scope, headers),
             status=status,
         )
+        state = scope["app"].state
+        replayed = headers.get(REPLAYED) == "true"
+
+        async def write() -> None:
+            async with state.audit_sessions.begin() as session:
+                await audit.record(session, entry, replayed=replayed)
+
         try:
-            async with scope["app"].state.audit_sessions.begin() as session:
-                await audit.record(session, entry, replayed=headers.get(REPLAYED) == "true")
+            await (state.audit_writer.run(write) if state.audit_writer else write())
         except SQLAlchemyError:
             # The action has happened; refusing its answer would only make the caller retry it.
             log.exception("audit entry not written", **vars(entry))

@@ -24,7 +24,7 @@ from api.app import create_app
 from config import Settings, WarehouseMode
 from domain.access import Role
 from store import catalog, inventory, keys, migrate
-from store.db import create_engine, create_sessions
+from store.db import WriterThread, create_engine, create_sessions, is_sqlite
 from worker import build_worker, relay_options
 from workflows import attributes
 
@@ -230,7 +230,8 @@ def stack_factory(dev_env: WorkflowEnvironment) -> StackFactory:
             await catalog.ensure_warehouse(s, settings.default_warehouse, "Main warehouse")
         role_keys = {role: await make_key(sessions, role, "web" if role is Role.CHANNEL else None) for role in Role}
         app = create_app(settings, temporal=dev_env.client)
-        worker: Worker = build_worker(dev_env.client, settings, sessions)
+        writer = WriterThread(database_url) if is_sqlite(database_url) else None  # as orderflow-worker runs
+        worker: Worker = build_worker(dev_env.client, settings, sessions, writer)
         try:
             relay = running_relay(dev_env.client, sessions, relay_options(settings))
             async with worker, relay, app.router.lifespan_context(app):
@@ -241,5 +242,7 @@ def stack_factory(dev_env: WorkflowEnvironment) -> StackFactory:
                     yield Stack(http, dev_env.client, settings, sessions, role_keys)
         finally:
             await engine.dispose()
+            if writer is not None:
+                await writer.close()
 
     return factory

@@ -1,0 +1,93 @@
+"""SQLite's writer thread (store/db.py): work runs there in the caller's context, its outcome comes back,
+cancelling reaches it, and its in-place transactions queue with other processes' writers."""
+
+import asyncio
+import contextvars
+import threading
+from collections.abc import AsyncIterator
+
+import pytest
+from sqlalchemy import func, select, update
+
+from store.db import WriterThread, create_engine, create_sessions
+from store.tables import Warehouse
+from tests.conftest import unique
+
+CALLER = contextvars.ContextVar[str]("caller")
+
+
+@pytest.fixture
+async def writer(sqlite_url: str) -> AsyncIterator[WriterThread]:
+    writer = WriterThread(sqlite_url)
+    yield writer
+    await writer.close()
+
+
+async def test_work_runs_on_the_writer_thread_in_the_callers_context(writer: WriterThread) -> None:
+    async def where() -> tuple[str, str]:
+        await asyncio.sleep(0)
+        return threading.current_thread().name, CALLER.get()
+
+    CALLER.set("step 1")
+    assert await writer.run(where) == ("sqlite-writer", "step 1")
+
+
+async def test_an_error_comes_back_to_the_caller(writer: WriterThread) -> None:
+    async def fail(message: str) -> None:
+        raise LookupError(message)
+
+    with pytest.raises(LookupError, match="no such pick list"):
+        await writer.run(fail, "no such pick list")
+
+
+async def test_cancelling_the_caller_cancels_the_work(writer: WriterThread) -> None:
+    started, cancelled = threading.Event(), threading.Event()
+
+    async def forever() -> None:
+        started.set()
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+
+    caller = asyncio.create_task(writer.run(forever))
+    await asyncio.to_thread(started.wait, 5)
+    caller.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await caller
+    assert await asyncio.to_thread(cancelled.wait, 5)
+
+
+async def test_writers_of_two_processes_queue_and_none_is_lost(sqlite_url: str) -> None:
+    """Two writer threads stand for two worker processes: separate engines and locks on one file. Every
+    read-then-write increment lands; a failing transaction leaves nothing behind."""
+    counter, half = unique("W"), unique("W")
+    engine = create_engine(sqlite_url)
+    async with create_sessions(engine).begin() as s:
+        s.add(Warehouse(code=counter, name="0"))
+    first, second = WriterThread(sqlite_url), WriterThread(sqlite_url)
+
+    async def increment(writer: WriterThread) -> None:
+        async with writer.sessions.begin() as s:
+            name = (await s.execute(select(Warehouse.name).where(Warehouse.code == counter))).scalar_one()
+            await asyncio.sleep(0)  # let others try to slip in between the read and the write
+            await s.execute(update(Warehouse).where(Warehouse.code == counter).values(name=str(int(name) + 1)))
+
+    async def half_done(writer: WriterThread) -> None:
+        async with writer.sessions.begin() as s:
+            s.add(Warehouse(code=half, name="never"))
+            await s.flush()
+            raise RuntimeError("step failed after writing")
+
+    try:
+        await asyncio.gather(*(w.run(increment, w) for w in (first, second) for _ in range(40)))
+        with pytest.raises(RuntimeError):
+            await first.run(half_done, first)
+        async with create_sessions(engine)() as s:
+            assert (await s.execute(select(Warehouse.name).where(Warehouse.code == counter))).scalar_one() == "80"
+            assert (await s.execute(select(func.count()).where(Warehouse.code == half))).scalar_one() == 0
+    finally:
+        await first.close()
+        await second.close()
+        await engine.dispose()
