@@ -1,4 +1,6 @@
-"""Dependencies shared by the routers."""
+"""Dependencies shared by the routers. Each is `async def` although none awaits: FastAPI runs a plain
+`def` dependency in a thread pool, a hand-over to another thread and back on every request (four of
+them on POST /v1/orders; at 32 clients it went from 104-116 to 126 submits/s without them)."""
 
 from collections.abc import AsyncIterator
 from typing import Annotated
@@ -11,33 +13,33 @@ from api.caches import ActiveProducts, Principals
 from config import Settings
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_temporal(request: Request) -> Client:
+async def get_temporal(request: Request) -> Client:
     client: Client = request.app.state.temporal
     return client
 
 
-def get_sessions(request: Request) -> async_sessionmaker[AsyncSession]:
+async def get_sessions(request: Request) -> async_sessionmaker[AsyncSession]:
     sessions: async_sessionmaker[AsyncSession] = request.app.state.sessions
     return sessions
 
 
-def get_principals(request: Request) -> Principals:
+async def get_principals(request: Request) -> Principals:
     principals: Principals = request.app.state.principals
     return principals
 
 
-def get_active_products(request: Request) -> ActiveProducts:
+async def get_active_products(request: Request) -> ActiveProducts:
     products: ActiveProducts = request.app.state.active_products
     return products
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
-    async with get_sessions(request).begin() as session:
+    async with (await get_sessions(request)).begin() as session:
         yield session
 
 

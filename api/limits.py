@@ -103,7 +103,7 @@ class RequestLimitsMiddleware:
         await self.app(scope, replay(body, receive), send)
 
 
-def page_limit(settings: SettingsDep, limit: Annotated[int, Query(ge=1, le=1000)] = 50) -> int:
+async def page_limit(settings: SettingsDep, limit: Annotated[int, Query(ge=1, le=1000)] = 50) -> int:
     """How many items a page holds: `limit`, at most the deployment's `max_page_size`."""
     if limit > settings.max_page_size:
         raise invalid([FieldProblem("limit", f"at most {settings.max_page_size} items per page")])

@@ -86,7 +86,10 @@ class _OneWriterAtATime(async_sessionmaker[AsyncSession]):
         async with self._writer:
             fd = self._fd
             if fd is not None:
-                await asyncio.to_thread(fcntl.flock, fd, fcntl.LOCK_EX)
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # free: no hand-over to a thread to wait
+                except BlockingIOError:
+                    await asyncio.to_thread(fcntl.flock, fd, fcntl.LOCK_EX)
             try:
                 async with super().begin() as session:
                     yield session
