@@ -30,7 +30,7 @@ from activities.outbox import RelayOptions, running_relay
 from activities.warehouse import WarehouseActivities
 from activities.webhooks import WebhookActivities
 from config import Settings, WarehouseMode, configure_logging, get_settings
-from store.db import WriterThread, create_engine, create_sessions, is_sqlite
+from store.db import ShortWork, create_engine, create_sessions
 from workflows.importing import ImportBatchWorkflow
 from workflows.order import OrderWorkflow
 from workflows.restock import RestockWorkflow
@@ -107,26 +107,26 @@ class _StepLogInbound(ActivityInboundInterceptor):
         return await super().execute_activity(input)
 
 
-class OnWriterThread(Interceptor):
-    """Runs the given activities on the SQLite writer's thread (store/db.py: WriterThread)."""
+class AsShortWork(Interceptor):
+    """Runs the given activities as short work (store/db.py: on SQLite, on its own thread)."""
 
-    def __init__(self, writer: WriterThread, activities: Sequence[Any]) -> None:
-        self._writer = writer
+    def __init__(self, short_work: ShortWork, activities: Sequence[Any]) -> None:
+        self._short_work = short_work
         self._activities = frozenset(activities)
 
     def intercept_activity(self, next: ActivityInboundInterceptor) -> ActivityInboundInterceptor:
-        return _OnWriterThreadInbound(next, self._writer, self._activities)
+        return _AsShortWorkInbound(next, self._short_work, self._activities)
 
 
-class _OnWriterThreadInbound(ActivityInboundInterceptor):
-    def __init__(self, next: ActivityInboundInterceptor, writer: WriterThread, activities: frozenset[Any]) -> None:
+class _AsShortWorkInbound(ActivityInboundInterceptor):
+    def __init__(self, next: ActivityInboundInterceptor, short_work: ShortWork, activities: frozenset[Any]) -> None:
         super().__init__(next)
-        self._writer = writer
+        self._short_work = short_work
         self._activities = activities
 
     async def execute_activity(self, input: ExecuteActivityInput) -> Any:
         if input.fn in self._activities:
-            return await self._writer.run(self.next.execute_activity, input)
+            return await self._short_work.run(self.next.execute_activity, input)
         return await self.next.execute_activity(input)
 
 
@@ -144,11 +144,11 @@ def build_worker(
     client: Client,
     settings: Settings,
     sessions: async_sessionmaker[AsyncSession],
-    writer: WriterThread | None = None,
+    short_work: ShortWork | None = None,
 ) -> Worker:
-    """`writer` (SQLite): the steps run on its thread, with its sessions."""
+    """`short_work`: where the steps run, with its sessions (as `orderflow-worker` runs them)."""
     importing = ImportActivities(client, sessions, settings)  # starts workflows, so it needs the client
-    steps = build_activities(settings, writer.sessions if writer else sessions)
+    steps = build_activities(settings, short_work.sessions if short_work else sessions)
     return Worker(
         client,
         task_queue=settings.task_queue,
@@ -158,7 +158,7 @@ def build_worker(
         # Steps run as local activities: no more at once than the database pool has connections
         # (store/db.py: 30), so a step never spends its timeout waiting for one.
         max_concurrent_local_activities=STEPS_AT_ONCE,
-        interceptors=[StepLog(), *([OnWriterThread(writer, steps)] if writer else [])],
+        interceptors=[StepLog(), *([AsShortWork(short_work, steps)] if short_work else [])],
         # On SIGTERM, let running steps finish; whatever does not is retried by the next worker.
         graceful_shutdown_timeout=timedelta(seconds=10),
     )
@@ -186,11 +186,11 @@ async def run(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    writer = WriterThread(url) if is_sqlite(url) else None
+    sessions = create_sessions(engine, queue_writers=True)
+    short_work = ShortWork.for_database(url, sessions)
     try:
-        sessions = create_sessions(engine, queue_writers=True)
         relay = running_relay(client, sessions, relay_options(settings)) if settings.relay else contextlib.nullcontext()
-        async with build_worker(client, settings, sessions, writer), relay:
+        async with build_worker(client, settings, sessions, short_work), relay:
             log.info(
                 "worker running",
                 task_queue=settings.task_queue,
@@ -201,8 +201,7 @@ async def run(settings: Settings) -> None:
             log.info("worker stopping: finishing the tasks in hand")
     finally:
         await engine.dispose()
-        if writer is not None:
-            await writer.close()
+        await short_work.close()
 
 
 def main() -> None:

@@ -30,7 +30,7 @@ from api.routers import (
     webhooks,
 )
 from config import Settings
-from store.db import WriterThread, create_engine, create_sessions, is_sqlite
+from store.db import ShortWork, create_engine, create_sessions
 
 log = structlog.get_logger(__name__)
 
@@ -44,10 +44,8 @@ def create_app(settings: Settings, temporal: Client | None = None) -> FastAPI:
         engine = create_engine(url)
         app.state.settings = settings
         app.state.sessions = create_sessions(engine)
-        # The audit row is a transaction of its own that waits for nothing else: on SQLite it is written
-        # on the writer's thread, in the writers' queue (store/db.py).
-        app.state.audit_writer = WriterThread(url) if is_sqlite(url) else None
-        app.state.audit_sessions = app.state.audit_writer.sessions if app.state.audit_writer else app.state.sessions
+        # The audit row and the submit path's lookups wait for nothing outside the database (store/db.py).
+        app.state.short_work = ShortWork.for_database(url, app.state.sessions)
         app.state.temporal = temporal or await Client.connect(
             settings.temporal_address, namespace=settings.temporal_namespace, lazy=True
         )
@@ -56,8 +54,7 @@ def create_app(settings: Settings, temporal: Client | None = None) -> FastAPI:
             yield
         finally:
             await engine.dispose()
-            if app.state.audit_writer is not None:
-                await app.state.audit_writer.close()
+            await app.state.short_work.close()
 
     app = FastAPI(
         title="orderflow",

@@ -11,6 +11,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from domain.access import Principal
 from domain.orders import is_order_id
 from store import audit
+from store.db import ShortWork
 
 log = structlog.get_logger(__name__)
 
@@ -75,15 +76,15 @@ class AuditMiddleware:
             order_id=_order_id(scope, headers),
             status=status,
         )
-        state = scope["app"].state
+        short_work: ShortWork = scope["app"].state.short_work
         replayed = headers.get(REPLAYED) == "true"
 
         async def write() -> None:
-            async with state.audit_sessions.begin() as session:
+            async with short_work.sessions.begin() as session:
                 await audit.record(session, entry, replayed=replayed)
 
         try:
-            await (state.audit_writer.run(write) if state.audit_writer else write())
+            await short_work.run(write)
         except SQLAlchemyError:
             # The action has happened; refusing its answer would only make the caller retry it.
             log.exception("audit entry not written", **vars(entry))

@@ -11,6 +11,7 @@ from temporalio.client import Client
 
 from api.caches import ActiveProducts, Principals
 from config import Settings
+from store.db import ShortWork
 
 
 async def get_settings(request: Request) -> Settings:
@@ -26,6 +27,11 @@ async def get_temporal(request: Request) -> Client:
 async def get_sessions(request: Request) -> async_sessionmaker[AsyncSession]:
     sessions: async_sessionmaker[AsyncSession] = request.app.state.sessions
     return sessions
+
+
+async def get_short_work(request: Request) -> ShortWork:
+    short_work: ShortWork = request.app.state.short_work
+    return short_work
 
 
 async def get_principals(request: Request) -> Principals:
@@ -48,6 +54,7 @@ TemporalDep = Annotated[Client, Depends(get_temporal)]
 PrincipalsDep = Annotated[Principals, Depends(get_principals)]
 ActiveProductsDep = Annotated[ActiveProducts, Depends(get_active_products)]
 SessionsDep = Annotated[async_sessionmaker[AsyncSession], Depends(get_sessions)]
+ShortWorkDep = Annotated[ShortWork, Depends(get_short_work)]
 # Committed before the response leaves: a 2xx means the write is there.
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 

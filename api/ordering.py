@@ -17,7 +17,8 @@ from config import Settings
 from domain.orders import Order, OrderStatus, catalog_problems, validate, workflow_id_for
 from domain.steps import OrderView
 from store import catalog, orders
-from store.db import READ_ONLY
+from store.db import READ_ONLY, ShortWork
+from store.tables import Product
 
 log = structlog.get_logger(__name__)
 
@@ -39,7 +40,7 @@ def conflict(order_id: str) -> ProblemError:
 
 async def submit(
     temporal: Client,
-    sessions: async_sessionmaker[AsyncSession],
+    short_work: ShortWork,
     settings: Settings,
     active_products: ActiveProducts,
     order: Order,
@@ -47,18 +48,24 @@ async def submit(
     """Start the order's workflow once; an identical resubmission answers with the same order."""
     skus = sorted({line.sku for line in order.lines})
     active = active_products.known_active(skus)
-    async with sessions() as s:
-        await s.connection(execution_options=READ_ONLY)  # SQLite: checking takes no write lock
-        recorded = await orders.submitted(s, order.order_id)
-        if recorded is not None:
-            # Also covers workflows already removed by the namespace's retention.
-            # Only here: a new order is fingerprinted once, by start_order.
-            fingerprint, status = recorded
-            if fingerprint != order.fingerprint():
-                raise conflict(order.order_id)
-            return Accepted(order.order_id, OrderStatus(status), existing=True)
-        unsure = [sku for sku in skus if sku not in active]
-        known = await catalog.products_by_sku(s, unsure) if unsure else {}
+    unsure = [sku for sku in skus if sku not in active]
+
+    async def look_up() -> tuple[tuple[str, str] | None, dict[str, Product]]:
+        async with short_work.sessions() as s:
+            await s.connection(execution_options=READ_ONLY)  # SQLite: checking takes no write lock
+            recorded = await orders.submitted(s, order.order_id)
+            if recorded is not None or not unsure:
+                return recorded, {}
+            return None, await catalog.products_by_sku(s, unsure)
+
+    recorded, known = await short_work.run(look_up)
+    if recorded is not None:
+        # Also covers workflows already removed by the namespace's retention.
+        # Only here: a new order is fingerprinted once, by start_order.
+        fingerprint, status = recorded
+        if fingerprint != order.fingerprint():
+            raise conflict(order.order_id)
+        return Accepted(order.order_id, OrderStatus(status), existing=True)
     active_products.put_many(sku for sku, p in known.items() if p.active)  # not the remembered: TTL, not sliding
     active_by_sku = dict.fromkeys(active, True) | {sku: p.active for sku, p in known.items()}
     # A product believed active (ActiveProducts) is checked again by the order's confirm step.

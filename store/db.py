@@ -21,6 +21,7 @@ T = TypeVar("T")
 _READ_ONLY = "orderflow_read_only"
 # Pass to `await session.connection(execution_options=READ_ONLY)` before a session's first query.
 READ_ONLY: dict[str, Any] = {_READ_ONLY: True}
+_QUEUED = "orderflow_queued"  # the transaction waited its turn among writers (_OneWriterAtATime)
 
 
 def is_sqlite(url: str) -> bool:
@@ -29,7 +30,7 @@ def is_sqlite(url: str) -> bool:
 
 def create_engine(url: str, in_place: bool = False) -> AsyncEngine:
     """`in_place` (SQLite): statements run on the calling thread, not on a thread per connection; only for
-    a loop that does nothing but database work (WriterThread), as each statement blocks it."""
+    a loop that does nothing but database work (SQLiteThread), as each statement blocks it."""
     if not is_sqlite(url):
         return create_async_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
 
@@ -60,8 +61,12 @@ def create_engine(url: str, in_place: bool = False) -> AsyncEngine:
     def _on_begin(conn: Any) -> None:
         # Take the write lock up front: a deferred transaction that later writes fails at once
         # with "database is locked" instead of waiting for busy_timeout. A session that only reads
-        # (READ_ONLY) does not queue behind writers for a lock it will never need.
-        conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get(_READ_ONLY) else "BEGIN IMMEDIATE")
+        # (READ_ONLY) does not queue behind writers for a lock it will never need. In place, only a
+        # queued writer may wait for the lock: the wait blocks the thread, and with it the writer that
+        # holds the lock, if that is one of the thread's own.
+        options = conn.get_execution_options()
+        immediate = options.get(_QUEUED) if in_place else not options.get(_READ_ONLY)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
     return engine
 
@@ -92,6 +97,7 @@ class _OneWriterAtATime(async_sessionmaker[AsyncSession]):
                     await asyncio.to_thread(fcntl.flock, fd, fcntl.LOCK_EX)
             try:
                 async with super().begin() as session:
+                    await session.connection(execution_options={_QUEUED: True})
                     yield session
             finally:
                 if fd is not None:
@@ -121,26 +127,47 @@ def create_sessions(engine: AsyncEngine, queue_writers: bool = False) -> async_s
     return async_sessionmaker(engine, expire_on_commit=False)
 
 
-class WriterThread:
-    """SQLite's writers on an event loop of their own, in a thread, with their own engine and sessions.
+class ShortWork:
+    """Where a process runs short database work that waits for nothing outside the database: a step's
+    transaction, an audit row, the lookups on the submit path. Here it runs in place, on the caller's
+    loop with `sessions`; on SQLite, on a thread of its own (SQLiteThread). Use `sessions` only inside
+    `run`."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self.sessions = sessions
+
+    @staticmethod
+    def for_database(url: str, sessions: async_sessionmaker[AsyncSession]) -> "ShortWork":
+        """`sessions` serve on PostgreSQL; SQLite gets a thread with an engine of its own."""
+        return SQLiteThread(url) if is_sqlite(url) else ShortWork(sessions)
+
+    async def run(self, fn: Callable[..., Awaitable[T]], *args: Any) -> T:
+        return await fn(*args)
+
+    async def close(self) -> None:
+        return None
+
+
+class SQLiteThread(ShortWork):
+    """SQLite's short work on an event loop of its own, in a thread, with its own engine; writers queue.
 
     SQLite lets one transaction write at a time, so how long each transaction holds the lock bounds what
     the whole system can write. Measured in a worker under load, a step's transaction held it 8 to 9 ms
     on average: about 3 ms of the step's own Python, 2 ms in its statements (each a round trip to
     aiosqlite's thread), and the rest waiting for the worker's busy event loop to come back to it. On a
     loop of their own, transactions held it 7.8 ms; with their statements also run in place on that
-    loop's thread, 5 ms (docs/performance.md). The busy loop only waits for the outcome (`run`).
-    Use `sessions` only inside `run`."""
+    loop's thread, 5 ms (docs/performance.md). Reads gain the same: one hand-over to this thread and back
+    instead of one per statement. The busy loop only waits for the outcome (`run`)."""
 
     def __init__(self, url: str) -> None:
         self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name="sqlite-writer", daemon=True)
+        self._thread = threading.Thread(target=self._loop.run_forever, name="sqlite", daemon=True)
         self._thread.start()
         self._engine = create_engine(url, in_place=True)
-        self.sessions = create_sessions(self._engine, queue_writers=True)
+        super().__init__(create_sessions(self._engine, queue_writers=True))
 
     async def run(self, fn: Callable[..., Awaitable[T]], *args: Any) -> T:
-        """`await fn(*args)` on the writer's loop, in the caller's context (activity info, log fields);
+        """`await fn(*args)` on this thread's loop, in the caller's context (activity info, log fields);
         cancelling the caller cancels it there."""
         outcome: concurrent.futures.Future[T] = concurrent.futures.Future()
         started: list[asyncio.Task[T]] = []

@@ -24,7 +24,7 @@ from api.app import create_app
 from config import Settings, WarehouseMode
 from domain.access import Role
 from store import catalog, inventory, keys, migrate
-from store.db import WriterThread, create_engine, create_sessions, is_sqlite
+from store.db import ShortWork, create_engine, create_sessions
 from worker import build_worker, relay_options
 from workflows import attributes
 
@@ -230,8 +230,8 @@ def stack_factory(dev_env: WorkflowEnvironment) -> StackFactory:
             await catalog.ensure_warehouse(s, settings.default_warehouse, "Main warehouse")
         role_keys = {role: await make_key(sessions, role, "web" if role is Role.CHANNEL else None) for role in Role}
         app = create_app(settings, temporal=dev_env.client)
-        writer = WriterThread(database_url) if is_sqlite(database_url) else None  # as orderflow-worker runs
-        worker: Worker = build_worker(dev_env.client, settings, sessions, writer)
+        short_work = ShortWork.for_database(database_url, sessions)  # as orderflow-worker runs its steps
+        worker: Worker = build_worker(dev_env.client, settings, sessions, short_work)
         try:
             relay = running_relay(dev_env.client, sessions, relay_options(settings))
             async with worker, relay, app.router.lifespan_context(app):
@@ -242,7 +242,6 @@ def stack_factory(dev_env: WorkflowEnvironment) -> StackFactory:
                     yield Stack(http, dev_env.client, settings, sessions, role_keys)
         finally:
             await engine.dispose()
-            if writer is not None:
-                await writer.close()
+            await short_work.close()
 
     return factory

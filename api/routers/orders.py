@@ -7,7 +7,7 @@ from pydantic import AwareDatetime
 
 from api import ordering
 from api.access import OrderReader, OrderSubmitter
-from api.deps import ActiveProductsDep, OrderIdPath, SessionDep, SessionsDep, SettingsDep, TemporalDep
+from api.deps import ActiveProductsDep, OrderIdPath, SessionDep, SettingsDep, ShortWorkDep, TemporalDep
 from api.limits import PageLimit
 from api.problems import Problem, ProblemError, invalid, not_found
 from api.readmodel import order_from_read_model, with_late_reports
@@ -32,7 +32,7 @@ async def submit_order(
     body: SubmitOrder,
     principal: OrderSubmitter,
     temporal: TemporalDep,
-    sessions: SessionsDep,
+    short_work: ShortWorkDep,
     settings: SettingsDep,
     active_products: ActiveProductsDep,
     response: Response,
@@ -48,7 +48,7 @@ async def submit_order(
         )
     if len(body.lines) > settings.max_order_lines:
         raise invalid([FieldProblem("lines", f"at most {settings.max_order_lines} lines per order")])
-    accepted = await ordering.submit(temporal, sessions, settings, active_products, body.to_domain())
+    accepted = await ordering.submit(temporal, short_work, settings, active_products, body.to_domain())
     if accepted.existing:
         response.status_code = 200
     response.headers["Location"] = f"/v1/orders/{accepted.order_id}"
