@@ -2,7 +2,7 @@
 
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from store.sql import utcnow
@@ -27,22 +27,24 @@ def outcome_of(status: int, replayed: bool = False) -> str:
     return "succeeded" if status < 400 else ("refused" if status < 500 else "failed")
 
 
-async def record(session: AsyncSession, request: Request, replayed: bool = False) -> AuditEntry:
-    entry = AuditEntry(
-        occurred_at=utcnow(),
-        request_id=request.request_id[:64],
-        key_id=request.key_id,
-        actor=request.actor[:100],
-        role=request.role,
-        method=request.method[:8],
-        path=request.path[:500],
-        order_id=request.order_id[:100] if request.order_id else None,
-        status=request.status,
-        outcome=outcome_of(request.status, replayed),
-    )
-    session.add(entry)
-    await session.flush()
-    return entry
+# Built once: the API writes one row per state-changing request.
+_RECORD = insert(AuditEntry)
+
+
+async def record(session: AsyncSession, request: Request, replayed: bool = False) -> None:
+    row = {
+        "occurred_at": utcnow(),
+        "request_id": request.request_id[:64],
+        "key_id": request.key_id,
+        "actor": request.actor[:100],
+        "role": request.role,
+        "method": request.method[:8],
+        "path": request.path[:500],
+        "order_id": request.order_id[:100] if request.order_id else None,
+        "status": request.status,
+        "outcome": outcome_of(request.status, replayed),
+    }
+    await session.execute(_RECORD, row)
 
 
 async def page(

@@ -32,7 +32,9 @@ def create_engine(url: str, in_place: bool = False) -> AsyncEngine:
     """`in_place` (SQLite): statements run on the calling thread, not on a thread per connection; only for
     a loop that does nothing but database work (SQLiteThread), as each statement blocks it."""
     if not is_sqlite(url):
-        return create_async_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+        # 20 kept open: connections beyond `pool_size` are closed when returned, and under load a new
+        # PostgreSQL connection for every few requests cost about 2 ms of CPU per submit (bench, 32 clients).
+        return create_async_engine(url, pool_size=20, max_overflow=10, pool_pre_ping=True)
 
     # Waits for the lock stay under the activities' 15 s timeout, so a step that cannot get the database
     # fails and is retried rather than committing after Temporal has given up on it.
