@@ -51,6 +51,8 @@ STOCK = 10**9
 ORDERS_QUEUE = "orders-bench"
 FLOOR_QUEUE = "floor-bench"
 UNPOLLED_QUEUE = "orders-unpolled"
+# The submit comparison alternates bare and real in this many rounds.
+SUBMIT_ROUNDS = 3
 PHASES = ("floor", "local-floor", "submit", "orderflow", "parked")
 
 
@@ -97,9 +99,9 @@ def parse_args(argv: list[str] | None = None) -> Options:
         help="worker processes, floor and orderflow alike (default: as `make run`, one per core, at most 4)",
     )
     p.add_argument("--clients", type=int, default=8, help="concurrent clients submitting floor and orders (default 8)")
-    p.add_argument("--submit-requests", type=int, default=400, help="requests per submit endpoint under load")
+    p.add_argument("--submit-requests", type=int, default=900, help="requests per submit endpoint under load")
     p.add_argument("--submit-clients", type=int, default=32, help="concurrent clients for the submit comparison")
-    p.add_argument("--unloaded-requests", type=int, default=50, help="one-client requests per submit endpoint")
+    p.add_argument("--unloaded-requests", type=int, default=150, help="one-client requests per submit endpoint")
     p.add_argument("--parked", type=int, default=500, help="orders left waiting for pick confirmation (0 skips)")
     p.add_argument("--probes", type=int, default=20, help="new orders timed before and after parking")
     p.add_argument(
@@ -252,27 +254,21 @@ class Submitter:
 
 
 async def submit_orders(
-    http: httpx.AsyncClient, channel: str, count: int, clients: int, run_id: str, skus: Sequence[str]
-) -> tuple[Submitter, float]:
-    submitter = Submitter(http)
-
+    submitter: Submitter, channel: str, count: int, clients: int, run_id: str, skus: Sequence[str]
+) -> float:
     async def one(i: int) -> None:
         external_id = f"{run_id}-{i:06d}"
         await submitter.post("/v1/orders", order_body(channel, external_id, i, skus), f"{channel}-{external_id}")
 
-    wall = await run_clients(count, clients, one)
-    return submitter, wall
+    return await run_clients(count, clients, one)
 
 
-async def start_only(http: httpx.AsyncClient, count: int, clients: int, run_id: str) -> tuple[Submitter, float]:
-    submitter = Submitter(http)
-
+async def start_only(submitter: Submitter, count: int, clients: int, run_id: str) -> float:
     async def one(i: int) -> None:
         key = f"{run_id}-{i:06d}"
         await submitter.post("/bench/start-only", {"id": key}, key)
 
-    wall = await run_clients(count, clients, one)
-    return submitter, wall
+    return await run_clients(count, clients, one)
 
 
 async def seed_catalog(http: httpx.AsyncClient, skus: Sequence[str]) -> None:
@@ -443,31 +439,37 @@ async def submit_phase(stack: Stack, client: Client, opts: Options, run_id: str)
     limits = httpx.Limits(max_connections=opts.submit_clients, max_keepalive_connections=opts.submit_clients)
     async with httpx.AsyncClient(base_url=stack.api_url, headers=stack.headers, timeout=60, limits=limits) as http:
         # Warm both paths (connections, imports, prepared statements) before timing.
-        await start_only(http, 10, 1, f"warm-{run_id}")
-        await submit_orders(http, "warm", 10, 1, run_id, skus)
+        await start_only(Submitter(http), 10, 1, f"warm-{run_id}")
+        await submit_orders(Submitter(http), "warm", 10, 1, run_id, skus)
         for clients, count, label in (
             (1, opts.unloaded_requests, "one_client"),
             (opts.submit_clients, opts.submit_requests, f"{opts.submit_clients}_clients"),
         ):
-            cpu = CpuWindow({"temporal server": stack.processes["temporal server"], "api": api}, stack.uses_postgres)
-            cpu.start()
-            bare, bare_wall = await start_only(http, count, clients, f"{label}-{run_id}")
-            cpu.stop()
-            bare_cpu = cpu.report()
-            cpu.start()
-            real, real_wall = await submit_orders(http, f"s{clients}", count, clients, run_id, skus)
-            cpu.stop()
+            # In alternating rounds, so that drift (the server's files growing, other load) falls on both.
+            processes = {"temporal server": stack.processes["temporal server"], "api": api}
+            bare_cpu, real_cpu = CpuWindow(processes, stack.uses_postgres), CpuWindow(processes, stack.uses_postgres)
+            bare, real = Submitter(http), Submitter(http)
+            bare_wall = real_wall = 0.0
+            for round_ in range(SUBMIT_ROUNDS):
+                share = count // SUBMIT_ROUNDS + (1 if round_ < count % SUBMIT_ROUNDS else 0)
+                bare_cpu.start()
+                bare_wall += await start_only(bare, share, clients, f"{label}-{run_id}-{round_}")
+                bare_cpu.stop()
+                real_cpu.start()
+                real_wall += await submit_orders(real, f"s{clients}", share, clients, f"{run_id}-{round_}", skus)
+                real_cpu.stop()
             result[label] = {
                 "clients": clients,
-                "start_only": {**bare.figures(bare_wall), "cpu": bare_cpu},
-                "submit_order": {**real.figures(real_wall), "cpu": cpu.report()},
+                "rounds": SUBMIT_ROUNDS,
+                "start_only": {**bare.figures(bare_wall), "cpu": bare_cpu.report()},
+                "submit_order": {**real.figures(real_wall), "cpu": real_cpu.report()},
             }
             bare_rate = result[label]["start_only"]["per_second"]
             result[label]["ratio"] = round(result[label]["submit_order"]["per_second"] / bare_rate, 2)
     result["memory"] = memory({"api": api})
-    sample = f"order-s1-{run_id}-000000"
+    sample = f"order-s1-{run_id}-0-000000"
     result["start_only_history"] = history_shape(
-        (await client.get_workflow_handle(f"start-only-one_client-{run_id}-000000").fetch_history()).events
+        (await client.get_workflow_handle(f"start-only-one_client-{run_id}-0-000000").fetch_history()).events
     )
     result["submit_order_history"] = history_shape((await client.get_workflow_handle(sample).fetch_history()).events)
     stack.stop("api (submit)")
@@ -591,9 +593,8 @@ async def orderflow_phase(stack: Stack, client: Client, db: AsyncEngine, opts: O
     cpu.start()
     limits = httpx.Limits(max_connections=opts.clients, max_keepalive_connections=opts.clients)
     async with httpx.AsyncClient(base_url=stack.api_url, headers=stack.headers, timeout=60, limits=limits) as http:
-        submitter, submit_wall = await submit_orders(
-            http, channel, opts.orders, opts.clients, run_id, catalog(opts.skus)
-        )
+        submitter = Submitter(http)
+        submit_wall = await submit_orders(submitter, channel, opts.orders, opts.clients, run_id, catalog(opts.skus))
     # A lost order never completes: the wait ends with whatever did.
     with contextlib.suppress(TimeoutError):
         await poll_until(f"{opts.orders} orders completing", all_completed, within=120 + 2 * opts.orders)
@@ -822,8 +823,9 @@ async def parked_phase(stack: Stack, client: Client, db: AsyncEngine, opts: Opti
         async with httpx.AsyncClient(
             base_url=stack.api_url, headers=stack.headers, timeout=60, limits=limits
         ) as park_http:
-            parker, park_submit_wall = await submit_orders(
-                park_http, "park", opts.parked, opts.clients, run_id, catalog(opts.skus)
+            parker = Submitter(park_http)
+            park_submit_wall = await submit_orders(
+                parker, "park", opts.parked, opts.clients, run_id, catalog(opts.skus)
             )
         await poll_until(f"{opts.parked} orders parking", all_parked, within=120 + 2 * opts.parked, every=1)
         parking_wall = time.monotonic() - started

@@ -150,13 +150,15 @@ class CpuWindow:
         self.before = self._now()
 
     def stop(self) -> None:
-        self.wall = time.monotonic() - self.started
+        """Adds this window to the earlier ones: a window may be opened and closed several times."""
+        self.wall += time.monotonic() - self.started
         after = self._now()
         used = {name: max(0.0, after[name] - self.before.get(name, 0.0)) for name in after}
         machine = used.pop("machine")
         # Anything else running on the machine meanwhile (another stack, a test run) disturbs the figures.
         used["other processes"] = max(0.0, machine - sum(used.values()))
-        self.used = used
+        for name, seconds in used.items():
+            self.used[name] = self.used.get(name, 0.0) + seconds
 
     def per_item_ms(self, items: int) -> dict[str, float]:
         """CPU milliseconds per workflow or order: steadier than rates when the machine is shared."""
