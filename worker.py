@@ -30,7 +30,7 @@ from activities.outbox import RelayOptions, running_relay
 from activities.warehouse import WarehouseActivities
 from activities.webhooks import WebhookActivities
 from config import Settings, WarehouseMode, configure_logging, get_settings
-from store.db import ShortWork, create_engine, create_sessions
+from store.db import Database, ShortWork
 from workflows.importing import ImportBatchWorkflow
 from workflows.order import OrderWorkflow
 from workflows.restock import RestockWorkflow
@@ -108,7 +108,7 @@ class _StepLogInbound(ActivityInboundInterceptor):
 
 
 class AsShortWork(Interceptor):
-    """Runs the given activities as short work (store/db.py: on SQLite, on its own thread)."""
+    """Runs the given activities as the database's short work (store.db.ShortWork)."""
 
     def __init__(self, short_work: ShortWork, activities: Sequence[Any]) -> None:
         self._short_work = short_work
@@ -179,18 +179,16 @@ async def connect(settings: Settings, within: float = 60) -> Client:
 
 
 async def run(settings: Settings) -> None:
-    url = settings.resolved_database_url
-    engine = create_engine(url)
+    database = Database(settings.resolved_database_url, short_transactions=True)
     client = await connect(settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    sessions = create_sessions(engine, queue_writers=True)
-    short_work = ShortWork.for_database(url, sessions)
+    sessions = database.sessions
     try:
         relay = running_relay(client, sessions, relay_options(settings)) if settings.relay else contextlib.nullcontext()
-        async with build_worker(client, settings, sessions, short_work), relay:
+        async with build_worker(client, settings, sessions, database.short_work), relay:
             log.info(
                 "worker running",
                 task_queue=settings.task_queue,
@@ -200,8 +198,7 @@ async def run(settings: Settings) -> None:
             await stop.wait()
             log.info("worker stopping: finishing the tasks in hand")
     finally:
-        await engine.dispose()
-        await short_work.close()
+        await database.close()
 
 
 def main() -> None:

@@ -30,7 +30,7 @@ from api.routers import (
     webhooks,
 )
 from config import Settings
-from store.db import ShortWork, create_engine, create_sessions
+from store.db import Database
 
 log = structlog.get_logger(__name__)
 
@@ -40,12 +40,11 @@ def create_app(settings: Settings, temporal: Client | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        url = settings.resolved_database_url
-        engine = create_engine(url)
+        database = Database(settings.resolved_database_url)
         app.state.settings = settings
-        app.state.sessions = create_sessions(engine)
-        # The audit row and the submit path's lookups wait for nothing outside the database (store/db.py).
-        app.state.short_work = ShortWork.for_database(url, app.state.sessions)
+        app.state.sessions = database.sessions
+        # The audit row and the submit path's lookups wait for nothing outside the database.
+        app.state.short_work = database.short_work
         app.state.temporal = temporal or await Client.connect(
             settings.temporal_address, namespace=settings.temporal_namespace, lazy=True
         )
@@ -53,8 +52,7 @@ def create_app(settings: Settings, temporal: Client | None = None) -> FastAPI:
         try:
             yield
         finally:
-            await engine.dispose()
-            await app.state.short_work.close()
+            await database.close()
 
     app = FastAPI(
         title="orderflow",

@@ -52,7 +52,7 @@ async def submit(
 
     async def look_up() -> tuple[tuple[str, str] | None, dict[str, Product]]:
         async with short_work.sessions() as s:
-            await s.connection(execution_options=READ_ONLY)  # SQLite: checking takes no write lock
+            await s.connection(execution_options=READ_ONLY)
             recorded = await orders.submitted(s, order.order_id)
             if recorded is not None or not unsure:
                 return recorded, {}

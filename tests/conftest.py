@@ -24,7 +24,7 @@ from api.app import create_app
 from config import Settings, WarehouseMode
 from domain.access import Role
 from store import catalog, inventory, keys, migrate
-from store.db import ShortWork, create_engine, create_sessions
+from store.db import Database, create_engine, create_sessions
 from worker import build_worker, relay_options
 from workflows import attributes
 
@@ -224,14 +224,13 @@ def stack_factory(dev_env: WorkflowEnvironment) -> StackFactory:
     @asynccontextmanager
     async def factory(database_url: str, **settings_overrides: Any) -> AsyncIterator[Stack]:
         settings = settings_for(database_url, **settings_overrides)
-        engine = create_engine(database_url)
-        sessions = create_sessions(engine)
+        database = Database(database_url)  # its short work as orderflow-worker runs its steps
+        sessions = database.sessions
         async with sessions.begin() as s:
             await catalog.ensure_warehouse(s, settings.default_warehouse, "Main warehouse")
         role_keys = {role: await make_key(sessions, role, "web" if role is Role.CHANNEL else None) for role in Role}
         app = create_app(settings, temporal=dev_env.client)
-        short_work = ShortWork.for_database(database_url, sessions)  # as orderflow-worker runs its steps
-        worker: Worker = build_worker(dev_env.client, settings, sessions, short_work)
+        worker: Worker = build_worker(dev_env.client, settings, sessions, database.short_work)
         try:
             relay = running_relay(dev_env.client, sessions, relay_options(settings))
             async with worker, relay, app.router.lifespan_context(app):
@@ -241,7 +240,6 @@ def stack_factory(dev_env: WorkflowEnvironment) -> StackFactory:
                 ) as http:
                     yield Stack(http, dev_env.client, settings, sessions, role_keys)
         finally:
-            await engine.dispose()
-            await short_work.close()
+            await database.close()
 
     return factory

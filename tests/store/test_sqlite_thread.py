@@ -1,4 +1,4 @@
-"""SQLite's thread for short work (store/db.py): work runs there in the caller's context, its outcome comes back,
+"""SQLite's thread for short work (store/sqlite.py): work runs there in the caller's context, its outcome comes back,
 cancelling reaches it, and its in-place transactions queue with other processes' writers."""
 
 import asyncio
@@ -9,7 +9,8 @@ from collections.abc import AsyncIterator
 import pytest
 from sqlalchemy import func, select, update
 
-from store.db import SQLiteThread, create_engine, create_sessions
+from store.db import create_engine, create_sessions
+from store.sqlite import SQLiteThread
 from store.tables import Warehouse
 from tests.conftest import unique
 
