@@ -10,7 +10,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from domain.contract import ErrorType
-from domain.deliveries import ShipmentReport
 from domain.exceptions import Action, ExceptionKind, OrderException, allowed_actions
 from domain.money import format_minor
 from domain.orders import Address, Order, OrderLine, OrderStatus, Step, TimelineEntry
@@ -19,14 +18,11 @@ from domain.steps import (
     Alert,
     AlertKind,
     CancelRequest,
-    ChangeAddress,
-    ControlRequest,
     Fulfilment,
     HoldRequest,
     KeyedEntry,
     OrderView,
     PickConfirmation,
-    ResolveException,
     StockLine,
     StockReserved,
     describe_missing,
@@ -282,111 +278,6 @@ class OrderState:
         entry = self.note(now, kind, f"{exception.exception_id} {what}")
         return entry, self.alert(now, f"{exception.exception_id}:L{level}", kind, message, exception)
 
-    # ---- people's controls: the rules (raise Refusal), then the change ------------------------
-
-    def check_resolve(self, req: ResolveException) -> None:
-        exception = self.exception(req.exception_id)
-        if not exception.is_open:
-            if exception.resolution is req.action:
-                return
-            raise rejected(f"{exception.exception_id} was already resolved with {exception.resolution}")
-        if req.action not in exception.allowed_actions:
-            allowed = ", ".join(a.value for a in exception.allowed_actions)
-            raise rejected(f"{req.action.value} does not apply to {exception.kind.value}; allowed: {allowed}")
-        if req.action is Action.CANCEL:
-            self.check_cancel(CancelRequest(req.note, req.actor))
-        if req.action is Action.CHANGE_ADDRESS:
-            if req.ship_to is None:
-                raise rejected("change_address needs the new address in ship_to")
-            self.check_change_address(ChangeAddress(req.ship_to, req.actor))
-
-    def resolve(self, now: datetime, exception: OrderException, req: ResolveException) -> list[KeyedEntry]:
-        """Close an open exception with a person's action other than cancel, and do what the action says."""
-        entries = [self.close(now, exception, req.action, req.actor, req.note)]
-        if req.action is Action.CHANGE_ADDRESS and req.ship_to is not None:
-            self.ship_to = req.ship_to
-            entries.append(self.note(now, "address_changed", f"{req.ship_to.city}, {req.ship_to.country}", req.actor))
-        if exception.kind is ExceptionKind.DELIVERY_FAILED and req.action is Action.ACKNOWLEDGE:
-            # Settled outside (returned to sender): the order stops waiting for this shipment.
-            shipment_id = self.failed_deliveries[exception.exception_id]
-            self.shipped(shipment_id).returned = True
-        if exception.kind is ExceptionKind.STOCK_SHORTAGE and req.action in (Action.RETRY, Action.SHIP_AVAILABLE):
-            self.allocate_now = True
-            self.allow_partial = self.allow_partial or req.action is Action.SHIP_AVAILABLE
-        return entries
-
-    def check_cancel(self, req: CancelRequest) -> None:
-        if self.progress in (OrderStatus.COMPLETED, OrderStatus.DELIVERED, OrderStatus.CANCELLED):
-            raise rejected(f"the order is {self.progress.value}")
-        if self.shipping:
-            raise rejected(
-                "the order has shipped (or is being handed to the carrier); it can be returned, not cancelled"
-            )
-        if self.cancel is not None:
-            raise rejected("the order is being cancelled already")
-
-    def _require_open(self, what: str) -> None:
-        if self.progress in (OrderStatus.COMPLETED, OrderStatus.DELIVERED, OrderStatus.CANCELLED):
-            raise rejected(f"the order is {self.progress.value}; it cannot be {what}")
-        if self.cancel is not None:
-            raise rejected("the order is being cancelled")
-
-    def check_hold(self, req: HoldRequest, now: datetime) -> None:
-        self._require_open("held")
-        if self.hold is not None:
-            raise rejected("the order is on hold already")
-        if req.until is not None and req.until <= now:
-            raise rejected("a hold must end in the future")
-
-    def put_on_hold(self, now: datetime, req: HoldRequest) -> KeyedEntry:
-        self.hold = req
-        until = f" until {req.until.isoformat()}" if req.until else ""
-        return self.note(now, "held", f"{req.reason}{until}", req.actor)
-
-    def check_release(self, req: ControlRequest) -> None:
-        if self.hold is None:
-            raise rejected("the order is not on hold")
-
-    def release(self, now: datetime, note: str, actor: str = "system") -> KeyedEntry:
-        self.hold = None
-        return self.note(now, "released", note, actor)
-
-    def check_change_address(self, req: ChangeAddress) -> None:
-        self._require_open("re-addressed")
-        if self.shipping:
-            raise rejected("the order has shipped; its address can no longer change")
-
-    def change_address(self, now: datetime, req: ChangeAddress) -> tuple[list[KeyedEntry], list[OrderException]]:
-        """Ship elsewhere; an open address_rejected exception closes with it."""
-        self.ship_to = req.ship_to
-        detail = f"{req.ship_to.city}, {req.ship_to.country}. {req.note}".strip()
-        entries = [self.note(now, "address_changed", detail, req.actor)]
-        exceptions = []
-        for exception in self.exceptions:
-            if exception.is_open and exception.kind is ExceptionKind.ADDRESS_REJECTED:
-                entries.append(self.close(now, exception, Action.CHANGE_ADDRESS, req.actor, req.note))
-                exceptions.append(exception)
-        return entries, exceptions
-
-    def check_approve(self, req: ControlRequest) -> None:
-        if not self.awaiting_approval or self.approved is not None:
-            raise rejected("the order is not waiting for approval")
-
-    def approve(self, now: datetime, req: ControlRequest) -> tuple[list[KeyedEntry], list[OrderException]]:
-        self.approved = True
-        self.awaiting_approval = False
-        overdue = [e for e in self.exceptions if e.is_open and e.kind is ExceptionKind.APPROVAL_OVERDUE]
-        entries = [self.note(now, "approved", req.note, req.actor)]
-        entries += [self.close(now, e, Action.RETRY, req.actor, "approved") for e in overdue]
-        return entries, overdue
-
-    def reject(self, now: datetime, req: ControlRequest) -> KeyedEntry:
-        # The cancel is requested at once, so the order cannot slip on to allocation.
-        self.cancel = CancelRequest(f"rejected: {req.note}".rstrip(": "), req.actor)
-        self.approved = False
-        self.awaiting_approval = False
-        return self.note(now, "rejected", req.note, req.actor)
-
     def ask_approval(self, now: datetime) -> KeyedEntry | None:
         """The order waits for a person's approval; the entry to write when it starts waiting."""
         if self.awaiting_approval:
@@ -474,63 +365,6 @@ class OrderState:
             if fulfilment.shipment is not None and fulfilment.shipment.shipment_id == shipment_id:
                 return fulfilment
         raise rejected(f"{shipment_id} has not shipped on this order (yet)")
-
-    def reportable(self, shipment_id: str) -> Fulfilment:
-        """The shipment a carrier report is about, while the order still takes reports."""
-        if self.delivery_closed:
-            raise Refusal(ErrorType.DELIVERY_CLOSED, "the order no longer waits for delivery reports")
-        return self.shipped(shipment_id)
-
-    def check_delivery_failed(self, report: ShipmentReport) -> None:
-        fulfilment = self.reportable(report.shipment_id)
-        if fulfilment.delivered_at is not None:
-            raise rejected(f"{report.shipment_id} was reported delivered at {fulfilment.delivered_at.isoformat()}")
-
-    def first_time(self, report: ShipmentReport) -> bool:
-        """False for a partner event this order acted on already."""
-        if report.ref in self.reports:
-            return False
-        if report.ref:
-            self.reports.add(report.ref)
-        return True
-
-    def handed_over(self, now: datetime, report: ShipmentReport) -> tuple[Fulfilment, list[KeyedEntry]] | None:
-        """The carrier has the parcel; None when it was known already."""
-        fulfilment = self.shipped(report.shipment_id)
-        if fulfilment.handed_over_at is not None or not self.first_time(report):
-            return None
-        fulfilment.handed_over_at = report.at
-        return fulfilment, [self.note(now, "handed_to_carrier", report.shipment_id, report.actor)]
-
-    def delivered(
-        self, now: datetime, report: ShipmentReport
-    ) -> tuple[Fulfilment, list[KeyedEntry], list[OrderException]] | None:
-        """The parcel arrived: a failed delivery of it closes; None when the report was acted on already."""
-        fulfilment = self.shipped(report.shipment_id)
-        if fulfilment.delivered_at is not None or not self.first_time(report):
-            return None  # the same report again: it acted once already
-        fulfilment.delivered_at = report.at
-        fulfilment.received_by = report.detail or None
-        fulfilment.returned = False
-        failed = [e for e in self.delivery_exceptions() if self.failed_deliveries[e.exception_id] == report.shipment_id]
-        entries = [self.close(now, e, Action.RETRY, "system", "delivered after all") for e in failed]
-        if self.awaiting_delivery and self.all_delivered():
-            self.progress = OrderStatus.DELIVERED
-        received = f" to {report.detail}" if report.detail else ""
-        entries.append(self.note(now, "delivered", f"{report.shipment_id}{received}", report.actor))
-        return fulfilment, entries, failed
-
-    def delivery_failed(self, now: datetime, report: ShipmentReport) -> Opened | None:
-        """Opens a `delivery_failed` exception, one at a time per shipment; None if one is open already."""
-        fulfilment = self.shipped(report.shipment_id)
-        already = any(self.failed_deliveries[e.exception_id] == report.shipment_id for e in self.delivery_exceptions())
-        if fulfilment.delivered_at is not None or already or not self.first_time(report):
-            return None
-        opened = self.open(
-            now, Step.DELIVER, ExceptionKind.DELIVERY_FAILED, f"{report.shipment_id} not delivered: {report.detail}"
-        )
-        self.failed_deliveries[opened.exception.exception_id] = report.shipment_id
-        return opened
 
     def awaiting_reports(self) -> bool:
         """Completed: the order now waits for the carrier's reports. True when every one came already."""

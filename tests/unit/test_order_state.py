@@ -1,4 +1,5 @@
-"""The order's bookkeeping and its rules, driven directly: no Temporal, time passed in."""
+"""The order's bookkeeping, people's controls and the carrier's reports, driven directly: no Temporal,
+time passed in."""
 
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -9,6 +10,8 @@ import pytest
 from domain.contract import ErrorType
 from domain.deliveries import ShipmentReport
 from domain.exceptions import Action, ExceptionKind
+from domain.order_controls import OrderControls
+from domain.order_reports import CarrierReports
 from domain.order_state import OrderState, Refusal
 from domain.orders import Address, Customer, Order, OrderLine, OrderStatus, Step
 from domain.policy import NewOrder, OrderPolicy
@@ -129,15 +132,15 @@ def test_cancel_is_refused_once_goods_are_handed_to_the_carrier_and_no_longer_of
     state = received()
     (fulfilment,) = allocated(state, "MAIN")
     stuck = state.open(T0, Step.PICK, ExceptionKind.STEP_FAILED, "warehouse down").exception
-    state.check_cancel(CancelRequest("customer changed mind"))  # still possible
+    OrderControls(state).check_cancel(CancelRequest("customer changed mind"))  # still possible
     ship(state, fulfilment)
     with refusal(ErrorType.REJECTED):
-        state.check_cancel(CancelRequest("too late"))
+        OrderControls(state).check_cancel(CancelRequest("too late"))
     with refusal(ErrorType.REJECTED):
-        state.check_change_address(ChangeAddress(ELSEWHERE))
+        OrderControls(state).check_change_address(ChangeAddress(ELSEWHERE))
     assert Action.CANCEL not in stuck.allowed_actions
     with refusal(ErrorType.REJECTED):
-        state.check_resolve(ResolveException(stuck.exception_id, Action.CANCEL))
+        OrderControls(state).check_resolve(ResolveException(stuck.exception_id, Action.CANCEL))
 
 
 def test_a_failed_handover_offers_cancel_again() -> None:
@@ -146,20 +149,20 @@ def test_a_failed_handover_offers_cancel_again() -> None:
     pick(state, fulfilment)
     state.handing_over(fulfilment)
     state.handover_failed(fulfilment)
-    state.check_cancel(CancelRequest("customer changed mind"))
+    OrderControls(state).check_cancel(CancelRequest("customer changed mind"))
 
 
 def test_a_second_cancel_and_a_cancel_after_completion_are_refused() -> None:
     state = received()
     state.cancel = CancelRequest("first")
     with refusal(ErrorType.REJECTED):
-        state.check_cancel(CancelRequest("second"))
+        OrderControls(state).check_cancel(CancelRequest("second"))
     with refusal(ErrorType.REJECTED):
-        state.check_hold(HoldRequest("wait"), T0)
+        OrderControls(state).check_hold(HoldRequest("wait"), T0)
     done = received()
     done.progress = OrderStatus.COMPLETED
     with pytest.raises(Refusal, match="the order is completed"):
-        done.check_cancel(CancelRequest("late"))
+        OrderControls(done).check_cancel(CancelRequest("late"))
 
 
 def test_cancelling_drops_what_has_not_shipped_closes_what_is_open_and_releases_its_stock() -> None:
@@ -179,14 +182,14 @@ def test_cancelling_drops_what_has_not_shipped_closes_what_is_open_and_releases_
 def test_a_hold_is_refused_twice_or_ending_in_the_past_and_released_once() -> None:
     state = received()
     with refusal(ErrorType.REJECTED):
-        state.check_release(ControlRequest())
+        OrderControls(state).check_release(ControlRequest())
     with pytest.raises(Refusal, match="a hold must end in the future"):
-        state.check_hold(HoldRequest("audit", until=T0), T0)
-    state.put_on_hold(T0, HoldRequest("audit", until=T0 + timedelta(hours=1)))
+        OrderControls(state).check_hold(HoldRequest("audit", until=T0), T0)
+    OrderControls(state).put_on_hold(T0, HoldRequest("audit", until=T0 + timedelta(hours=1)))
     assert state.status() is OrderStatus.ON_HOLD
     with pytest.raises(Refusal, match="on hold already"):
-        state.check_hold(HoldRequest("again"), T0)
-    state.release(T0, "audit done", "alice")
+        OrderControls(state).check_hold(HoldRequest("again"), T0)
+    OrderControls(state).release(T0, "audit done", "alice")
     assert state.status() is OrderStatus.RECEIVED
     assert state.timeline[-1].event == "released" and state.timeline[-1].actor == "alice"
 
@@ -195,33 +198,33 @@ def test_resolving_checks_the_exception_and_the_action() -> None:
     state = received()
     allocated(state, "MAIN")
     with refusal(ErrorType.NOT_FOUND):
-        state.check_resolve(ResolveException("web-W-1-EX9", Action.RETRY))
+        OrderControls(state).check_resolve(ResolveException("web-W-1-EX9", Action.RETRY))
     exception = state.open(T0, Step.SHIP, ExceptionKind.ADDRESS_REJECTED, "no such street").exception
     with pytest.raises(Refusal, match="skip does not apply to address_rejected; allowed: change_address, retry"):
-        state.check_resolve(ResolveException(exception.exception_id, Action.SKIP))
+        OrderControls(state).check_resolve(ResolveException(exception.exception_id, Action.SKIP))
     with pytest.raises(Refusal, match="needs the new address"):
-        state.check_resolve(ResolveException(exception.exception_id, Action.CHANGE_ADDRESS))
+        OrderControls(state).check_resolve(ResolveException(exception.exception_id, Action.CHANGE_ADDRESS))
     resolve = ResolveException(exception.exception_id, Action.CHANGE_ADDRESS, "alice", ship_to=ELSEWHERE)
-    state.check_resolve(resolve)
-    state.resolve(T0, exception, resolve)
+    OrderControls(state).check_resolve(resolve)
+    OrderControls(state).resolve(T0, exception, resolve)
     assert state.ship_to == ELSEWHERE and not exception.is_open
-    state.check_resolve(resolve)  # the same resolution again is answered, not refused
+    OrderControls(state).check_resolve(resolve)  # the same resolution again is answered, not refused
     with pytest.raises(Refusal, match="already resolved with change_address"):
-        state.check_resolve(ResolveException(exception.exception_id, Action.RETRY))
+        OrderControls(state).check_resolve(ResolveException(exception.exception_id, Action.RETRY))
 
 
 def test_a_shortage_retried_by_a_person_allocates_again_and_ship_available_allows_partial() -> None:
     state = received()
     allocated(state, backordered=[StockLine("TEE", 2)])
     shortage = state.open(T0, Step.ALLOCATE, ExceptionKind.STOCK_SHORTAGE, "no stock").exception
-    state.resolve(T0, shortage, ResolveException(shortage.exception_id, Action.SHIP_AVAILABLE))
+    OrderControls(state).resolve(T0, shortage, ResolveException(shortage.exception_id, Action.SHIP_AVAILABLE))
     assert state.allocate_now and state.allow_partial
 
 
 def test_changing_the_address_closes_an_address_rejection() -> None:
     state = received()
     rejected = state.open(T0, Step.SHIP, ExceptionKind.ADDRESS_REJECTED, "no such street").exception
-    entries, closed = state.change_address(T0, ChangeAddress(ELSEWHERE, "alice", "customer called"))
+    entries, closed = OrderControls(state).change_address(T0, ChangeAddress(ELSEWHERE, "alice", "customer called"))
     assert closed == [rejected] and rejected.resolution is Action.CHANGE_ADDRESS
     assert [e.entry.event for e in entries] == ["address_changed", "exception_resolved"]
 
@@ -230,23 +233,23 @@ def test_approval_is_only_taken_while_the_order_waits_for_it() -> None:
     state = received()
     state.confirmed(T0)
     with refusal(ErrorType.REJECTED):
-        state.check_approve(ControlRequest())
+        OrderControls(state).check_approve(ControlRequest())
     assert state.ask_approval(T0) is not None
     assert state.ask_approval(T0) is None  # asked once
     assert state.status() is OrderStatus.AWAITING_APPROVAL
     overdue = state.open(T0, Step.APPROVE, ExceptionKind.APPROVAL_OVERDUE, "no approval").exception
-    state.check_approve(ControlRequest())
-    entries, closed = state.approve(T0, ControlRequest("boss"))
+    OrderControls(state).check_approve(ControlRequest())
+    entries, closed = OrderControls(state).approve(T0, ControlRequest("boss"))
     assert closed == [overdue] and not overdue.is_open and len(entries) == 2
     assert state.status() is OrderStatus.CONFIRMED
     with refusal(ErrorType.REJECTED):
-        state.check_approve(ControlRequest())
+        OrderControls(state).check_approve(ControlRequest())
 
 
 def test_rejecting_requests_the_cancel_at_once() -> None:
     state = received()
     state.ask_approval(T0)
-    state.reject(T0, ControlRequest("boss", "too big"))
+    OrderControls(state).reject(T0, ControlRequest("boss", "too big"))
     assert state.cancel == CancelRequest("rejected: too big", "boss")
     assert state.approved is False and not state.awaiting_approval
 
@@ -268,37 +271,39 @@ def delivering() -> tuple[OrderState, str]:
 def test_a_failed_delivery_needs_a_person_until_the_parcel_arrives_after_all() -> None:
     state, shipment_id = delivering()
     assert state.awaiting_reports() is False
-    failed = state.delivery_failed(T0, ShipmentReport(shipment_id, T0, "nobody home", ref="ev-1"))
+    failed = CarrierReports(state).delivery_failed(T0, ShipmentReport(shipment_id, T0, "nobody home", ref="ev-1"))
     assert failed is not None and state.status() is OrderStatus.NEEDS_ATTENTION
-    assert state.delivery_failed(T0, ShipmentReport(shipment_id, T0, "again", ref="ev-2")) is None  # one at a time
+    again = ShipmentReport(shipment_id, T0, "again", ref="ev-2")
+    assert CarrierReports(state).delivery_failed(T0, again) is None  # one open at a time per shipment
     assert not state.at_risk  # the parcel has left: the ship-by promise is kept
-    delivered = state.delivered(T0, ShipmentReport(shipment_id, T0, "neighbour", ref="ev-3"))
+    delivered = CarrierReports(state).delivered(T0, ShipmentReport(shipment_id, T0, "neighbour", ref="ev-3"))
     assert delivered is not None and delivered[2] == [failed.exception]
     assert state.status() is OrderStatus.DELIVERED and state.delivery_settled()
-    assert state.delivered(T0, ShipmentReport(shipment_id, T0, ref="ev-4")) is None  # delivered once
+    assert CarrierReports(state).delivered(T0, ShipmentReport(shipment_id, T0, ref="ev-4")) is None  # delivered once
     with pytest.raises(Refusal, match="was reported delivered"):
-        state.check_delivery_failed(ShipmentReport(shipment_id, T0))
+        CarrierReports(state).check_delivery_failed(ShipmentReport(shipment_id, T0))
 
 
 def test_the_same_partner_event_acts_once_and_reports_stop_when_delivery_closes() -> None:
     state, shipment_id = delivering()
     report = ShipmentReport(shipment_id, T0, ref="ev-1")
-    assert state.handed_over(T0, report) is not None
-    assert state.delivered(T0, ShipmentReport(shipment_id, T0, ref="ev-1")) is None  # the same event again
+    assert CarrierReports(state).handed_over(T0, report) is not None
+    same_event = ShipmentReport(shipment_id, T0, ref="ev-1")
+    assert CarrierReports(state).delivered(T0, same_event) is None
     with refusal(ErrorType.REJECTED):
-        state.reportable("SH-unknown")
+        CarrierReports(state).reportable("SH-unknown")
     state.delivery_closed = True
     with refusal(ErrorType.DELIVERY_CLOSED):
-        state.reportable(shipment_id)
+        CarrierReports(state).reportable(shipment_id)
 
 
 def test_acknowledging_a_failed_delivery_settles_it_as_returned() -> None:
     state, shipment_id = delivering()
-    opened = state.delivery_failed(T0, ShipmentReport(shipment_id, T0, "refused"))
+    opened = CarrierReports(state).delivery_failed(T0, ShipmentReport(shipment_id, T0, "refused"))
     assert opened is not None
     exception = opened.exception
     assert exception.allowed_actions == [Action.RETRY, Action.ACKNOWLEDGE]
-    state.resolve(T0, exception, ResolveException(exception.exception_id, Action.ACKNOWLEDGE))
+    OrderControls(state).resolve(T0, exception, ResolveException(exception.exception_id, Action.ACKNOWLEDGE))
     assert state.shipped(shipment_id).returned and state.delivery_settled()
     assert state.status() is OrderStatus.COMPLETED
 

@@ -12,6 +12,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 with workflow.unsafe.imports_passed_through():
     from domain.contract import ErrorType
     from domain.exceptions import Action, Blocker, ExceptionKind, OrderException
+    from domain.order_controls import OrderControls
     from domain.order_state import Opened, OrderState
     from domain.orders import Step
     from domain.policy import warning_time
@@ -127,4 +128,4 @@ class Attention:
         state = self._state
         assert hold.until is not None
         if not await within(hold.until - workflow.now(), lambda: state.hold is not hold or state.done):
-            await self._commands.project([state.release(workflow.now(), "hold expired")])
+            await self._commands.project([OrderControls(state).release(workflow.now(), "hold expired")])

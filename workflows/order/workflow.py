@@ -17,6 +17,8 @@ with workflow.unsafe.imports_passed_through():
     from domain.contract import Query, Signal, Update, WorkflowType
     from domain.deliveries import ShipmentReport
     from domain.exceptions import Action
+    from domain.order_controls import OrderControls
+    from domain.order_reports import CarrierReports
     from domain.order_state import OrderState
     from domain.orders import Step
     from domain.policy import NewOrder
@@ -44,6 +46,8 @@ class OrderWorkflow:
     @workflow.init
     def __init__(self, new: NewOrder) -> None:
         self._state = OrderState.received(new, workflow.now())
+        self._controls = OrderControls(self._state)
+        self._reports = CarrierReports(self._state)
         self._commands = Commands(self._state)
         self._attention = Attention(self._state, self._commands)
         self._flow = Flow(self._state, self._commands, self._attention)
@@ -101,7 +105,7 @@ class OrderWorkflow:
     @workflow.update(name=Update.SHIPMENT_HANDED_OVER.value)
     async def shipment_handed_over(self, report: ShipmentReport) -> OrderView:
         with refusals_answered():
-            handed = self._state.handed_over(workflow.now(), report)
+            handed = self._reports.handed_over(workflow.now(), report)
         if handed is not None:
             fulfilment, entries = handed
             await self._delivery.record(fulfilment, "handed_to_carrier", report, entries)
@@ -110,12 +114,12 @@ class OrderWorkflow:
     @shipment_handed_over.validator
     def _validate_handed_over(self, report: ShipmentReport) -> None:
         with refusals_answered():
-            self._state.reportable(report.shipment_id)
+            self._reports.reportable(report.shipment_id)
 
     @workflow.update(name=Update.SHIPMENT_DELIVERED.value)
     async def shipment_delivered(self, report: ShipmentReport) -> OrderView:
         with refusals_answered():
-            delivered = self._state.delivered(workflow.now(), report)
+            delivered = self._reports.delivered(workflow.now(), report)
         if delivered is not None:
             fulfilment, entries, failed = delivered
             await self._delivery.record(fulfilment, "delivered", report, entries, failed)
@@ -124,13 +128,13 @@ class OrderWorkflow:
     @shipment_delivered.validator
     def _validate_delivered(self, report: ShipmentReport) -> None:
         with refusals_answered():
-            self._state.reportable(report.shipment_id)
+            self._reports.reportable(report.shipment_id)
 
     @workflow.update(name=Update.DELIVERY_FAILED.value)
     async def delivery_failed(self, report: ShipmentReport) -> OrderView:
         """Opens a `delivery_failed` exception (one at a time per shipment): alert, escalation, queue."""
         with refusals_answered():
-            opened = self._state.delivery_failed(workflow.now(), report)
+            opened = self._reports.delivery_failed(workflow.now(), report)
         if opened is not None:
             self._attention.attend(opened)
         return self.view()
@@ -138,7 +142,7 @@ class OrderWorkflow:
     @delivery_failed.validator
     def _validate_delivery_failed(self, report: ShipmentReport) -> None:
         with refusals_answered():
-            self._state.check_delivery_failed(report)
+            self._reports.check_delivery_failed(report)
 
     # ---- people: resolve exceptions and control the order -------------------------------------
 
@@ -153,7 +157,7 @@ class OrderWorkflow:
             reason = req.note or f"cancelled on {exception.kind.value}"
             return await self._flow.await_cancel(CancelRequest(reason, req.actor))
         with refusals_answered():
-            entries = self._state.resolve(workflow.now(), exception, req)
+            entries = self._controls.resolve(workflow.now(), exception, req)
         ship_to = self._state.ship_to if req.ship_to else None
         await self._commands.project(entries, exceptions=[exception], ship_to=ship_to)
         return self.view()
@@ -161,7 +165,7 @@ class OrderWorkflow:
     @resolve_exception.validator
     def _validate_resolve(self, req: ResolveException) -> None:
         with refusals_answered():
-            self._state.check_resolve(req)
+            self._controls.check_resolve(req)
 
     @workflow.update(name=Update.CANCEL.value)
     async def cancel(self, req: CancelRequest) -> OrderView:
@@ -170,11 +174,11 @@ class OrderWorkflow:
     @cancel.validator
     def _validate_cancel(self, req: CancelRequest) -> None:
         with refusals_answered():
-            self._state.check_cancel(req)
+            self._controls.check_cancel(req)
 
     @workflow.update(name=Update.HOLD.value)
     async def hold(self, req: HoldRequest) -> OrderView:
-        entry = self._state.put_on_hold(workflow.now(), req)
+        entry = self._controls.put_on_hold(workflow.now(), req)
         if req.until is not None:
             self._attention.spawn(self._attention.expire_hold(req))
         await self._commands.project([entry])
@@ -183,46 +187,46 @@ class OrderWorkflow:
     @hold.validator
     def _validate_hold(self, req: HoldRequest) -> None:
         with refusals_answered():
-            self._state.check_hold(req, workflow.now())
+            self._controls.check_hold(req, workflow.now())
 
     @workflow.update(name=Update.RELEASE.value)
     async def release(self, req: ControlRequest) -> OrderView:
-        await self._commands.project([self._state.release(workflow.now(), req.note, req.actor)])
+        await self._commands.project([self._controls.release(workflow.now(), req.note, req.actor)])
         return self.view()
 
     @release.validator
     def _validate_release(self, req: ControlRequest) -> None:
         with refusals_answered():
-            self._state.check_release(req)
+            self._controls.check_release(req)
 
     @workflow.update(name=Update.CHANGE_ADDRESS.value)
     async def change_address(self, req: ChangeAddress) -> OrderView:
-        entries, closed = self._state.change_address(workflow.now(), req)
+        entries, closed = self._controls.change_address(workflow.now(), req)
         await self._commands.project(entries, exceptions=closed, ship_to=req.ship_to)
         return self.view()
 
     @change_address.validator
     def _validate_change_address(self, req: ChangeAddress) -> None:
         with refusals_answered():
-            self._state.check_change_address(req)
+            self._controls.check_change_address(req)
 
     @workflow.update(name=Update.APPROVE.value)
     async def approve(self, req: ControlRequest) -> OrderView:
-        entries, overdue = self._state.approve(workflow.now(), req)
+        entries, overdue = self._controls.approve(workflow.now(), req)
         await self._commands.project(entries, exceptions=overdue)
         return self.view()
 
     @approve.validator
     def _validate_approve(self, req: ControlRequest) -> None:
         with refusals_answered():
-            self._state.check_approve(req)
+            self._controls.check_approve(req)
 
     @workflow.update(name=Update.REJECT.value)
     async def reject(self, req: ControlRequest) -> OrderView:
-        await self._commands.project([self._state.reject(workflow.now(), req)])
+        await self._commands.project([self._controls.reject(workflow.now(), req)])
         return await self._flow.await_cancel(CancelRequest(f"rejected: {req.note}".rstrip(": "), req.actor))
 
     @reject.validator
     def _validate_reject(self, req: ControlRequest) -> None:
         with refusals_answered():
-            self._state.check_approve(req)
+            self._controls.check_approve(req)
