@@ -127,8 +127,6 @@ class Settings(BaseSettings):
     webhook_retry_hours: Annotated[float, Field(gt=0, le=24 * 7)] = 24
     relay_interval_seconds: Annotated[float, Field(gt=0, le=60)] = 0.5
     relay_batch_size: Annotated[int, Field(ge=1, le=1000)] = 100
-    # New orders run their steps as local activities (docs/performance.md); false: regular activities.
-    local_steps: bool = True
     # Whether this worker process runs the outbox relay beside it (`make run` runs it in the first only).
     relay: bool = True
 
@@ -243,7 +241,7 @@ class Settings(BaseSettings):
             else channel.allow_partial_shipment,
             backorder_window_s=self.backorder_window_hours * 3600,
             delivery_window_s=self.delivery_window_days * 86400,
-            local_steps=self.local_steps,
+            local_steps=True,  # every new order; see OrderPolicy.local_steps
         )
 
     def worker_count(self) -> int:

@@ -11,8 +11,9 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from activities.starting import Outcome, start_order
 from config import Settings
+from domain.contract import order_workflow_id
 from domain.imports import ChunkStarted, ImportOutcome, StartChunk, order_from_json
-from domain.orders import Order, workflow_id_for
+from domain.orders import Order
 from store import imports
 from store.db import READ_ONLY
 from store.tables import ImportOrderRow
@@ -85,7 +86,7 @@ class ImportActivities:
 
     async def _started_by(self, order_id: str) -> str | None:
         try:
-            description = await self._temporal.get_workflow_handle(workflow_id_for(order_id)).describe()
+            description = await self._temporal.get_workflow_handle(order_workflow_id(order_id)).describe()
         except RPCError as err:
             if err.status is RPCStatusCode.NOT_FOUND:
                 return None

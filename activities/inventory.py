@@ -14,6 +14,7 @@ from domain.steps import (
     StockLine,
     StockReserved,
     WaitingOrders,
+    describe_missing,
 )
 from store import inventory, orders
 from store.inventory import Hold
@@ -27,10 +28,6 @@ PLAN_ATTEMPTS = 5
 
 def allocation_number(allocation_id: str) -> int:
     return int(allocation_id.rsplit(".", 1)[1])
-
-
-def describe_missing(lines: list[StockLine]) -> str:
-    return ", ".join(f"{line.quantity} x {line.sku}" for line in lines)
 
 
 class InventoryActivities:

@@ -23,7 +23,8 @@ from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from activities.bus import EventBus
-from domain.events import DeliverWebhook, delivery_workflow_id
+from domain.contract import WorkflowType, delivery_workflow_id
+from domain.events import DeliverWebhook
 from store import events
 from store.db import READ_ONLY
 from store.tables import EventRow, WebhookSubscription
@@ -48,7 +49,7 @@ async def start_delivery(
     """Start the delivery workflow; None when it was already started (by us before a crash, or another relay)."""
     try:
         return await client.start_workflow(
-            "WebhookDelivery",
+            WorkflowType.WEBHOOK_DELIVERY.value,
             DeliverWebhook(delivery_id, subscription_id, event_id, options.retry_hours),
             id=delivery_workflow_id(subscription_id, event_id),
             task_queue=options.task_queue,

@@ -91,9 +91,9 @@ class OrderException:
 
 
 @dataclass(frozen=True)
-class Problem:
-    """What stopped a step: the order's workflow opens an exception of this kind with this message.
-    (Here, not in the workflow's module, which the sandbox re-runs for every order.)"""
+class Blocker:
+    """What stopped a step: the order's workflow parks the order with an exception of this kind and
+    message. (Here, not in the workflow's package, which the sandbox re-runs for every order.)"""
 
     kind: ExceptionKind
     message: str

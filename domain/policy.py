@@ -35,10 +35,11 @@ class OrderPolicy:
     backorder_window_s: float = 24 * HOUR
     # How long a completed order waits for the carrier's delivery reports before it closes.
     delivery_window_s: float = 30 * 24 * HOUR
-    # How the steps run: as local activities in the worker that runs the order (no round trip through the
-    # server per step, a third of the history, OrderStatus written where the order rests), or as regular
-    # activities (each attempt shown as a pending activity in the Web UI). Orders started before this
-    # setting existed carry no value: False, the way they started.
+    # Not a choice but a record of how the order's steps run, read by its workflow on every replay. Every
+    # new order is started with True: local activities in the worker that runs the order (no round trip
+    # through the server per step, a third of the history, OrderStatus written where the order rests).
+    # Orders started before local steps carry no value and deserialise to False: they replay with regular
+    # activities and a search-attribute write per status, as recorded (tests/histories/*.json).
     local_steps: bool = False
     default_ladder: Ladder = field(default_factory=Ladder)
     ladders: dict[str, Ladder] = field(default_factory=dict)

@@ -13,6 +13,11 @@ class StockLine:
     quantity: int
 
 
+def describe_missing(lines: list[StockLine]) -> str:
+    """What an order waits for, for people: "2 x SKU-1, 1 x SKU-2"."""
+    return ", ".join(f"{line.quantity} x {line.sku}" for line in lines)
+
+
 @dataclass(frozen=True)
 class ConfirmOrder:
     order: Order

@@ -9,18 +9,19 @@ from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
     from activities.importing import ImportActivities
+    from domain.contract import Query, WorkflowType
     from domain.imports import ImportBatch, StartChunk
 
 CHUNK_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30))
 
 
-@workflow.defn(name="ImportBatch")
+@workflow.defn(name=WorkflowType.IMPORT_BATCH.value)
 class ImportBatchWorkflow:
     @workflow.init
     def __init__(self, batch: ImportBatch) -> None:
         self._chunk = batch.next_chunk
 
-    @workflow.query(name="progress")
+    @workflow.query(name=Query.PROGRESS.value)
     def progress(self) -> int:
         """Chunks started so far."""
         return self._chunk

@@ -9,20 +9,20 @@ from temporalio.exceptions import FailureError
 
 with workflow.unsafe.imports_passed_through():
     from activities.inventory import InventoryActivities
-    from domain.orders import workflow_id_for
+    from domain.contract import Signal, WorkflowType, order_workflow_id
     from domain.steps import Restock, WaitingOrders
 
 # An order that does not answer in this time (no worker, say) is passed over; it keeps its own timers.
 ANSWER_TIMEOUT = timedelta(seconds=60)
 
 
-@workflow.defn(name="Restock")
+@workflow.defn(name=WorkflowType.RESTOCK.value)
 class RestockWorkflow:
     @workflow.init
     def __init__(self, restock: Restock) -> None:
         self._answered: set[str] = set()
 
-    @workflow.signal(name="allocation_attempted")
+    @workflow.signal(name=Signal.ALLOCATION_ATTEMPTED.value)
     def allocation_attempted(self, order_id: str) -> None:
         self._answered.add(order_id)
 
@@ -40,8 +40,8 @@ class RestockWorkflow:
 
         for order_id in waiting:
             try:
-                await workflow.get_external_workflow_handle(workflow_id_for(order_id)).signal(
-                    "stock_arrived", workflow.info().workflow_id
+                await workflow.get_external_workflow_handle(order_workflow_id(order_id)).signal(
+                    Signal.STOCK_ARRIVED.value, workflow.info().workflow_id
                 )
             except FailureError:
                 continue  # the order's workflow is gone

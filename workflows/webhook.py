@@ -8,6 +8,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.webhooks import WebhookActivities
+    from domain.contract import ErrorType, WorkflowType
     from domain.events import DeadLetter, DeliverWebhook
 
 # A subscriber back after an hour down is served within ten minutes; the whole try is bounded by the
@@ -16,11 +17,11 @@ DELIVERY_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=5),
     backoff_coefficient=2.0,
     maximum_interval=timedelta(minutes=10),
-    non_retryable_error_types=["WebhookRefused", "SubscriptionGone"],
+    non_retryable_error_types=[ErrorType.WEBHOOK_REFUSED.value, ErrorType.SUBSCRIPTION_GONE.value],
 )
 
 
-@workflow.defn(name="WebhookDelivery")
+@workflow.defn(name=WorkflowType.WEBHOOK_DELIVERY.value)
 class WebhookDeliveryWorkflow:
     @workflow.run
     async def run(self, req: DeliverWebhook) -> str:

@@ -1,0 +1,191 @@
+"""The order's own steps: confirm, approval, allocation (and waiting for stock), and compensation when it
+is cancelled. Each planned shipment is handed to its own fulfilment task."""
+
+import asyncio
+import contextlib
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import WorkflowIDReusePolicy
+from temporalio.exceptions import FailureError
+from temporalio.workflow import ParentClosePolicy
+
+with workflow.unsafe.imports_passed_through():
+    from activities.inventory import InventoryActivities
+    from activities.orders import OrderActivities
+    from domain.contract import Signal, WorkflowType, restock_workflow_id
+    from domain.exceptions import Blocker, ExceptionKind
+    from domain.order_state import OrderState
+    from domain.orders import OrderStatus, Priority, Step
+    from domain.steps import (
+        CancelOrder,
+        CancelRequest,
+        ConfirmOrder,
+        OrderView,
+        ProjectOrder,
+        ReserveStock,
+        Restock,
+        describe_missing,
+    )
+
+from workflows.order.attention import Attention
+from workflows.order.commands import PROJECTION_RETRY, STEP_RETRY, Cancelled, Commands, within
+from workflows.order.fulfilment import Fulfilling
+
+
+class Flow:
+    def __init__(self, state: OrderState, commands: Commands, attention: Attention) -> None:
+        self._state = state
+        self._commands = commands
+        self._fulfilling = Fulfilling(state, commands, attention)
+        self._tasks: list[asyncio.Task[None]] = []  # one per fulfilment
+
+    async def confirm(self) -> Blocker | None:
+        state, commands = self._state, self._commands
+        async with commands.writes:
+            confirmed = await commands.execute(
+                OrderActivities.confirm_order,
+                ConfirmOrder(state.order, state.received_at, state.policy.ship_by, seq=state.next_seq()),
+                start_to_close_timeout=timedelta(seconds=15),
+                retry_policy=STEP_RETRY,
+            )
+        if not confirmed.ok:
+            return Blocker(ExceptionKind.ORDER_INVALID, "; ".join(confirmed.problems))
+        state.confirmed(workflow.now())
+        commands.publish()
+        return None
+
+    async def await_approval(self) -> Blocker | None:
+        state = self._state
+        if state.approved is None and not state.policy.needs_approval(state.order.total):
+            return None
+        if state.approved is None:
+            entry = state.ask_approval(workflow.now())
+            if entry is not None:
+                await self._commands.project([entry])
+            self._commands.show(Step.APPROVE, "waiting for a person to approve")
+            decided = await within(
+                timedelta(seconds=state.policy.approval_sla_s),
+                lambda: state.approved is not None or state.cancel is not None,
+            )
+            if not decided:
+                return Blocker(
+                    ExceptionKind.APPROVAL_OVERDUE,
+                    f"no approval within {timedelta(seconds=state.policy.approval_sla_s)}",
+                    clears=lambda: state.approved is not None,
+                )
+        return None
+
+    async def allocate(self) -> Blocker | None:
+        """Plan and reserve what is still unallocated; each planned shipment starts its own fulfilment."""
+        state, commands = self._state, self._commands
+        state.allocation_attempts += 1
+        async with commands.writes:
+            result = await commands.execute(
+                InventoryActivities.reserve_stock,
+                ReserveStock(
+                    state.order_id,
+                    state.waiting,
+                    state.ship_to,
+                    rush=state.order.priority is Priority.RUSH,
+                    received_at=state.received_at,
+                    first_allocation=len(state.fulfilments) + 1,
+                    attempt=state.allocation_attempts,
+                    seq=state.next_seq(),
+                    allow_split=state.policy.allow_split,
+                    allow_partial=state.allow_partial,
+                ),
+                start_to_close_timeout=timedelta(seconds=30),
+                retry_policy=STEP_RETRY,
+            )
+        for fulfilment in state.allocated(workflow.now(), result):
+            self._tasks.append(asyncio.create_task(self._fulfilling.fulfil(fulfilment)))
+        projected = OrderStatus.ALLOCATED if result.allocations else OrderStatus.BACKORDERED
+        if state.status() is not projected:  # other shipments of this order are further along
+            await commands.project([])
+        commands.publish()
+        return None
+
+    async def await_stock(self) -> Blocker | None:
+        """Backordered: wait for a receipt (or a person), then try again; past the window, ask a person."""
+        state = self._state
+        if not state.allocate_now and not state.restocks:
+            assert state.waiting_since is not None
+            deadline = state.waiting_since + timedelta(seconds=state.policy.backorder_window_s)
+            self._commands.show(Step.ALLOCATE, f"backordered: waiting for {describe_missing(state.waiting)}")
+            arrived = await within(
+                deadline - workflow.now(),
+                lambda: bool(state.restocks) or state.allocate_now or state.cancel is not None,
+            )
+            if state.cancel is not None:
+                raise Cancelled
+            if not arrived:
+                window = timedelta(seconds=state.policy.backorder_window_s)
+                return Blocker(
+                    ExceptionKind.STOCK_SHORTAGE,
+                    f"no stock within {window} for {describe_missing(state.waiting)}",
+                    clears=lambda: bool(state.restocks),
+                )
+        asked_by_person, state.allocate_now = state.allocate_now, False
+        restocks, state.restocks = state.restocks, []
+        await self.allocate()
+        if asked_by_person and state.waiting:
+            state.waiting_since = workflow.now()  # a fresh window after a person's retry
+        await self.answer_restocks(restocks)
+        return None
+
+    async def answer_restocks(self, restocks: list[str]) -> None:
+        for restock in restocks:
+            with contextlib.suppress(FailureError):  # that receipt stopped listening; nothing to tell
+                await workflow.get_external_workflow_handle(restock).signal(
+                    Signal.ALLOCATION_ATTEMPTED.value, self._state.order_id
+                )
+
+    async def fulfilled(self) -> None:
+        """Wait for every fulfilment; the first that failed (a cancel unwinding it) is raised."""
+        for outcome in await asyncio.gather(*self._tasks, return_exceptions=True):
+            if isinstance(outcome, BaseException):
+                raise outcome
+
+    async def stopped(self) -> None:
+        """Wait for every fulfilment to stop at its checkpoint."""
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def await_cancel(self, req: CancelRequest) -> OrderView:
+        state = self._state
+        state.cancel = req
+        await workflow.wait_condition(
+            lambda: state.progress is OrderStatus.CANCELLED and not self._commands.writes.locked()
+        )
+        return state.view()
+
+    async def compensate(self) -> None:
+        """Undo in reverse: the pick list, then the reservation; close what is open."""
+        state = self._state
+        assert state.cancel is not None
+        entries, closed = state.cancelled(workflow.now())
+        async with self._commands.writes:
+            await self._commands.execute(
+                OrderActivities.cancel_order,
+                CancelOrder(
+                    state.order_id,
+                    state.cancel.reason,
+                    ProjectOrder(
+                        state.order_id, OrderStatus.CANCELLED, entries, closed, at_risk=False, seq=state.next_seq()
+                    ),
+                ),
+                start_to_close_timeout=timedelta(seconds=30),
+                retry_policy=PROJECTION_RETRY,
+            )
+        workflow.set_current_details(f"**Cancelled** · {state.cancel.reason}")
+        released = state.released_skus()
+        if released:
+            # Stock given back may be what other orders wait for: wake them as a receipt would.
+            source = f"release-{state.order_id}"
+            await workflow.start_child_workflow(
+                WorkflowType.RESTOCK.value,
+                Restock(source, "", released),
+                id=restock_workflow_id(source),
+                parent_close_policy=ParentClosePolicy.ABANDON,
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            )
