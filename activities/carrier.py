@@ -10,6 +10,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from domain.addresses import undeliverable_reason
+from domain.contract import ErrorType
 from domain.orders import OrderStatus, TimelineEntry
 from domain.steps import BookShipment, KeyedEntry, ProjectOrder, ShipmentBooked
 from store import fulfilment, inventory, orders
@@ -17,7 +18,8 @@ from store.sql import utcnow
 
 log = structlog.get_logger(__name__)
 
-ADDRESS_REJECTED = "AddressRejected"
+# workflows/order.py still imports the name from here; new code uses ErrorType.ADDRESS_REJECTED.
+ADDRESS_REJECTED = ErrorType.ADDRESS_REJECTED
 
 
 def tracking_number_for(shipment_id: str) -> str:
@@ -47,7 +49,9 @@ class BuiltinCarrier:
         reason = undeliverable_reason(req.ship_to)
         if reason is not None:
             # A business answer, not a glitch: retrying the same address cannot help.
-            raise ApplicationError(f"carrier rejected the address: {reason}", type=ADDRESS_REJECTED, non_retryable=True)
+            raise ApplicationError(
+                f"carrier rejected the address: {reason}", type=ErrorType.ADDRESS_REJECTED, non_retryable=True
+            )
         return Booking(self._name, tracking_number_for(shipment_id))
 
 

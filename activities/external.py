@@ -26,16 +26,14 @@ import structlog
 from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationError
 from temporalio.exceptions import ApplicationError
 
-from activities.carrier import ADDRESS_REJECTED, Booking
+from activities.carrier import Booking
+from domain.contract import ErrorType
 from domain.money import format_minor
 from domain.orders import Address
 from domain.steps import BookShipment, CreatePickList, IssueInvoice
 
 log = structlog.get_logger(__name__)
 
-PARTNER_UNAVAILABLE = "PartnerUnavailable"  # retryable: try again later
-PARTNER_REJECTED = "PartnerRejected"  # a business "no": a person must act
-PARTNER_BROKE_CONTRACT = "PartnerBrokeContract"  # an answer we cannot read: a person must act
 
 RETRYABLE_STATUSES = frozenset({408, 425, 429})
 MAX_RETRY_AFTER = timedelta(minutes=1)
@@ -85,7 +83,7 @@ class PartnerClient:
         path: str,
         body: dict[str, Any],
         idempotency_key: str,
-        rejection_type: Callable[[Rejection], str] = lambda _: PARTNER_REJECTED,
+        rejection_type: Callable[[Rejection], str] = lambda _: ErrorType.PARTNER_REJECTED,
     ) -> dict[str, Any]:
         """POST `body` and return the partner's JSON object; anything else raises an ApplicationError."""
         system = self.partner.system
@@ -130,11 +128,11 @@ class PartnerClient:
 
 def unavailable(message: str, retry_in: timedelta | None = None) -> ApplicationError:
     log.warning("partner unavailable: the step will retry", reason=message)
-    return ApplicationError(message, type=PARTNER_UNAVAILABLE, next_retry_delay=retry_in)
+    return ApplicationError(message, type=ErrorType.PARTNER_UNAVAILABLE, next_retry_delay=retry_in)
 
 
 def broke_contract(message: str) -> ApplicationError:
-    return ApplicationError(message, type=PARTNER_BROKE_CONTRACT, non_retryable=True)
+    return ApplicationError(message, type=ErrorType.PARTNER_BROKE_CONTRACT, non_retryable=True)
 
 
 def problem_of(response: httpx.Response) -> Rejection:
@@ -246,8 +244,8 @@ def _address_rejected(rejection: Rejection) -> str:
     """A TMS 422 that says the address is the problem becomes the order's `address_rejected` exception."""
     code = rejection.code.lower().replace("-", "_")
     if rejection.status == 422 and "address_rejected" in code:
-        return ADDRESS_REJECTED
-    return PARTNER_REJECTED
+        return ErrorType.ADDRESS_REJECTED
+    return ErrorType.PARTNER_REJECTED
 
 
 class HttpCarrier:

@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from domain.contract import ErrorType
 from domain.events import DeadLetter, DeliverWebhook, DeliveryAttempted, is_retryable
 from domain.signing import SIGNATURE_HEADER, sign
 from store import events
@@ -16,9 +17,6 @@ from store import events
 log = structlog.get_logger(__name__)
 
 TIMEOUT_S = 10.0
-# Non-retryable failure types the workflow dead-letters at once.
-REFUSED = "WebhookRefused"
-GONE = "SubscriptionGone"
 
 
 class WebhookActivities:
@@ -34,9 +32,13 @@ class WebhookActivities:
                 subscription = await events.get_subscription(s, req.subscription_id)
                 event = await events.get_event(s, req.event_id)
             if subscription is None or not subscription.active:
-                raise ApplicationError("the subscription was deleted or deactivated", type=GONE, non_retryable=True)
+                raise ApplicationError(
+                    "the subscription was deleted or deactivated", type=ErrorType.SUBSCRIPTION_GONE, non_retryable=True
+                )
             if event is None:
-                raise ApplicationError(f"event {req.event_id} is not in the outbox", type=GONE, non_retryable=True)
+                raise ApplicationError(
+                    f"event {req.event_id} is not in the outbox", type=ErrorType.SUBSCRIPTION_GONE, non_retryable=True
+                )
             body = json.dumps(events.to_event(event).payload(), separators=(",", ":")).encode()
             headers = {
                 "Content-Type": "application/json",
@@ -63,8 +65,10 @@ class WebhookActivities:
                 return DeliveryAttempted(status)
             log.warning("webhook attempt failed", status_code=status, error=error, attempt=attempt)
             if status is not None and not is_retryable(status):
-                raise ApplicationError(f"the subscriber answered {status}", type=REFUSED, non_retryable=True)
-            raise ApplicationError(error or "delivery failed", type="WebhookUnavailable")
+                raise ApplicationError(
+                    f"the subscriber answered {status}", type=ErrorType.WEBHOOK_REFUSED, non_retryable=True
+                )
+            raise ApplicationError(error or "delivery failed", type=ErrorType.WEBHOOK_UNAVAILABLE)
 
     @activity.defn(name="dead_letter_webhook")
     async def dead_letter_webhook(self, req: DeadLetter) -> None:

@@ -51,6 +51,7 @@ class ErrorType(StrEnum):
     DELIVERY_CLOSED = "DeliveryClosed"  # the order no longer waits for carrier reports
     ADDRESS_REJECTED = "AddressRejected"  # the carrier refuses the ship-to address: a person must fix it
     PARTNER_UNAVAILABLE = "PartnerUnavailable"  # an outside system is down: retried later
+    PARTNER_REJECTED = "PartnerRejected"  # an outside system said no to the request: a person must act
     PARTNER_BROKE_CONTRACT = "PartnerBrokeContract"  # an answer we cannot read: a person must act
     WEBHOOK_UNAVAILABLE = "WebhookUnavailable"  # the subscriber did not answer: retried
     WEBHOOK_REFUSED = "WebhookRefused"  # the subscriber answered with a client error: not retried

@@ -9,7 +9,7 @@ from temporalio.exceptions import FailureError
 
 with workflow.unsafe.imports_passed_through():
     from activities.inventory import InventoryActivities
-    from domain.orders import workflow_id_for
+    from domain.contract import order_workflow_id
     from domain.steps import Restock, WaitingOrders
 
 # An order that does not answer in this time (no worker, say) is passed over; it keeps its own timers.
@@ -40,7 +40,7 @@ class RestockWorkflow:
 
         for order_id in waiting:
             try:
-                await workflow.get_external_workflow_handle(workflow_id_for(order_id)).signal(
+                await workflow.get_external_workflow_handle(order_workflow_id(order_id)).signal(
                     "stock_arrived", workflow.info().workflow_id
                 )
             except FailureError:

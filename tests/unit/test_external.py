@@ -13,17 +13,9 @@ import pytest
 from pydantic import ValidationError
 from temporalio.exceptions import ApplicationError
 
-from activities.carrier import ADDRESS_REJECTED
-from activities.external import (
-    PARTNER_BROKE_CONTRACT,
-    PARTNER_REJECTED,
-    PARTNER_UNAVAILABLE,
-    HttpCarrier,
-    HttpLedger,
-    HttpWarehouse,
-    Partner,
-)
+from activities.external import HttpCarrier, HttpLedger, HttpWarehouse, Partner
 from config import Settings
+from domain.contract import ErrorType
 from domain.orders import Address, OrderLine, OrderStatus
 from domain.steps import Allocation, BookShipment, CreatePickList, IssueInvoice, StockLine
 
@@ -113,7 +105,7 @@ async def test_basic_credentials_and_the_other_two_partners() -> None:
 )
 async def test_server_trouble_is_retried(status: int, headers: dict[str, str], retry_in: timedelta | None) -> None:
     error = await book(answer(status, {"detail": "busy"}, headers=headers))
-    assert (error.type, error.non_retryable, error.next_retry_delay) == (PARTNER_UNAVAILABLE, False, retry_in)
+    assert (error.type, error.non_retryable, error.next_retry_delay) == (ErrorType.PARTNER_UNAVAILABLE, False, retry_in)
     assert f"{status} busy" in error.message
 
 
@@ -129,7 +121,7 @@ async def test_no_answer_in_time_is_retried() -> None:
         return httpx.Response(201, json={"carrier": "x", "tracking_number": "y"})
 
     error = await book(slow, timeout_s=0.05)
-    assert (error.type, error.non_retryable) == (PARTNER_UNAVAILABLE, False)
+    assert (error.type, error.non_retryable) == (ErrorType.PARTNER_UNAVAILABLE, False)
     assert "no answer within 0.05 s" in error.message
 
 
@@ -137,20 +129,20 @@ async def test_a_read_timeout_and_a_refused_connection_are_retried() -> None:
     async def times_out(request: httpx.Request) -> httpx.Response:
         raise httpx.ReadTimeout("read timed out", request=request)
 
-    assert (await book(times_out)).type == PARTNER_UNAVAILABLE
+    assert (await book(times_out)).type == ErrorType.PARTNER_UNAVAILABLE
     with socket.socket() as s:  # a loopback port nobody listens on
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     with pytest.raises(ApplicationError) as caught:
         await HttpCarrier(Partner("TMS", f"http://127.0.0.1:{port}")).book("SH-1", SHIPMENT)
-    assert (caught.value.type, caught.value.non_retryable) == (PARTNER_UNAVAILABLE, False)
+    assert (caught.value.type, caught.value.non_retryable) == (ErrorType.PARTNER_UNAVAILABLE, False)
     assert "ConnectError" in caught.value.message
 
 
 async def test_a_carrier_rejecting_the_address_opens_address_rejected_with_its_words() -> None:
     problem = {"type": "address-rejected", "title": "Address rejected", "detail": "no delivery to PO boxes"}
     error = await book(answer(422, problem, headers={"Content-Type": "application/problem+json"}))
-    assert (error.type, error.non_retryable) == (ADDRESS_REJECTED, True)
+    assert (error.type, error.non_retryable) == (ErrorType.ADDRESS_REJECTED, True)
     assert error.message == "TMS rejected SH-web-A1.1-MAIN: no delivery to PO boxes (422 address-rejected)"
 
 
@@ -173,7 +165,7 @@ async def test_other_client_errors_are_business_failures_with_the_partners_messa
 ) -> None:
     handler = answer(status, content=body.encode()) if isinstance(body, str) else answer(status, body)
     error = await book(handler)
-    assert (error.type, error.non_retryable) == (PARTNER_REJECTED, True)
+    assert (error.type, error.non_retryable) == (ErrorType.PARTNER_REJECTED, True)
     assert error.message == f"TMS rejected SH-web-A1.1-MAIN: {said}"
 
 
@@ -196,7 +188,7 @@ async def test_a_long_partner_message_is_cut() -> None:
 )
 async def test_an_answer_outside_the_contract_is_not_retried(handler: Handler, complaint: str) -> None:
     error = await book(handler)
-    assert (error.type, error.non_retryable) == (PARTNER_BROKE_CONTRACT, True)
+    assert (error.type, error.non_retryable) == (ErrorType.PARTNER_BROKE_CONTRACT, True)
     assert complaint in error.message
 
 
