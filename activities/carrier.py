@@ -47,7 +47,7 @@ class BuiltinCarrier:
         if reason is not None:
             # A business answer, not a glitch: retrying the same address cannot help.
             raise ApplicationError(
-                f"carrier rejected the address: {reason}", type=ErrorType.ADDRESS_REJECTED.value, non_retryable=True
+                f"carrier rejected the address: {reason}", type=ErrorType.ADDRESS_REJECTED, non_retryable=True
             )
         return Booking(self._name, tracking_number_for(shipment_id))
 

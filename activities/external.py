@@ -34,6 +34,7 @@ from domain.steps import BookShipment, CreatePickList, IssueInvoice
 
 log = structlog.get_logger(__name__)
 
+
 RETRYABLE_STATUSES = frozenset({408, 425, 429})
 MAX_RETRY_AFTER = timedelta(minutes=1)
 MAX_MESSAGE = 300
@@ -82,7 +83,7 @@ class PartnerClient:
         path: str,
         body: dict[str, Any],
         idempotency_key: str,
-        rejection_type: Callable[[Rejection], str] = lambda _: ErrorType.PARTNER_REJECTED.value,
+        rejection_type: Callable[[Rejection], str] = lambda _: ErrorType.PARTNER_REJECTED,
     ) -> dict[str, Any]:
         """POST `body` and return the partner's JSON object; anything else raises an ApplicationError."""
         system = self.partner.system
@@ -127,11 +128,11 @@ class PartnerClient:
 
 def unavailable(message: str, retry_in: timedelta | None = None) -> ApplicationError:
     log.warning("partner unavailable: the step will retry", reason=message)
-    return ApplicationError(message, type=ErrorType.PARTNER_UNAVAILABLE.value, next_retry_delay=retry_in)
+    return ApplicationError(message, type=ErrorType.PARTNER_UNAVAILABLE, next_retry_delay=retry_in)
 
 
 def broke_contract(message: str) -> ApplicationError:
-    return ApplicationError(message, type=ErrorType.PARTNER_BROKE_CONTRACT.value, non_retryable=True)
+    return ApplicationError(message, type=ErrorType.PARTNER_BROKE_CONTRACT, non_retryable=True)
 
 
 def problem_of(response: httpx.Response) -> Rejection:
@@ -243,8 +244,8 @@ def _address_rejected(rejection: Rejection) -> str:
     """A TMS 422 that says the address is the problem becomes the order's `address_rejected` exception."""
     code = rejection.code.lower().replace("-", "_")
     if rejection.status == 422 and "address_rejected" in code:
-        return ErrorType.ADDRESS_REJECTED.value
-    return ErrorType.PARTNER_REJECTED.value
+        return ErrorType.ADDRESS_REJECTED
+    return ErrorType.PARTNER_REJECTED
 
 
 class HttpCarrier:

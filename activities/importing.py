@@ -7,13 +7,12 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.client import Client
-from temporalio.service import RPCError, RPCStatusCode
 
-from activities.starting import Outcome, start_order
 from config import Settings
-from domain.contract import order_workflow_id
 from domain.imports import ChunkStarted, ImportOutcome, StartChunk, order_from_json
 from domain.orders import Order
+from gateway import orders as gateway
+from gateway.orders import Outcome
 from store import imports
 from store.db import READ_ONLY
 from store.tables import ImportOrderRow
@@ -74,25 +73,15 @@ class ImportActivities:
             # In the read model: submitted before (also when retention has removed its workflow since).
             if fingerprint != order.fingerprint():
                 return ImportOutcome.INVALID, [conflict_error(order.order_id, row.rows)]
-            if await self._started_by(order.order_id) == import_id:
+            if await gateway.started_by(self._temporal, order.order_id) == import_id:
                 return ImportOutcome.CREATED, []  # by this import, on an attempt that failed afterwards
             return ImportOutcome.DUPLICATE, []
-        started = await start_order(self._temporal, self._settings, order, import_id)
+        started = await gateway.start(self._temporal, self._settings, order, import_id)
         if started.outcome is Outcome.CONFLICT:
             return ImportOutcome.INVALID, [conflict_error(order.order_id, row.rows)]
         if started.outcome is Outcome.EXISTING and started.import_id != import_id:
             return ImportOutcome.DUPLICATE, []
         return ImportOutcome.CREATED, []
-
-    async def _started_by(self, order_id: str) -> str | None:
-        try:
-            description = await self._temporal.get_workflow_handle(order_workflow_id(order_id)).describe()
-        except RPCError as err:
-            if err.status is RPCStatusCode.NOT_FOUND:
-                return None
-            raise
-        started_by = await description.memo_value("import_id", default=None)
-        return started_by if isinstance(started_by, str) else None
 
     @activity.defn(name="finish_import")
     async def finish_import(self, import_id: str) -> None:

@@ -10,7 +10,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities.warehouse import ExternalWarehouse
 from domain.money import format_minor
-from domain.orders import OrderStatus, TimelineEntry, catalog_problems, validate
+from domain.orders import OrderStatus, TimelineEntry, invalid_skus, validate
 from domain.steps import CancelOrder, ConfirmOrder, KeyedEntry, OrderCancelled, OrderConfirmed, ProjectOrder
 from store import catalog, fulfilment, inventory, orders
 from store.sql import utcnow
@@ -25,21 +25,21 @@ class OrderActivities:
 
     @activity.defn(name="confirm_order")
     async def confirm_order(self, req: ConfirmOrder) -> OrderConfirmed:
-        """Record the order and check it against the catalog. Problems go back to the workflow, which
+        """Record the order and check it against the catalog. Invalid fields go back to the workflow, which
         opens the exception; a valid order is recorded as confirmed."""
         order = req.order
         with structlog.contextvars.bound_contextvars(order_id=order.order_id):
             async with self._sessions.begin() as s:
                 known = await catalog.products_by_sku(s, [line.sku for line in order.lines])
-                problems = validate(order) + catalog_problems(order, {sku: p.active for sku, p in known.items()})
-                status = OrderStatus.RECEIVED if problems else OrderStatus.CONFIRMED
+                invalid_fields = validate(order) + invalid_skus(order, {sku: p.active for sku, p in known.items()})
+                status = OrderStatus.RECEIVED if invalid_fields else OrderStatus.CONFIRMED
                 recorded = await orders.record_new(s, order, status, req.received_at, req.ship_by, req.seq)
                 entries = [
                     KeyedEntry(
                         "received", TimelineEntry(req.received_at, OrderStatus.RECEIVED, "received", order.summary())
                     )
                 ]
-                if not problems:
+                if not invalid_fields:
                     total = f"total {format_minor(order.total, order.currency)} {order.currency}"
                     entries.append(
                         KeyedEntry("confirmed", TimelineEntry(utcnow(), OrderStatus.CONFIRMED, "confirmed", total))
@@ -47,8 +47,8 @@ class OrderActivities:
                 await orders.project(
                     s, ProjectOrder(order.order_id, status, entries, seq=req.seq), status_recorded=recorded
                 )
-            log.info("order checked", problems=[str(p) for p in problems], total=order.total)
-            return OrderConfirmed(problems=[str(p) for p in problems])
+            log.info("order checked", invalid=[str(p) for p in invalid_fields], total=order.total)
+            return OrderConfirmed(problems=[str(p) for p in invalid_fields])
 
     @activity.defn(name="project_order")
     async def project_order(self, change: ProjectOrder) -> None:

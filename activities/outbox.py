@@ -14,17 +14,14 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from temporalio.client import Client, WorkflowHandle
-from temporalio.common import WorkflowIDReusePolicy
-from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.client import Client
 
 from activities.bus import EventBus
-from domain.contract import WorkflowType, delivery_workflow_id
 from domain.events import DeliverWebhook
+from gateway import starts
 from store import events
 from store.db import READ_ONLY
 from store.tables import EventRow, WebhookSubscription
@@ -41,22 +38,6 @@ class RelayOptions:
     interval_s: float = 0.5
     batch_size: int = 100
     nats_url: str = ""
-
-
-async def start_delivery(
-    client: Client, options: RelayOptions, subscription_id: str, event_id: str, delivery_id: str
-) -> WorkflowHandle[Any, Any] | None:
-    """Start the delivery workflow; None when it was already started (by us before a crash, or another relay)."""
-    try:
-        return await client.start_workflow(
-            WorkflowType.WEBHOOK_DELIVERY.value,
-            DeliverWebhook(delivery_id, subscription_id, event_id, options.retry_hours),
-            id=delivery_workflow_id(subscription_id, event_id),
-            task_queue=options.task_queue,
-            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-        )
-    except WorkflowAlreadyStartedError:
-        return None
 
 
 class Relay:
@@ -150,7 +131,10 @@ class Relay:
         async with self._sessions.begin() as s:
             delivery_ids = [await events.open_delivery(s, sub.subscription_id, event) for sub in subscribers]
         for subscriber, delivery_id in zip(subscribers, delivery_ids, strict=True):
-            await start_delivery(self._client, self._options, subscriber.subscription_id, event.event_id, delivery_id)
+            delivery = DeliverWebhook(
+                delivery_id, subscriber.subscription_id, event.event_id, self._options.retry_hours
+            )
+            await starts.start_delivery(self._client, self._options.task_queue, delivery)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Until `stop` is set: dispatch, then wait the interval (no wait while there is a backlog)."""

@@ -33,15 +33,11 @@ class WebhookActivities:
                 event = await events.get_event(s, req.event_id)
             if subscription is None or not subscription.active:
                 raise ApplicationError(
-                    "the subscription was deleted or deactivated",
-                    type=ErrorType.SUBSCRIPTION_GONE.value,
-                    non_retryable=True,
+                    "the subscription was deleted or deactivated", type=ErrorType.SUBSCRIPTION_GONE, non_retryable=True
                 )
             if event is None:
                 raise ApplicationError(
-                    f"event {req.event_id} is not in the outbox",
-                    type=ErrorType.SUBSCRIPTION_GONE.value,
-                    non_retryable=True,
+                    f"event {req.event_id} is not in the outbox", type=ErrorType.SUBSCRIPTION_GONE, non_retryable=True
                 )
             body = json.dumps(events.to_event(event).payload(), separators=(",", ":")).encode()
             headers = {
@@ -70,9 +66,9 @@ class WebhookActivities:
             log.warning("webhook attempt failed", status_code=status, error=error, attempt=attempt)
             if status is not None and not is_retryable(status):
                 raise ApplicationError(
-                    f"the subscriber answered {status}", type=ErrorType.WEBHOOK_REFUSED.value, non_retryable=True
+                    f"the subscriber answered {status}", type=ErrorType.WEBHOOK_REFUSED, non_retryable=True
                 )
-            raise ApplicationError(error or "delivery failed", type=ErrorType.WEBHOOK_UNAVAILABLE.value)
+            raise ApplicationError(error or "delivery failed", type=ErrorType.WEBHOOK_UNAVAILABLE)
 
     @activity.defn(name="dead_letter_webhook")
     async def dead_letter_webhook(self, req: DeadLetter) -> None:

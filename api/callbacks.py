@@ -5,7 +5,6 @@ body with the partner's secret. An unknown or inactive partner, a bad signature 
 all get the same 401, so the answer says nothing about which partners exist.
 """
 
-import asyncio
 import time
 import uuid
 from typing import Any
@@ -13,17 +12,15 @@ from typing import Any
 import structlog
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from temporalio.client import Client, WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError
-from temporalio.exceptions import ApplicationError
-from temporalio.service import RPCError, RPCStatusCode
+from temporalio.client import Client
 
-from api.ordering import UPDATE_TIMEOUT
 from api.partner_schemas import DATA_MODELS, CallbackIn, DeliveredData, DeliveryFailedData, PickConfirmedData
 from api.problems import ProblemError, field_path, invalid, not_found
 from domain.deliveries import UPDATES, CallbackType, Partner, ShipmentReport
-from domain.orders import FieldProblem, OrderStatus, TimelineEntry, workflow_id_for
+from domain.orders import InvalidField, OrderStatus, TimelineEntry
 from domain.signing import BadSignature, verify
 from domain.steps import KeyedEntry, PickConfirmation, ProjectOrder
+from gateway import orders as gateway
 from store import deliveries, fulfilment, orders, partners
 from store.db import READ_ONLY
 from store.tables import OrderRow
@@ -68,14 +65,14 @@ def parse(body: bytes) -> tuple[CallbackIn, Any]:
         data = DATA_MODELS[event.type].model_validate(event.data)
     except ValidationError as err:
         in_data = "event" in locals()
-        problems = [
-            FieldProblem(
+        invalid_fields = [
+            InvalidField(
                 "body" if e["type"] == "json_invalid" else field_path(("data", *e["loc"]) if in_data else e["loc"]),
                 e["msg"],
             )
             for e in err.errors()
         ]
-        raise invalid(problems) from None
+        raise invalid(invalid_fields) from None
     return event, data
 
 
@@ -100,7 +97,7 @@ async def apply(
         detail = data.reason
     ref = f"{partner.partner_id}:{event.id}"
     report = ShipmentReport(data.shipment_id, event.occurred_at, detail, partner.actor, ref)
-    if not await _report(temporal, shipment.order_id, UPDATES[event.type], report, ref):
+    if not await gateway.report_shipment(temporal, shipment.order_id, UPDATES[event.type], report, ref):
         await _report_closed(sessions, shipment.order_id, event.type, report)
     return shipment.order_id
 
@@ -115,40 +112,9 @@ async def _confirm_pick(
     if pick_list.state == "cancelled":
         raise ProblemError(409, "Pick list is cancelled", f"{data.pick_list_id} is cancelled: its order was cancelled")
     if pick_list.state == "open":  # confirmed already: an earlier send took effect
-        await temporal.get_workflow_handle(workflow_id_for(pick_list.order_id)).signal(
-            "confirm_pick", PickConfirmation(data.pick_list_id, data.picked_by or partner.actor)
-        )
+        confirmation = PickConfirmation(data.pick_list_id, data.picked_by or partner.actor)
+        await gateway.confirm_pick(temporal, pick_list.order_id, confirmation)
     return pick_list.order_id
-
-
-async def _report(temporal: Client, order_id: str, update: str, report: ShipmentReport, ref: str) -> bool:
-    """Hand the report to the order's workflow; False when the workflow has closed."""
-    handle = temporal.get_workflow_handle(workflow_id_for(order_id))
-    try:
-        # The update ID is the event's: Temporal itself answers a resend with the first outcome.
-        await handle.execute_update(update, report, id=f"callback:{ref}", rpc_timeout=UPDATE_TIMEOUT)
-    except WorkflowUpdateFailedError as err:
-        cause = err.cause
-        if isinstance(cause, ApplicationError) and cause.type == "Rejected":
-            raise ProblemError(409, "Event does not apply", cause.message) from None
-        if isinstance(cause, ApplicationError) and cause.type == "DeliveryClosed":
-            # The wait for delivery has just ended: let the workflow's last write land, then record
-            # the report as for any closed order.
-            try:
-                await asyncio.wait_for(handle.result(), timeout=UPDATE_TIMEOUT.total_seconds())
-            except TimeoutError:
-                raise ProblemError(503, "Order is closing", "send the event again shortly") from None
-            return False
-        raise
-    except WorkflowUpdateRPCTimeoutOrCancelledError:
-        raise ProblemError(
-            503, "No worker answered", "the order did not take the event in time; send it again shortly"
-        ) from None
-    except RPCError as err:
-        if err.status is not RPCStatusCode.NOT_FOUND:
-            raise
-        return False
-    return True
 
 
 async def _report_closed(

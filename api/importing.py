@@ -18,7 +18,7 @@ from pydantic import ValidationError
 
 from api.problems import ProblemError
 from api.schemas import SubmitOrder
-from domain.orders import FieldProblem, Order, catalog_problems, order_id_for, validate
+from domain.orders import InvalidField, Order, invalid_skus, order_id_for, validate
 
 COLUMNS = (
     "channel",
@@ -105,7 +105,7 @@ class ImportedOrder:
 
 def file_problem(status: int, detail: str) -> ProblemError:
     title = "Unsupported file type" if status == 415 else "Invalid file"
-    return ProblemError(status, title, detail, [FieldProblem("file", detail)])
+    return ProblemError(status, title, detail, [InvalidField("file", detail)])
 
 
 def read_sheet(content: bytes, filename: str, content_type: str, max_rows: int) -> Sheet:
@@ -244,7 +244,7 @@ def _order_of(
         try:
             order = body.to_domain()
         except ProblemError as err:
-            errors += _field_errors(imported.rows, [FieldProblem(e.field, e.message) for e in err.problem.errors])
+            errors += _field_errors(imported.rows, [InvalidField(e.field, e.message) for e in err.problem.errors])
         else:
             errors += _field_errors(imported.rows, validate(order))
             if not errors:
@@ -258,9 +258,9 @@ def check_catalog(imported: Sequence[ImportedOrder], active_by_sku: dict[str, bo
     for item in imported:
         if item.order is None:
             continue
-        problems = catalog_problems(item.order, active_by_sku)
-        if problems:
-            item.errors += _field_errors(item.rows, problems)
+        invalid_fields = invalid_skus(item.order, active_by_sku)
+        if invalid_fields:
+            item.errors += _field_errors(item.rows, invalid_fields)
             item.order = None
 
 
@@ -301,13 +301,13 @@ def _column_of(loc: Sequence[int | str]) -> tuple[str | None, int | None]:
     return head, None
 
 
-def _field_errors(rows: list[int], problems: Sequence[FieldProblem]) -> list[RowError]:
-    """Domain problems ("lines[2].sku: ...") as errors on the line's row, or on all the order's rows."""
+def _field_errors(rows: list[int], invalid_fields: Sequence[InvalidField]) -> list[RowError]:
+    """Invalid fields ("lines[2].sku: ...") as errors on the line's row, or on all the order's rows."""
     return [
         RowError([rows[int(m.group(1))]], m.group(2), p.message)
         if (m := _LINE_FIELD.match(p.field))
         else RowError(rows, None, str(p))
-        for p in problems
+        for p in invalid_fields
     ]
 
 

@@ -11,7 +11,7 @@ from api.access import SIGNED_PREFIX
 from api.deps import SettingsDep
 from api.problems import FieldError, Problem, invalid, respond
 from api.schemas import clean_text
-from domain.orders import FieldProblem
+from domain.orders import InvalidField
 
 
 class BodyTooLarge(Exception):
@@ -106,7 +106,7 @@ class RequestLimitsMiddleware:
 async def page_limit(settings: SettingsDep, limit: Annotated[int, Query(ge=1, le=1000)] = 50) -> int:
     """How many items a page holds: `limit`, at most the deployment's `max_page_size`."""
     if limit > settings.max_page_size:
-        raise invalid([FieldProblem("limit", f"at most {settings.max_page_size} items per page")])
+        raise invalid([InvalidField("limit", f"at most {settings.max_page_size} items per page")])
     return limit
 
 

@@ -1,21 +1,20 @@
-"""Submitting orders and reading them: the only place the API talks to order workflows."""
+"""Submitting orders, reading them and acting on them, through the gateway to their workflows."""
 
-import uuid
 from dataclasses import dataclass
-from datetime import timedelta
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from temporalio.client import Client, WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError
-from temporalio.exceptions import ApplicationError
-from temporalio.service import RPCError, RPCStatusCode
+from temporalio.client import Client
 
-from activities.starting import Outcome, start_order
 from api.caches import ActiveProducts
-from api.problems import ProblemError, invalid, not_found
+from api.problems import ProblemError, invalid
 from config import Settings
-from domain.orders import Order, OrderStatus, catalog_problems, validate, workflow_id_for
+from domain.contract import Update
+from domain.orders import Order, OrderStatus, invalid_skus, validate
 from domain.steps import OrderView
+from gateway import orders as gateway
+from gateway.errors import OrderNotFound, Refused, Unavailable
+from gateway.orders import Outcome
 from store import catalog, orders
 from store.db import READ_ONLY, ShortWork
 from store.tables import Product
@@ -61,7 +60,7 @@ async def submit(
     recorded, known = await short_work.run(look_up)
     if recorded is not None:
         # Also covers workflows already removed by the namespace's retention.
-        # Only here: a new order is fingerprinted once, by start_order.
+        # Only here: a new order is fingerprinted once, by gateway.start.
         fingerprint, status = recorded
         if fingerprint != order.fingerprint():
             raise conflict(order.order_id)
@@ -69,83 +68,40 @@ async def submit(
     active_products.put_many(sku for sku, p in known.items() if p.active)  # not the remembered: TTL, not sliding
     active_by_sku = dict.fromkeys(active, True) | {sku: p.active for sku, p in known.items()}
     # A product believed active (ActiveProducts) is checked again by the order's confirm step.
-    problems = validate(order) + catalog_problems(order, active_by_sku)
-    if problems:
-        raise invalid(problems)
+    invalid_fields = validate(order) + invalid_skus(order, active_by_sku)
+    if invalid_fields:
+        raise invalid(invalid_fields)
 
-    started = await start_order(temporal, settings, order)
+    started = await gateway.start(temporal, settings, order)
     if started.outcome is Outcome.CONFLICT:
         raise conflict(order.order_id)
     return Accepted(order.order_id, started.status, existing=started.outcome is Outcome.EXISTING)
 
 
-# A query needs a worker; with none answering, the read model serves instead of a hanging request.
-QUERY_TIMEOUT = timedelta(seconds=3)
-NO_LIVE_VIEW = (
-    RPCStatusCode.CANCELLED,  # our QUERY_TIMEOUT ran out: the worker is busy with the order's steps
-    RPCStatusCode.NOT_FOUND,
-    RPCStatusCode.DEADLINE_EXCEEDED,
-    RPCStatusCode.UNAVAILABLE,
-    RPCStatusCode.FAILED_PRECONDITION,
-)
-
-
 async def live_view(temporal: Client, order_id: str) -> OrderView | None:
     """The workflow's own view of the order; None when there is no such workflow (any more) or no
-    worker answers in time."""
-    handle = temporal.get_workflow_handle(workflow_id_for(order_id))
+    worker answers in time, and the read model serves instead of a hanging request."""
     try:
-        view: OrderView = await handle.query("view", result_type=OrderView, rpc_timeout=QUERY_TIMEOUT)
-        return view
-    except RPCError as err:
-        # FAILED_PRECONDITION: the server has seen no worker polling the order's task queue lately.
-        if err.status in NO_LIVE_VIEW:
-            log.warning("live view unavailable, serving the read model", order_id=order_id, reason=err.status.name)
-            return None
-        raise
-
-
-# How long a person's request may wait for a worker to take it before we say so.
-UPDATE_TIMEOUT = timedelta(seconds=15)
+        return await gateway.view(temporal, order_id)
+    except (OrderNotFound, Unavailable) as err:
+        log.warning("live view unavailable, serving the read model", order_id=order_id, reason=err.reason)
+        return None
 
 
 async def control(
     temporal: Client,
     sessions: async_sessionmaker[AsyncSession],
     order_id: str,
-    update: str,
+    update: Update,
     request: object,
     update_id: str | None = None,
 ) -> OrderView:
-    """Send a person's request to the order as a Temporal update; a validator's refusal becomes 409.
-
-    A fixed `update_id` makes a resend of the same request return the first answer instead of acting twice.
-    """
-    handle = temporal.get_workflow_handle(workflow_id_for(order_id))
+    """Send a person's request to the order; an order whose workflow has finished refuses it (409)."""
     try:
-        view: OrderView = await handle.execute_update(
-            update, request, id=update_id or str(uuid.uuid4()), result_type=OrderView, rpc_timeout=UPDATE_TIMEOUT
-        )
-        return view
-    except WorkflowUpdateFailedError as err:
-        cause = err.cause
-        if isinstance(cause, ApplicationError) and cause.type == "NotFound":
-            raise ProblemError(404, "Not found", cause.message) from None
-        if isinstance(cause, ApplicationError) and cause.type == "Rejected":
-            raise ProblemError(409, "Request does not apply", cause.message) from None
-        raise
-    except WorkflowUpdateRPCTimeoutOrCancelledError:
-        raise ProblemError(
-            503,
-            "No worker answered",
-            "no worker took the request in time; it may still take effect once one does, so check the order "
-            "before sending it again",
-        ) from None
-    except RPCError as err:
-        if err.status is not RPCStatusCode.NOT_FOUND:
+        return await gateway.control(temporal, order_id, update, request, update_id)
+    except OrderNotFound:
+        async with sessions() as s:
+            recorded = await orders.get(s, order_id)
+        if recorded is None:
             raise
-    async with sessions() as s:
-        recorded = await orders.get(s, order_id)
-    if recorded is None:
-        raise not_found(f"order {order_id}")
-    raise ProblemError(409, "Request does not apply", f"the order is {recorded.status}; its workflow has finished")
+        raise Refused(f"the order is {recorded.status}; its workflow has finished") from None

@@ -1,4 +1,9 @@
-"""Errors as RFC 9457 problem+json, with the field at fault where there is one."""
+"""Errors as RFC 9457 problem+json ("problems"), with the field at fault where there is one.
+
+The one place where errors become HTTP answers: `ProblemError`s raised by routes, request validation,
+the gateway's typed errors (`gateway.errors`: a workflow refused, or nobody answered), and the database
+being away.
+"""
 
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -11,7 +16,16 @@ from pydantic import BaseModel
 from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from domain.orders import FieldProblem
+from domain.orders import InvalidField
+from gateway.errors import (
+    DeliveryClosed,
+    GatewayError,
+    NotOnOrder,
+    NoWorker,
+    OrderNotFound,
+    Refused,
+    Unavailable,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -40,7 +54,7 @@ class ProblemError(Exception):
         status: int,
         title: str,
         detail: str | None = None,
-        errors: Sequence[FieldProblem] = (),
+        errors: Sequence[InvalidField] = (),
         headers: Mapping[str, str] | None = None,
     ) -> None:
         super().__init__(detail or title)
@@ -53,7 +67,7 @@ class ProblemError(Exception):
         self.headers = headers
 
 
-def invalid(errors: Sequence[FieldProblem]) -> ProblemError:
+def invalid(errors: Sequence[InvalidField]) -> ProblemError:
     return ProblemError(422, "Invalid request", "; ".join(str(e) for e in errors), errors)
 
 
@@ -76,7 +90,29 @@ def respond(problem: Problem, headers: Mapping[str, str] | None = None) -> JSONR
     )
 
 
+def gateway_problem(err: GatewayError) -> Problem:
+    """A workflow call that did not go through, as the HTTP answer; `detail` is the gateway's reason."""
+    match err:
+        case Refused():
+            status, title = 409, f"{err.subject.capitalize()} does not apply"
+        case NotOnOrder() | OrderNotFound():
+            status, title = 404, "Not found"
+        case DeliveryClosed():
+            status, title = 503, "Order is closing"
+        case NoWorker():
+            status, title = 503, "No worker answered"
+        case Unavailable():
+            status, title = 503, "Service unavailable"
+        case _:
+            status, title = 500, "Internal error"
+    return Problem(title=title, status=status, detail=err.reason)
+
+
 def install(app: FastAPI) -> None:
+    @app.exception_handler(GatewayError)
+    async def _gateway(_: Request, exc: GatewayError) -> JSONResponse:
+        return respond(gateway_problem(exc))
+
     @app.exception_handler(ProblemError)
     async def _problem(_: Request, exc: ProblemError) -> JSONResponse:
         return respond(exc.problem, exc.headers)

@@ -17,7 +17,7 @@ from domain.orders import (
     SKU_PATTERN,
     Address,
     Customer,
-    FieldProblem,
+    InvalidField,
     Order,
     OrderLine,
     OrderStatus,
@@ -101,17 +101,17 @@ class SubmitOrder(Strict):
 
     def to_domain(self) -> Order:
         """The domain order; raises 422 for prices finer than the currency allows."""
-        problems: list[FieldProblem] = []
+        invalid_fields: list[InvalidField] = []
         lines: list[OrderLine] = []
         for i, line in enumerate(self.lines):
             try:
                 price = to_minor(line.unit_price, self.currency)
             except MoneyError as err:
-                problems.append(FieldProblem(f"lines[{i}].unit_price", str(err)))
+                invalid_fields.append(InvalidField(f"lines[{i}].unit_price", str(err)))
                 continue
             lines.append(OrderLine(sku=line.sku, quantity=line.quantity, unit_price=price))
-        if problems:
-            raise invalid(problems)
+        if invalid_fields:
+            raise invalid(invalid_fields)
         return Order(
             channel=self.channel,
             external_id=self.external_id,

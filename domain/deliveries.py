@@ -7,6 +7,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from domain.contract import Update
 from domain.steps import ProjectOrder
 
 PARTNER_ID_PATTERN = r"^[a-z][a-z0-9_-]{1,63}$"
@@ -28,9 +29,9 @@ class CallbackType(StrEnum):
 
 # The order workflow's update for each shipment report.
 UPDATES = {
-    CallbackType.HANDED_TO_CARRIER: "shipment_handed_over",
-    CallbackType.DELIVERED: "shipment_delivered",
-    CallbackType.DELIVERY_FAILED: "delivery_failed",
+    CallbackType.HANDED_TO_CARRIER: Update.SHIPMENT_HANDED_OVER,
+    CallbackType.DELIVERED: Update.SHIPMENT_DELIVERED,
+    CallbackType.DELIVERY_FAILED: Update.DELIVERY_FAILED,
 }
 
 

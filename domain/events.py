@@ -174,13 +174,6 @@ def delivery_id_for(subscription_id: str, event_id: str) -> str:
     return f"{subscription_id}:{event_id}"
 
 
-def delivery_workflow_id(subscription_id: str, event_id: str, redelivery: int = 0) -> str:
-    """One delivery workflow per (subscription, event): starting it twice is refused, which is what
-    makes each event go once to each subscription. A redelivery asked for by a person gets a suffix."""
-    base = f"webhook-{subscription_id}-{event_id}"
-    return base if redelivery == 0 else f"{base}-r{redelivery}"
-
-
 @dataclass(frozen=True)
 class DeliverWebhook:
     delivery_id: str

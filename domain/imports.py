@@ -30,10 +30,6 @@ class ImportStatus(StrEnum):
     COMPLETED = "completed"
 
 
-def import_workflow_id(import_id: str) -> str:
-    return f"import-{import_id}"
-
-
 def chunks_for(orders: int, size: int = CHUNK_SIZE) -> int:
     return -(-orders // size)
 

@@ -52,10 +52,6 @@ def order_id_for(channel: str, external_id: str) -> str:
     return f"{channel}-{external_id}"
 
 
-def workflow_id_for(order_id: str) -> str:
-    return f"order-{order_id}"
-
-
 def is_order_id(value: str) -> bool:
     return _ORDER_ID.match(value) is not None
 
@@ -126,7 +122,9 @@ class Order:
 
 
 @dataclass(frozen=True)
-class FieldProblem:
+class InvalidField:
+    """A field of a request that cannot be accepted as sent, and why: one item of a problem's `errors`."""
+
     field: str  # "lines[2].quantity"
     message: str
 
@@ -134,33 +132,33 @@ class FieldProblem:
         return f"{self.field}: {self.message}"
 
 
-def validate(order: Order) -> list[FieldProblem]:
-    """Business problems that make an order unprocessable as submitted (catalog checks are separate)."""
-    problems: list[FieldProblem] = []
+def validate(order: Order) -> list[InvalidField]:
+    """The fields that make an order unprocessable as submitted (catalog checks are separate)."""
+    invalid: list[InvalidField] = []
     if not order.lines:
-        problems.append(FieldProblem("lines", "an order needs at least one line"))
+        invalid.append(InvalidField("lines", "an order needs at least one line"))
     seen: set[str] = set()
     for i, line in enumerate(order.lines):
         if line.quantity <= 0:
-            problems.append(FieldProblem(f"lines[{i}].quantity", "must be positive"))
+            invalid.append(InvalidField(f"lines[{i}].quantity", "must be positive"))
         if line.unit_price < 0:
-            problems.append(FieldProblem(f"lines[{i}].unit_price", "must not be negative"))
+            invalid.append(InvalidField(f"lines[{i}].unit_price", "must not be negative"))
         if line.sku in seen:
-            problems.append(FieldProblem(f"lines[{i}].sku", f"{line.sku} appears on more than one line"))
+            invalid.append(InvalidField(f"lines[{i}].sku", f"{line.sku} appears on more than one line"))
         seen.add(line.sku)
-    return problems
+    return invalid
 
 
-def catalog_problems(order: Order, active_by_sku: dict[str, bool]) -> list[FieldProblem]:
+def invalid_skus(order: Order, active_by_sku: dict[str, bool]) -> list[InvalidField]:
     """Lines whose SKU is unknown (absent from the mapping) or inactive."""
-    problems: list[FieldProblem] = []
+    invalid: list[InvalidField] = []
     for i, line in enumerate(order.lines):
         active = active_by_sku.get(line.sku)
         if active is None:
-            problems.append(FieldProblem(f"lines[{i}].sku", f"{line.sku} is not in the catalog"))
+            invalid.append(InvalidField(f"lines[{i}].sku", f"{line.sku} is not in the catalog"))
         elif not active:
-            problems.append(FieldProblem(f"lines[{i}].sku", f"{line.sku} is not active"))
-    return problems
+            invalid.append(InvalidField(f"lines[{i}].sku", f"{line.sku} is not active"))
+    return invalid
 
 
 @dataclass(frozen=True)

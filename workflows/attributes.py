@@ -3,7 +3,7 @@ names are the contract's (`domain.contract.SearchAttribute`)."""
 
 from temporalio.common import SearchAttributeKey
 
-from domain.contract import SearchAttribute, WorkflowType
+from domain.contract import SearchAttribute
 
 ORDER_STATUS = SearchAttributeKey.for_keyword(SearchAttribute.ORDER_STATUS.value)
 CHANNEL = SearchAttributeKey.for_keyword(SearchAttribute.CHANNEL.value)
@@ -13,6 +13,3 @@ HAS_OPEN_EXCEPTION = SearchAttributeKey.for_bool(SearchAttribute.HAS_OPEN_EXCEPT
 AT_RISK = SearchAttributeKey.for_bool(SearchAttribute.AT_RISK.value)
 
 ALL = (ORDER_STATUS, CHANNEL, CUSTOMER_ID, ORDER_TOTAL, HAS_OPEN_EXCEPTION, AT_RISK)
-
-# Callers not yet on the contract (activities/starting.py, bench) import it from here.
-ORDER_WORKFLOW = WorkflowType.ORDER.value

@@ -9,11 +9,12 @@ from api.access import require
 from api.deps import ActiveProductsDep, SessionDep, SettingsDep, TemporalDep
 from api.limits import PageLimit
 from api.problems import Problem, ProblemError, invalid, not_found
-from api.routers.warehouses import wake_waiting_orders
 from api.schemas import Money, ProductIn, ProductOut, ProductPage, StockIn, StockOut, StockPage
 from domain.access import Role
 from domain.money import MoneyError, to_minor
-from domain.orders import SKU_PATTERN, FieldProblem
+from domain.orders import SKU_PATTERN, InvalidField
+from domain.steps import Restock
+from gateway import starts
 from store import catalog, inventory
 from store.tables import Product, Stock
 
@@ -64,7 +65,7 @@ async def put_product(
     try:
         price = to_minor(body.unit_price, currency)
     except MoneyError as err:
-        raise invalid([FieldProblem("unit_price", str(err))]) from None
+        raise invalid([InvalidField("unit_price", str(err))]) from None
     product, created = await catalog.put_product(session, sku, body.name, price, currency, body.active)
     active_products.forget([sku])  # this process's submissions see the change at once
     if not created:
@@ -114,10 +115,11 @@ async def put_stock(
     try:
         stock = await inventory.count(session, warehouse, sku, body.on_hand, "stock count")
     except ValueError as err:
-        raise ProblemError(409, "Stock is reserved", str(err), [FieldProblem("on_hand", str(err))]) from None
+        raise ProblemError(409, "Stock is reserved", str(err), [InvalidField("on_hand", str(err))]) from None
     if stock.on_hand > had:
         await session.commit()  # counted up: orders waiting for this SKU may now be served
-        await wake_waiting_orders(temporal, settings.task_queue, f"count-{uuid.uuid4().hex}", warehouse, [sku])
+        restock = Restock(f"count-{uuid.uuid4().hex}", warehouse, [sku])
+        await starts.start_restock(temporal, settings.task_queue, restock)
     return _stock_out(stock)
 
 

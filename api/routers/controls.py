@@ -14,6 +14,7 @@ from api.access import Handler
 from api.deps import IdPath, OrderIdPath, SessionsDep, TemporalDep
 from api.problems import Problem, not_found
 from api.schemas import CancelIn, ChangeAddressIn, HoldIn, NoteIn, OrderOut, ResolveIn
+from domain.contract import Update
 from domain.orders import Address, is_order_id
 from domain.steps import CancelRequest, ChangeAddress, ControlRequest, HoldRequest, ResolveException
 
@@ -31,7 +32,7 @@ async def _send(
     temporal: TemporalDep,
     sessions: SessionsDep,
     order_id: str,
-    update: str,
+    update: Update,
     request: object,
     update_id: str | None = None,
 ) -> OrderOut:
@@ -54,7 +55,7 @@ async def resolve_exception(
     ship_to = Address(**body.ship_to.model_dump()) if body.ship_to else None
     request = ResolveException(exception_id, body.action, handler.actor, body.note, ship_to)
     return await _send(
-        temporal, sessions, order_id, "resolve_exception", request, f"resolve:{exception_id}:{body.action}"
+        temporal, sessions, order_id, Update.RESOLVE_EXCEPTION, request, f"resolve:{exception_id}:{body.action}"
     )
 
 
@@ -63,7 +64,7 @@ async def cancel_order(
     order_id: OrderIdPath, body: CancelIn, handler: Handler, temporal: TemporalDep, sessions: SessionsDep
 ) -> OrderOut:
     """Cancel until the order ships: the open pick list is cancelled and reserved stock released."""
-    return await _send(temporal, sessions, order_id, "cancel", CancelRequest(body.reason, handler.actor), "cancel")
+    return await _send(temporal, sessions, order_id, Update.CANCEL, CancelRequest(body.reason, handler.actor), "cancel")
 
 
 @router.post("/hold", responses=RESPONSES)
@@ -71,7 +72,7 @@ async def hold_order(
     order_id: OrderIdPath, body: HoldIn, handler: Handler, temporal: TemporalDep, sessions: SessionsDep
 ) -> OrderOut:
     """The order finishes the step it is on and waits before the next, until released (or `until`)."""
-    return await _send(temporal, sessions, order_id, "hold", HoldRequest(body.reason, handler.actor, body.until))
+    return await _send(temporal, sessions, order_id, Update.HOLD, HoldRequest(body.reason, handler.actor, body.until))
 
 
 @router.post("/release", responses=RESPONSES)
@@ -83,7 +84,7 @@ async def release_order(
     body: NoteIn | None = None,
 ) -> OrderOut:
     request = ControlRequest(handler.actor, body.note if body else "")
-    return await _send(temporal, sessions, order_id, "release", request)
+    return await _send(temporal, sessions, order_id, Update.RELEASE, request)
 
 
 @router.post("/change-address", responses=RESPONSES)
@@ -92,7 +93,7 @@ async def change_address(
 ) -> OrderOut:
     """Ship somewhere else, until the order ships. Resolves an open `address_rejected` exception."""
     request = ChangeAddress(Address(**body.ship_to.model_dump()), handler.actor, body.note)
-    return await _send(temporal, sessions, order_id, "change_address", request)
+    return await _send(temporal, sessions, order_id, Update.CHANGE_ADDRESS, request)
 
 
 @router.post("/approve", responses=RESPONSES)
@@ -104,7 +105,7 @@ async def approve_order(
     body: NoteIn | None = None,
 ) -> OrderOut:
     request = ControlRequest(handler.actor, body.note if body else "")
-    return await _send(temporal, sessions, order_id, "approve", request, "approve")
+    return await _send(temporal, sessions, order_id, Update.APPROVE, request, "approve")
 
 
 @router.post("/reject", responses=RESPONSES)
@@ -113,4 +114,4 @@ async def reject_order(
 ) -> OrderOut:
     """Reject an order waiting for approval: it is cancelled."""
     request = ControlRequest(handler.actor, body.note)
-    return await _send(temporal, sessions, order_id, "reject", request, "reject")
+    return await _send(temporal, sessions, order_id, Update.REJECT, request, "reject")

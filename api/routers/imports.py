@@ -11,22 +11,21 @@ from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, Field
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
-from temporalio.common import WorkflowIDReusePolicy
-from temporalio.service import RPCError
 
 from api import importing
 from api.access import OrderReader, OrderSubmitter
 from api.deps import IdPath, SessionsDep, SettingsDep, TemporalDep
-from api.problems import Problem, ProblemError, not_found
+from api.problems import Problem, not_found
 from domain.access import Principal
 from domain.imports import (
     ImportBatch,
     ImportOutcome,
     ImportStatus,
     chunks_for,
-    import_workflow_id,
     order_to_json,
 )
+from gateway import starts
+from gateway.errors import Unavailable
 from store import catalog, imports
 from store.db import READ_ONLY
 from store.sql import utcnow
@@ -203,20 +202,12 @@ async def _start_batch(
     temporal: TemporalDep, sessions: SessionsDep, task_queue: str, import_id: str, orders: int
 ) -> None:
     try:
-        await temporal.start_workflow(
-            "ImportBatch",
-            ImportBatch(import_id, chunks_for(orders)),
-            id=import_workflow_id(import_id),
-            task_queue=task_queue,
-            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-        )
-    except RPCError:
+        await starts.start_import(temporal, task_queue, ImportBatch(import_id, chunks_for(orders)))
+    except Unavailable as err:
         log.exception("import batch not started", import_id=import_id)
         async with sessions.begin() as s:
             await imports.remove(s, import_id)  # nothing started: the caller uploads again
-        raise ProblemError(
-            503, "Service unavailable", "the import could not be started; upload the file again shortly"
-        ) from None
+        raise Unavailable(f"{err.reason}; upload the file again shortly") from None
 
 
 @router.get("/v1/imports/{import_id}", responses={404: {"model": Problem}})

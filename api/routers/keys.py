@@ -10,7 +10,7 @@ from api.limits import PageLimit
 from api.problems import Problem, ProblemError, invalid, not_found
 from api.schemas import KeyCreated, KeyIn, KeyOut, KeyPage
 from domain.access import Role
-from domain.orders import FieldProblem
+from domain.orders import InvalidField
 from store import keys
 from store.tables import ApiKey
 
@@ -32,7 +32,7 @@ def _key_out(key: ApiKey) -> KeyOut:
 async def create_key(body: KeyIn, _: Admin, session: SessionDep) -> KeyCreated:
     """A new key. The response carries the secret this once: store it now."""
     if (body.role is Role.CHANNEL) != (body.channel is not None):
-        raise invalid([FieldProblem("channel", "required for role channel, and only for it")])
+        raise invalid([InvalidField("channel", "required for role channel, and only for it")])
     key, secret = await keys.create(session, body.name, body.role, body.channel)
     return KeyCreated(**_key_out(key).model_dump(), key=secret)
 

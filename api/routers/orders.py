@@ -12,7 +12,8 @@ from api.limits import PageLimit
 from api.problems import Problem, ProblemError, invalid, not_found
 from api.readmodel import order_from_read_model, with_late_reports
 from api.schemas import Money, OrderAccepted, OrderOut, OrderPage, OrderSummary, SubmitOrder
-from domain.orders import FieldProblem, OrderStatus, is_order_id, workflow_id_for
+from domain.contract import order_workflow_id
+from domain.orders import InvalidField, OrderStatus, is_order_id
 from store import orders
 
 router = APIRouter(prefix="/v1/orders", tags=["orders"])
@@ -44,10 +45,10 @@ async def submit_order(
             403,
             "Forbidden",
             f"this key submits orders for channel {principal.channel} only",
-            [FieldProblem("channel", f"must be {principal.channel} for this key")],
+            [InvalidField("channel", f"must be {principal.channel} for this key")],
         )
     if len(body.lines) > settings.max_order_lines:
-        raise invalid([FieldProblem("lines", f"at most {settings.max_order_lines} lines per order")])
+        raise invalid([InvalidField("lines", f"at most {settings.max_order_lines} lines per order")])
     accepted = await ordering.submit(temporal, short_work, settings, active_products, body.to_domain())
     if accepted.existing:
         response.status_code = 200
@@ -55,7 +56,7 @@ async def submit_order(
     return OrderAccepted(
         order_id=accepted.order_id,
         status=accepted.status,
-        workflow_id=workflow_id_for(accepted.order_id),
+        workflow_id=order_workflow_id(accepted.order_id),
         existing=accepted.existing,
     )
 

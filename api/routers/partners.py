@@ -10,7 +10,7 @@ from api.limits import PageLimit
 from api.partner_schemas import PartnerCreated, PartnerIn, PartnerOut, PartnerPage, RotateSecretIn
 from api.problems import Problem, ProblemError, invalid, not_found
 from domain.deliveries import PARTNER_ID_PATTERN, PartnerKind
-from domain.orders import FieldProblem
+from domain.orders import InvalidField
 from store import catalog, partners
 from store.tables import PartnerRow
 
@@ -37,22 +37,22 @@ def _out(row: PartnerRow) -> PartnerOut:
 @router.post("", status_code=201, responses={409: {"model": Problem}, 422: {"model": Problem}})
 async def create_partner(body: PartnerIn, _: Admin, session: SessionDep) -> PartnerCreated:
     """A new partner. The response carries the signing secret this once (generated unless given)."""
-    problems: list[FieldProblem] = []
+    invalid_fields: list[InvalidField] = []
     if body.kind is PartnerKind.WAREHOUSE:
         if not body.warehouses:
-            problems.append(FieldProblem("warehouses", "a warehouse partner speaks for at least one warehouse"))
+            invalid_fields.append(InvalidField("warehouses", "a warehouse partner speaks for at least one warehouse"))
         if body.carrier is not None:
-            problems.append(FieldProblem("carrier", "only for a carrier partner"))
+            invalid_fields.append(InvalidField("carrier", "only for a carrier partner"))
         for i, code in enumerate(body.warehouses):
             if not await catalog.warehouse_exists(session, code):
-                problems.append(FieldProblem(f"warehouses[{i}]", f"warehouse {code} does not exist"))
+                invalid_fields.append(InvalidField(f"warehouses[{i}]", f"warehouse {code} does not exist"))
     else:
         if body.carrier is None:
-            problems.append(FieldProblem("carrier", "a carrier partner speaks for one carrier"))
+            invalid_fields.append(InvalidField("carrier", "a carrier partner speaks for one carrier"))
         if body.warehouses:
-            problems.append(FieldProblem("warehouses", "only for a warehouse partner"))
-    if problems:
-        raise invalid(problems)
+            invalid_fields.append(InvalidField("warehouses", "only for a warehouse partner"))
+    if invalid_fields:
+        raise invalid(invalid_fields)
     row = await partners.create(
         session, body.partner_id, body.name, body.kind, sorted(set(body.warehouses)), body.carrier, body.secret
     )

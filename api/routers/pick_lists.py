@@ -7,8 +7,8 @@ from api.access import Warehouse
 from api.deps import IdPath, SessionDep, TemporalDep
 from api.problems import Problem, ProblemError, not_found
 from api.schemas import PickConfirmed, PickConfirmIn
-from domain.orders import workflow_id_for
 from domain.steps import PickConfirmation
+from gateway import orders as gateway
 from store import fulfilment
 
 router = APIRouter(prefix="/v1/pick-lists", tags=["warehouse"])
@@ -38,7 +38,5 @@ async def confirm_pick_list(
     if pick_list.state != "open":
         raise ProblemError(409, f"Pick list is {pick_list.state}", f"{pick_list_id} is {pick_list.state}, not open")
     confirmed_by = (body.confirmed_by if body else None) or caller.actor
-    await temporal.get_workflow_handle(workflow_id_for(pick_list.order_id)).signal(
-        "confirm_pick", PickConfirmation(pick_list_id, confirmed_by)
-    )
+    await gateway.confirm_pick(temporal, pick_list.order_id, PickConfirmation(pick_list_id, confirmed_by))
     return PickConfirmed(pick_list_id=pick_list_id, order_id=pick_list.order_id, accepted=True)

@@ -1,12 +1,8 @@
 """/v1/warehouses, goods receipts and the stock ledger."""
 
-import contextlib
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Response
-from temporalio.client import Client
-from temporalio.common import WorkflowIDReusePolicy
-from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from api.access import require
 from api.deps import SessionDep, SettingsDep, TemporalDep
@@ -21,8 +17,9 @@ from api.schemas import (
     WarehouseOut,
 )
 from domain.access import Role
-from domain.orders import SKU_PATTERN, FieldProblem
+from domain.orders import SKU_PATTERN, InvalidField
 from domain.steps import Restock, StockLine
+from gateway import starts
 from store import catalog, inventory
 from store.tables import Warehouse
 
@@ -64,20 +61,6 @@ async def list_warehouses(session: SessionDep) -> list[WarehouseOut]:
     return [_warehouse_out(w) for w in await catalog.list_warehouses(session)]
 
 
-async def wake_waiting_orders(temporal: Client, task_queue: str, source: str, warehouse: str, skus: list[str]) -> str:
-    """Start a restock workflow, which wakes waiting orders one by one, rush first, then oldest."""
-    workflow_id = f"restock-{source}"
-    with contextlib.suppress(WorkflowAlreadyStartedError):  # the same receipt, sent again
-        await temporal.start_workflow(
-            "Restock",
-            Restock(source, warehouse, sorted(set(skus))),
-            id=workflow_id,
-            task_queue=task_queue,
-            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-        )
-    return workflow_id
-
-
 @router.post(
     "/v1/inventory/receipts",
     status_code=201,
@@ -93,7 +76,7 @@ async def receive_goods(
         raise not_found(f"warehouse {body.warehouse}")
     known = await catalog.products_by_sku(session, [line.sku for line in body.lines])
     unknown = [
-        FieldProblem(f"lines[{i}].sku", f"{line.sku} is not in the catalog")
+        InvalidField(f"lines[{i}].sku", f"{line.sku} is not in the catalog")
         for i, line in enumerate(body.lines)
         if line.sku not in known
     ]
@@ -104,13 +87,10 @@ async def receive_goods(
     await session.commit()  # the goods are on the books before anyone is woken
     if not created:
         response.status_code = 200
-    workflow_id = await wake_waiting_orders(
-        temporal,
-        settings.task_queue,
-        f"receipt-{receipt.warehouse}-{receipt.reference}",  # its business key: a resend wakes nobody twice
-        receipt.warehouse,
-        [line["sku"] for line in receipt.lines],
-    )
+    # Its business key as the source: a resend wakes nobody twice. Waiting orders wake rush first, then oldest.
+    source = f"receipt-{receipt.warehouse}-{receipt.reference}"
+    restock = Restock(source, receipt.warehouse, sorted({line["sku"] for line in receipt.lines}))
+    workflow_id = await starts.start_restock(temporal, settings.task_queue, restock)
     return ReceiptOut(
         receipt_id=receipt.receipt_id,
         warehouse=receipt.warehouse,

@@ -1,13 +1,10 @@
 """/v1/webhooks: who hears about business events, and how their deliveries went. Admin only.
 /v1/events: the outbox itself, for operators."""
 
-import contextlib
 from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
-from temporalio.common import WorkflowIDReusePolicy
-from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from api.access import Admin, Operator
 from api.deps import IdPath, SessionDep, SettingsDep, TemporalDep
@@ -24,8 +21,9 @@ from api.event_schemas import (
 )
 from api.limits import PageLimit
 from api.problems import Problem, ProblemError, invalid, not_found
-from domain.events import CATALOGUE, DELIVERY_PENDING, DELIVERY_STATUSES, DeliverWebhook, delivery_workflow_id
-from domain.orders import FieldProblem
+from domain.events import CATALOGUE, DELIVERY_PENDING, DELIVERY_STATUSES, DeliverWebhook
+from domain.orders import InvalidField
+from gateway import starts
 from store import events
 from store.orders import decode_cursor, encode_cursor
 from store.tables import WebhookSubscription
@@ -54,7 +52,7 @@ def _cursor(cursor: str | None) -> tuple[datetime, str] | None:
     try:
         return decode_cursor(cursor)
     except ValueError as err:
-        raise invalid([FieldProblem("cursor", str(err))]) from err
+        raise invalid([InvalidField("cursor", str(err))]) from err
 
 
 @router.post("", status_code=201, responses={422: {"model": Problem}})
@@ -146,15 +144,9 @@ async def redeliver(
         raise ProblemError(409, "Webhook inactive", "activate the webhook (PATCH active=true) before redelivering")
     number = await events.reopen(session, delivery)
     await session.flush()
-    # A retry of this very request finds the redelivery already under way.
-    with contextlib.suppress(WorkflowAlreadyStartedError):
-        await temporal.start_workflow(
-            "WebhookDelivery",
-            DeliverWebhook(delivery.delivery_id, subscription_id, delivery.event_id, settings.webhook_retry_hours),
-            id=delivery_workflow_id(subscription_id, delivery.event_id, number),
-            task_queue=settings.task_queue,
-            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-        )
+    # A retry of this very request finds the redelivery already under way: not started twice.
+    redelivery = DeliverWebhook(delivery.delivery_id, subscription_id, delivery.event_id, settings.webhook_retry_hours)
+    await starts.start_delivery(temporal, settings.task_queue, redelivery, number)
     return DeliveryOut.model_validate(delivery, from_attributes=True)
 
 

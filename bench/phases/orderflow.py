@@ -24,8 +24,8 @@ from bench.measure import (
 )
 from bench.options import Options
 from bench.stack import CpuWindow, Stack
+from domain.contract import WorkflowType, order_workflow_id
 from store.tables import Invoice, OrderRow, PickList, Shipment, Stock
-from workflows.attributes import ORDER_WORKFLOW
 
 
 async def orderflow_phase(stack: Stack, client: Client, db: AsyncEngine, opts: Options, run_id: str) -> dict[str, Any]:
@@ -46,7 +46,8 @@ async def orderflow_phase(stack: Stack, client: Client, db: AsyncEngine, opts: O
     # Done is what Temporal says (the OrderStatus search attribute: a completed order's workflow stays open
     # for delivery reports); the read model is checked afterwards, as a projection that may lag or err.
     query = (
-        f'WorkflowType="{ORDER_WORKFLOW}" AND TaskQueue="{ORDERS_QUEUE}" AND WorkflowId STARTS_WITH "order-{channel}-"'
+        f'WorkflowType="{WorkflowType.ORDER.value}" AND TaskQueue="{ORDERS_QUEUE}"'
+        f' AND WorkflowId STARTS_WITH "{order_workflow_id(channel)}-"'
     )
 
     async def all_completed() -> bool:
@@ -161,7 +162,9 @@ async def check_integrity(
                 )
             ).all()
         )
-    workflows = (await client.count_workflows(f'WorkflowType="{ORDER_WORKFLOW}" AND TaskQueue="{ORDERS_QUEUE}"')).count
+    workflows = (
+        await client.count_workflows(f'WorkflowType="{WorkflowType.ORDER.value}" AND TaskQueue="{ORDERS_QUEUE}"')
+    ).count
     stock_after = await stock_levels(db)
     shipped = {sku: before - stock_after[sku][0] for sku, (before, _) in stock_before.items()}
     expected: Counter[str] = Counter()

@@ -22,7 +22,8 @@ from temporalio.service import RPCError
 
 from config import Settings, WarehouseMode
 from domain.access import Role
-from domain.orders import Address, Customer, Order, OrderLine, OrderStatus, workflow_id_for
+from domain.contract import Query, WorkflowType, order_workflow_id
+from domain.orders import Address, Customer, Order, OrderLine, OrderStatus
 from domain.policy import NewOrder
 from domain.steps import OrderView
 from store import migrate
@@ -84,9 +85,9 @@ async def submit(client: Client, procs: Processes, count: int) -> list[WorkflowH
         new = order(n)
         handles.append(
             await client.start_workflow(
-                "Order",
+                WorkflowType.ORDER,
                 NewOrder(new, settings.order_policy(new, datetime.now(UTC))),
-                id=workflow_id_for(new.order_id),
+                id=order_workflow_id(new.order_id),
                 task_queue=settings.task_queue,
                 result_type=OrderView,
             )
@@ -100,7 +101,9 @@ async def all_complete(handles: list[WorkflowHandle[Any, OrderView]], within: fl
     async def completed(handle: WorkflowHandle[Any, OrderView]) -> OrderView:
         while True:
             try:
-                view: OrderView = await handle.query("view", result_type=OrderView, rpc_timeout=timedelta(seconds=5))
+                view: OrderView = await handle.query(
+                    Query.VIEW, result_type=OrderView, rpc_timeout=timedelta(seconds=5)
+                )
                 if view.status is OrderStatus.COMPLETED:
                     return view
             except RPCError:
@@ -254,7 +257,7 @@ async def test_api_killed_mid_submit_then_retried_makes_one_order(
             assert retried.status_code in (200, 201), retried.text
             procs.kill("api")
         order_ids = [f"drill-{body['external_id']}" for body in bodies]
-        handles = [client.get_workflow_handle(workflow_id_for(o), result_type=OrderView) for o in order_ids]
+        handles = [client.get_workflow_handle(order_workflow_id(o), result_type=OrderView) for o in order_ids]
         await all_complete(handles, within=120)
         await assert_each_done_once(sessions, order_ids, start=1000)
     finally:

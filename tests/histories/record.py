@@ -17,9 +17,10 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
 from config import Settings, WarehouseMode
+from domain.contract import order_workflow_id
 from domain.deliveries import ShipmentReport
 from domain.exceptions import Action
-from domain.orders import Address, Customer, Order, OrderLine, OrderStatus, workflow_id_for
+from domain.orders import Address, Customer, Order, OrderLine, OrderStatus
 from domain.policy import NewOrder
 from domain.steps import CancelRequest, OrderView, PickConfirmation, ResolveException, Restock, StockLine
 from store import catalog, inventory, migrate
@@ -57,7 +58,7 @@ async def start(client: Client, worker: Settings, new: Order, policy: Settings) 
     return await client.start_workflow(
         OrderWorkflow.run,
         NewOrder(new, policy.order_policy(new, datetime.now(UTC))),
-        id=workflow_id_for(new.order_id),
+        id=order_workflow_id(new.order_id),
         task_queue=worker.task_queue,
     )
 
@@ -110,7 +111,7 @@ async def main(names: list[str]) -> None:
                 handle = await env.client.start_workflow(
                     OrderWorkflow.run,
                     NewOrder(happy, settings.order_policy(happy, datetime.now(UTC))),
-                    id=workflow_id_for(happy.order_id),
+                    id=order_workflow_id(happy.order_id),
                     task_queue=settings.task_queue,
                 )
                 await until(handle, OrderStatus.PICKING)
@@ -126,7 +127,7 @@ async def main(names: list[str]) -> None:
                 handle = await env.client.start_workflow(
                     OrderWorkflow.run,
                     NewOrder(short, settings.order_policy(short, datetime.now(UTC))),
-                    id=workflow_id_for(short.order_id),
+                    id=order_workflow_id(short.order_id),
                     task_queue=settings.task_queue,
                 )
                 await until(handle, OrderStatus.NEEDS_ATTENTION)

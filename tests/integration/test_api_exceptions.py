@@ -9,7 +9,7 @@ from temporalio.api.enums.v1 import EventType
 
 from config import WarehouseMode
 from domain.access import Role
-from domain.orders import workflow_id_for
+from domain.contract import SearchAttribute, order_workflow_id
 from tests.conftest import Stack, StackFactory, bearer, make_key, order_body, stock_up, unique
 
 
@@ -43,9 +43,11 @@ async def test_shortage_then_stock_arrives_then_retry_completes(stack_factory: S
         assert queue[0]["order_summary"].startswith("web ")
         alerts = (await stack.http.get("/v1/alerts", params={"order_id": order_id})).json()["items"]
         assert {a["kind"] for a in alerts} == {"exception_opened", "sla_at_risk"}  # written with the exception
-        handle = stack.client.get_workflow_handle(workflow_id_for(order_id))
+        handle = stack.client.get_workflow_handle(order_workflow_id(order_id))
         attrs = (await handle.describe()).typed_search_attributes
-        assert [p.value for p in attrs if p.key.name in ("HasOpenException", "AtRisk")] == [True, True]
+        assert [
+            p.value for p in attrs if p.key.name in (SearchAttribute.HAS_OPEN_EXCEPTION, SearchAttribute.AT_RISK)
+        ] == [True, True]
 
         # Counted without waking waiting orders (a PUT would start a restock that may clear the exception
         # by itself before Carol acts): the retry is hers.
@@ -108,7 +110,7 @@ async def test_rejected_address_is_changed_and_the_order_ships(stack_factory: St
         assert (exception["kind"], exception["step"]) == ("address_rejected", "ship")
 
         # An action that does not fit the exception is refused with the reason, and nothing changes.
-        handle = stack.client.get_workflow_handle(workflow_id_for(order_id))
+        handle = stack.client.get_workflow_handle(order_workflow_id(order_id))
         url = f"/v1/orders/{order_id}/exceptions/{exception['exception_id']}/resolve"
         refused = await stack.http.post(url, json={"action": "ship_available"})
         assert refused.status_code == 409

@@ -7,7 +7,7 @@ from sqlalchemy import func, select
 from temporalio.service import RPCError, RPCStatusCode
 
 from config import WarehouseMode
-from domain.orders import workflow_id_for
+from domain.contract import SearchAttribute, order_workflow_id
 from store import catalog
 from store.tables import Invoice, OrderRow, PickList, Reservation, Shipment, Stock
 from tests.conftest import Stack, StackFactory, order_body, stock_up, unique
@@ -22,7 +22,7 @@ async def rows(stack: Stack, table: Any, order_id: str) -> int:
 
 async def workflow_exists(stack: Stack, order_id: str) -> bool:
     try:
-        await stack.client.get_workflow_handle(workflow_id_for(order_id)).describe()
+        await stack.client.get_workflow_handle(order_workflow_id(order_id)).describe()
     except RPCError as err:
         assert err.status is RPCStatusCode.NOT_FOUND
         return False
@@ -57,12 +57,12 @@ async def test_submitted_order_flows_to_completed(stack_factory: StackFactory, d
         listed = (await stack.http.get("/v1/orders", params={"external_id": "WEB-" + sku})).json()
         assert [(o["order_id"], o["status"]) for o in listed["items"]] == [(order_id, "completed")]
 
-        handle = stack.client.get_workflow_handle(workflow_id_for(order_id))
+        handle = stack.client.get_workflow_handle(order_workflow_id(order_id))
         description = await handle.describe()
         assert description.typed_search_attributes.get(attributes.ORDER_STATUS) == "completed"
         assert description.typed_search_attributes.get(attributes.CHANNEL) == "web"
         assert await description.static_summary() == f"web WEB-{sku} · 1 line · 30.00 CNY"
-        query = f'OrderStatus="completed" AND WorkflowId="{handle.id}"'
+        query = f'{SearchAttribute.ORDER_STATUS}="completed" AND WorkflowId="{handle.id}"'
         for _ in range(50):
             found = [w.id async for w in stack.client.list_workflows(query)]
             if found:
@@ -109,7 +109,7 @@ async def test_fifty_concurrent_identical_submissions_make_one_order(
         await stack.wait_for_status(order_id, "picking")
         assert await rows(stack, OrderRow, order_id) == 1
         assert await rows(stack, Reservation, order_id) == 1
-        found = [w.id async for w in stack.client.list_workflows(f'WorkflowId="{workflow_id_for(order_id)}"')]
+        found = [w.id async for w in stack.client.list_workflows(f'WorkflowId="{order_workflow_id(order_id)}"')]
         assert len(found) <= 1  # visibility may lag; the ID policy itself guarantees one execution
 
 

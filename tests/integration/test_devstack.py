@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from devstack import free_port
+from domain.contract import SearchAttribute, order_workflow_id
 from tests.conftest import BIN, order_body
 
 
@@ -108,13 +109,13 @@ def test_dev_stack_runs_survives_a_killed_worker_and_restarts_cleanly(devstack: 
             "--address",
             devstack.temporal,
             "--query",
-            'OrderStatus="completed"',
+            f'{SearchAttribute.ORDER_STATUS}="completed"',
         ],
         capture_output=True,
         text=True,
         timeout=30,
     )
-    assert f"order-{first_id}" in listed.stdout, listed.stdout + listed.stderr
+    assert order_workflow_id(first_id) in listed.stdout, listed.stdout + listed.stderr
 
     # Orders in flight when the worker dies: the stack brings it back and nothing is lost or doubled.
     ids = []

@@ -10,12 +10,13 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from activities.starting import Outcome, start_order
 from api.import_cli import import_file
 from api.importing import orders_from, read_sheet
 from domain.access import Role
-from domain.imports import ImportBatch, ImportStatus, import_workflow_id, order_to_json
-from domain.orders import workflow_id_for
+from domain.contract import WorkflowType, import_workflow_id, order_workflow_id
+from domain.imports import ImportBatch, ImportStatus, order_to_json
+from gateway import orders as gateway
+from gateway.orders import Outcome
 from store import imports
 from store.sql import utcnow
 from store.tables import ImportRow, OrderRow
@@ -125,7 +126,7 @@ async def test_a_mixed_file_gives_exact_results_and_a_second_import_creates_noth
         new2 = await stack.wait_for_status(f"web-{p}-NEW2", "picking")
         assert new2["priority"] == "rush"
         assert await orders_of(stack, p) == 4
-        description = await stack.client.get_workflow_handle(workflow_id_for(f"web-{p}-NEW1")).describe()
+        description = await stack.client.get_workflow_handle(order_workflow_id(f"web-{p}-NEW1")).describe()
         assert await description.memo_value("import_id") == body["import_id"]
 
         again = await stack.http.post("/v1/orders/import", files=upload(content, name), params={"wait": 20})
@@ -143,7 +144,7 @@ async def test_a_mixed_file_gives_exact_results_and_a_second_import_creates_noth
         }
         assert second["progress"]["created"] == 0
         assert await orders_of(stack, p) == 4
-        description = await stack.client.get_workflow_handle(workflow_id_for(f"web-{p}-NEW1")).describe()
+        description = await stack.client.get_workflow_handle(order_workflow_id(f"web-{p}-NEW1")).describe()
         assert await description.memo_value("import_id") == body["import_id"]  # not started again
 
         read = await stack.http.get(f"/v1/imports/{body['import_id']}", params={"outcome": "created"})
@@ -172,7 +173,7 @@ async def test_a_larger_file_is_accepted_at_once_and_progress_reaches_the_end(
         assert progress["progress"] == {"orders": 250, "created": 250, "duplicate": 0, "invalid": 0, "pending": 0}
         assert seen == sorted(seen)
         for i in (0, 99, 100, 249):  # first and last of each chunk: describe() raises for a missing one
-            described = await stack.client.get_workflow_handle(workflow_id_for(f"web-{p}-{i}")).describe()
+            described = await stack.client.get_workflow_handle(order_workflow_id(f"web-{p}-{i}")).describe()
             assert await described.memo_value("import_id") == accepted.json()["import_id"]
 
 
@@ -282,11 +283,11 @@ async def test_the_batch_continues_as_new_and_a_retried_chunk_counts_its_own_ord
             await imports.create(s, row, stored)
         first, second = (o.order for o in parsed[:2])
         assert first is not None and second is not None
-        assert (await start_order(stack.client, stack.settings, first, import_id)).outcome is Outcome.CREATED
-        assert (await start_order(stack.client, stack.settings, second, "imp_other")).outcome is Outcome.CREATED
+        assert (await gateway.start(stack.client, stack.settings, first, import_id)).outcome is Outcome.CREATED
+        assert (await gateway.start(stack.client, stack.settings, second, "imp_other")).outcome is Outcome.CREATED
 
         handle = await stack.client.start_workflow(
-            "ImportBatch",
+            WorkflowType.IMPORT_BATCH,
             ImportBatch(import_id, chunks=3, chunk_size=2, chunks_per_run=1),
             id=import_workflow_id(import_id),
             task_queue=stack.settings.task_queue,

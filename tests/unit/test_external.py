@@ -13,12 +13,7 @@ import pytest
 from pydantic import ValidationError
 from temporalio.exceptions import ApplicationError
 
-from activities.external import (
-    HttpCarrier,
-    HttpLedger,
-    HttpWarehouse,
-    Partner,
-)
+from activities.external import HttpCarrier, HttpLedger, HttpWarehouse, Partner
 from config import Settings
 from domain.contract import ErrorType
 from domain.orders import Address, OrderLine, OrderStatus

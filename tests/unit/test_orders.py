@@ -1,16 +1,16 @@
 from dataclasses import replace
 from datetime import UTC, datetime
 
+from domain.contract import order_workflow_id
 from domain.orders import (
     Address,
     Customer,
     Order,
     OrderLine,
-    catalog_problems,
+    invalid_skus,
     is_order_id,
     order_id_for,
     validate,
-    workflow_id_for,
 )
 
 
@@ -29,7 +29,7 @@ def sample_order(**changes: object) -> Order:
 def test_identity_comes_from_channel_and_external_id() -> None:
     order = sample_order()
     assert order.order_id == order_id_for("web", "WEB-10001") == "web-WEB-10001"
-    assert workflow_id_for(order.order_id) == "order-web-WEB-10001"
+    assert order_workflow_id(order.order_id) == "order-web-WEB-10001"
     assert is_order_id(order.order_id)
     assert not is_order_id("web")
     assert not is_order_id("../etc")
@@ -59,6 +59,6 @@ def test_validation_names_the_field_at_fault() -> None:
     assert [p.field for p in validate(sample_order(lines=[]))] == ["lines"]
 
 
-def test_catalog_problems_flag_unknown_and_inactive_skus() -> None:
-    problems = catalog_problems(sample_order(), {"TEE": True, "MUG": False})
-    assert [str(p) for p in problems] == ["lines[1].sku: MUG is not active", "lines[2].sku: CAP is not in the catalog"]
+def test_invalid_skus_flag_unknown_and_inactive_skus() -> None:
+    invalid = invalid_skus(sample_order(), {"TEE": True, "MUG": False})
+    assert [str(p) for p in invalid] == ["lines[1].sku: MUG is not active", "lines[2].sku: CAP is not in the catalog"]

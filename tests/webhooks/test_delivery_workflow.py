@@ -12,12 +12,13 @@ from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from activities.outbox import RelayOptions, start_delivery
 from activities.webhooks import WebhookActivities
 from api.app import create_app
 from config import Settings
 from domain.access import Role
-from domain.events import BusinessEvent, delivery_workflow_id, event_id
+from domain.contract import delivery_workflow_id
+from domain.events import BusinessEvent, DeliverWebhook, event_id
+from gateway import starts
 from store import events
 from tests.conftest import bearer, make_key, settings_for, unique
 from tests.webhooks.receiver import Receiver, serving
@@ -46,11 +47,11 @@ class Setup:
             assert row is not None
             await events.mark_dispatched(s, [row.seq])  # the test plays the relay
             delivery_id = await events.open_delivery(s, subscription_id, row)
-        options = RelayOptions(self.settings.task_queue, retry_hours=retry_hours)
+        delivery = DeliverWebhook(delivery_id, subscription_id, event.event_id, retry_hours)
         # The time-skipping client's own handle: waiting on its result lets time jump over the backoff.
-        handle = await start_delivery(self.env.client, options, subscription_id, event.event_id, delivery_id)
+        handle = await starts.start_delivery(self.env.client, self.settings.task_queue, delivery)
         assert handle is not None and handle.id == delivery_workflow_id(subscription_id, event.event_id)
-        assert await start_delivery(self.env.client, options, subscription_id, event.event_id, delivery_id) is None
+        assert await starts.start_delivery(self.env.client, self.settings.task_queue, delivery) is None
         return subscription_id, delivery_id, handle
 
     async def delivery(self, delivery_id: str) -> Any:

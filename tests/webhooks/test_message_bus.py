@@ -16,7 +16,8 @@ from temporalio.testing import WorkflowEnvironment
 from activities.bus import EventBus
 from activities.outbox import Relay, RelayOptions
 from config import WarehouseMode
-from domain.events import BusinessEvent, delivery_workflow_id, event_id
+from domain.contract import WorkflowType, delivery_workflow_id
+from domain.events import BusinessEvent, event_id
 from store import events
 from tests.conftest import StackFactory, order_body, stock_up, unique
 from tests.integration.test_api_exceptions import eventually
@@ -105,7 +106,9 @@ async def test_with_nats_away_webhooks_still_flow_and_the_bus_catches_up(
         async with sessions() as s:
             row = await events.get_event(s, event.event_id)
             assert row is not None and row.dispatched_at is not None and row.published_at is None
-        assert (await delivery.describe()).workflow_type == "WebhookDelivery"  # the webhook went on regardless
+        assert (
+            await delivery.describe()
+        ).workflow_type == WorkflowType.WEBHOOK_DELIVERY  # the webhook went on regardless
 
         back = Relay(dev_env.client, sessions, RelayOptions(queue, nats_url=NATS_URL))
         async with Listener() as listener:

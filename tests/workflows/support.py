@@ -13,7 +13,8 @@ from temporalio.common import WorkflowIDReusePolicy
 from temporalio.testing import WorkflowEnvironment
 
 from config import Settings
-from domain.orders import Address, Customer, Order, OrderLine, OrderStatus, workflow_id_for
+from domain.contract import order_workflow_id
+from domain.orders import Address, Customer, Order, OrderLine, OrderStatus
 from domain.policy import NewOrder
 from domain.steps import OrderView
 from store.tables import Stock
@@ -43,7 +44,7 @@ async def start(env: WorkflowEnvironment, settings: Settings, order: Order) -> O
     handle = await env.client.start_workflow(
         OrderWorkflow.run,
         NewOrder(order, settings.order_policy(order, await env.get_current_time())),
-        id=workflow_id_for(order.order_id),
+        id=order_workflow_id(order.order_id),
         task_queue=settings.task_queue,
         id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
     )
