@@ -82,7 +82,9 @@ async def resolve_form(request: Request, order_id: str, exception_id: str, actio
 
 def _address(form: dict[str, str]) -> AddressIn:
     fields = ("name", "line1", "line2", "city", "region", "postal_code", "country")
-    return AddressIn(**{f: form[f].strip() or None if f in ("line2", "region") else form[f] for f in fields if f in form})
+    return AddressIn(
+        **{f: form[f].strip() or None if f in ("line2", "region") else form[f] for f in fields if f in form}
+    )
 
 
 async def _act(request: Request, me: Principal, order_id: str, call: Awaitable[OrderOut]) -> HTMLResponse:

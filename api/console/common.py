@@ -47,7 +47,7 @@ def temporal_ui(settings: Settings, order_id: str) -> str:
 
 
 def render(
-    request: Request, template: str, principal: Principal | None, status_code: int = 200, **context: Any
+    request: Request, template: str, principal: Principal | None, *, status_code: int = 200, **context: Any
 ) -> HTMLResponse:
     t = translator(request)
     return templates.TemplateResponse(

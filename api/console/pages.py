@@ -1,7 +1,7 @@
 """Console pages that read: sign-in, dashboard, orders, stock. Each calls the API's own functions."""
 
 from datetime import UTC, datetime, timedelta
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Form, Query, Request
@@ -108,7 +108,7 @@ async def dashboard_live(request: Request, me: Person, session: SessionDep) -> H
     return render(request, "_dashboard_live.html", me, **await _dashboard_data(session, me))
 
 
-async def _dashboard_data(session: SessionDep, me: Principal) -> dict[str, object]:
+async def _dashboard_data(session: SessionDep, me: Principal) -> dict[str, Any]:
     await session.connection(execution_options=READ_ONLY)
     now = datetime.now(UTC)
     operates = may(me, OPERATES)
@@ -122,7 +122,7 @@ async def _dashboard_data(session: SessionDep, me: Principal) -> dict[str, objec
         "by_kind": by_kind,
         "age_buckets": console.AGE_BUCKETS_H,
         "open_total": sum(c.total for c in by_kind),
-        "at_risk": await console.orders_at_risk(session, me.channel, 20),
+        "at_risk": await console.orders_at_risk(session, me.channel, 20) if may(me, READS_ORDERS) else [],
         "hourly": list(reversed(hourly)),  # oldest hour first
         "now": now,
     }
@@ -148,9 +148,7 @@ async def orders_page(
         if any(o.order_id == q for o in found.items):
             return RedirectResponse(f"{PREFIX}/orders/{quote(q)}", status_code=303)  # type: ignore[return-value]
     after = created_after.replace(tzinfo=UTC) if created_after and created_after.tzinfo is None else created_after
-    page = await order_routes.list_orders(
-        me, session, 50, status, channel or None, q or None, after, None, cursor
-    )
+    page = await order_routes.list_orders(me, session, 50, status, channel or None, q or None, after, None, cursor)
     return render(
         request,
         "orders.html",
@@ -184,4 +182,3 @@ async def order_page(
         temporal_url=temporal_ui(settings, order_id),
         final=order.status in FINAL,
     )
-

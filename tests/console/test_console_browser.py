@@ -36,14 +36,21 @@ async def open_exception(console: Console, order_id: str, within: float = 30) ->
 
 
 async def stock(console: Console) -> None:
-    await console.http.put("/v1/products/CON-TEE", json={"name": "Console tee", "unit_price": "10.00", "currency": "CNY"})
+    await console.http.put(
+        "/v1/products/CON-TEE", json={"name": "Console tee", "unit_price": "10.00", "currency": "CNY"}
+    )
     await console.http.put("/v1/inventory/MAIN/CON-TEE", json={"on_hand": 1000})
 
 
 def rejected_address() -> dict[str, Any]:
     return {
-        "ship_to": {"name": "Bo", "line1": "8 Huaihai Rd", "city": "Shanghai", "postal_code": REJECTED_POSTCODE,
-                    "country": "CN"}
+        "ship_to": {
+            "name": "Bo",
+            "line1": "8 Huaihai Rd",
+            "city": "Shanghai",
+            "postal_code": REJECTED_POSTCODE,
+            "country": "CN",
+        }
     }
 
 
@@ -86,8 +93,13 @@ async def test_exception_appears_live_and_is_resolved_from_the_queue(console: Co
     await page.screenshot(path=IMAGES / "console-exceptions.png", full_page=True)
     await row.locator('button[data-action="change_address"]').click()
     form = row.locator("form.inline-form")
-    for field, value in {"name": "Bo", "line1": "8 Huaihai Rd", "city": "Shanghai", "postal_code": "200020",
-                         "country": "CN"}.items():
+    for field, value in {
+        "name": "Bo",
+        "line1": "8 Huaihai Rd",
+        "city": "Shanghai",
+        "postal_code": "200020",
+        "country": "CN",
+    }.items():
         await form.locator(f'input[name="{field}"]').fill(value)
     await form.locator("button[type=submit]").click()
     await expect(row.locator('[data-outcome="ok"]')).to_be_visible(timeout=20_000)
@@ -178,8 +190,9 @@ async def test_a_forged_request_without_the_csrf_token_is_refused(console: Conso
         f"/console/orders/{order_id}/exceptions/{exception['exception_id']}/resolve", form={"action": "cancel"}
     )
     assert response.status == 403
-    response = await page.request.post(f"/console/orders/{order_id}/control/cancel", form={"reason": "x"},
-                                       headers={"X-CSRF-Token": "forged"})
+    response = await page.request.post(
+        f"/console/orders/{order_id}/control/cancel", form={"reason": "x"}, headers={"X-CSRF-Token": "forged"}
+    )
     assert response.status == 403
     view = (await console.http.get(f"/v1/orders/{order_id}")).json()
     assert view["status"] == "needs_attention"
