@@ -8,7 +8,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from api.console import actions, pages
+from api.console import actions, operations, pages
 from api.console.common import HERE
 from api.console.sessions import PREFIX, ConsoleSessionMiddleware, SignInRequired
 
@@ -25,5 +25,6 @@ async def _sign_in(request: Request, _: Exception) -> Response:
 def install(app: FastAPI) -> None:
     app.include_router(pages.router)
     app.include_router(actions.router)
+    app.include_router(operations.router)
     app.mount(f"{PREFIX}/static", StaticFiles(directory=HERE / "static"), name="console-static")
     app.add_exception_handler(SignInRequired, _sign_in)

@@ -206,3 +206,22 @@ async def test_chinese_from_the_browser_language(console: Console) -> None:
     await page.click("text=English")
     await expect(page.locator("h1")).to_have_text("Dashboard")
     await context.close()
+
+
+async def test_stock_and_integrations_follow_the_api_roles(console: Console) -> None:
+    await stock(console)
+    context, page = await console.signed_in(Role.VIEWER)
+    await page.goto("/console/stock?sku=CON-TEE")
+    await expect(page.locator("#levels")).to_contain_text("CON-TEE")
+    await expect(page.locator("#ledger")).to_be_visible()
+    response = await page.goto("/console/integrations")  # webhooks are for admins, as GET /v1/webhooks
+    assert response is not None and response.status == 403
+    await context.close()
+    context, page = await console.signed_in(Role.CHANNEL)
+    response = await page.goto("/console/stock")
+    assert response is not None and response.status == 403
+    await context.close()
+    context, page = await console.signed_in(Role.ADMIN)
+    response = await page.goto("/console/integrations")
+    assert response is not None and response.status == 200
+    await context.close()
