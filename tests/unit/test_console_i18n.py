@@ -20,7 +20,7 @@ def test_every_message_is_in_every_language() -> None:
 
 def test_every_status_kind_and_action_has_a_name() -> None:
     for prefix, enum in (("status", OrderStatus), ("kind", ExceptionKind), ("action", Action)):
-        for member in enum:  # type: ignore[attr-defined]
+        for member in enum:
             assert f"{prefix}.{member.value}" in CATALOGUE
 
 
