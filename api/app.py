@@ -89,7 +89,7 @@ def create_app(settings: Settings, temporal: Client | None = None) -> FastAPI:
 
     # Outermost last: log → authenticate and throttle → console session → audit → limit the body → replay or run once.
     app.add_middleware(IdempotencyMiddleware, settings=settings)
-    uploads = {imports.UPLOAD_PATH: settings.max_import_bytes}
+    uploads = {imports.UPLOAD_PATH: settings.max_import_bytes, console.UPLOAD_PATH: settings.max_import_bytes}
     app.add_middleware(RequestLimitsMiddleware, max_bytes=settings.max_body_bytes, larger=uploads)
     app.add_middleware(AuditMiddleware)
     app.add_middleware(console.ConsoleSessionMiddleware)

@@ -10,9 +10,10 @@ from fastapi.staticfiles import StaticFiles
 
 from api.console import actions, operations, pages
 from api.console.common import HERE
+from api.console.operations import UPLOAD_PATH
 from api.console.sessions import PREFIX, ConsoleSessionMiddleware, SignInRequired
 
-__all__ = ["ConsoleSessionMiddleware", "install"]
+__all__ = ["UPLOAD_PATH", "ConsoleSessionMiddleware", "install"]
 
 
 async def _sign_in(request: Request, _: Exception) -> Response:

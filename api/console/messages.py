@@ -37,6 +37,25 @@ CATALOGUE: dict[str, dict[str, str]] = {
     "hooks.error": {"en": "Last error", "zh": "最后错误"},
     "hooks.redeliver": {"en": "Redeliver", "zh": "重新投递"},
     "result.redelivering": {"en": "Redelivery started", "zh": "已开始重新投递"},
+    "nav.import": {"en": "Import", "zh": "导入"},
+    "import.intro": {
+        "en": "Upload a spreadsheet (CSV or XLSX, one row per order line). Each order is checked like an order "
+        "sent to the API; the report lists every order with its outcome.",
+        "zh": "上传电子表格（CSV 或 XLSX，每行一个订单行）。"
+        "每个订单按 API 下单的同样规则校验；报告列出每个订单的结果。",
+    },
+    "import.file": {"en": "Spreadsheet", "zh": "电子表格"},
+    "import.upload": {"en": "Upload", "zh": "上传"},
+    "import.template": {"en": "Template: GET /v1/orders/import/template", "zh": "模板：GET /v1/orders/import/template"},
+    "import.report": {"en": "Import {id}: {status}", "zh": "导入 {id}：{status}"},
+    "import.counts": {
+        "en": "{rows} rows · {orders} orders · {created} created · {duplicate} duplicates · {invalid} invalid · "
+        "{pending} pending",
+        "zh": "{rows} 行 · {orders} 个订单 · 新建 {created} · 重复 {duplicate} · 无效 {invalid} · 处理中 {pending}",
+    },
+    "import.rows": {"en": "Rows", "zh": "行号"},
+    "import.outcome": {"en": "Outcome", "zh": "结果"},
+    "import.errors": {"en": "Problems", "zh": "问题"},
     "yes": {"en": "yes", "zh": "是"},
     "no": {"en": "no", "zh": "否"},
     "nav.sign_out": {"en": "Sign out", "zh": "退出"},

@@ -3,15 +3,16 @@ deliveries with redeliver), through the API's own route functions and role rules
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.responses import HTMLResponse
 
-from api.access import Admin
+from api.access import Admin, OrderSubmitter
 from api.console.common import render, roles_of
 from api.console.sessions import PREFIX, Person
-from api.deps import SessionDep, SettingsDep, TemporalDep
+from api.deps import SessionDep, SessionsDep, SettingsDep, TemporalDep
 from api.problems import ProblemError
 from api.routers import catalog as catalog_routes
+from api.routers import imports as import_routes
 from api.routers import warehouses as warehouse_routes
 from api.routers import webhooks as webhook_routes
 from domain.access import Principal
@@ -22,6 +23,8 @@ router = APIRouter(prefix=PREFIX, include_in_schema=False)
 # As the API: stock is read by handlers and viewers (api/routers/catalog.py READERS), webhooks by admins.
 STOCK_READERS = frozenset(catalog_routes.READERS)
 ADMINS = roles_of(Admin).roles
+IMPORTERS = roles_of(OrderSubmitter).roles  # as POST /v1/orders/import: channel keys (their channel) and admins
+UPLOAD_PATH = f"{PREFIX}/import"
 
 
 def _forbidden(request: Request, me: Principal) -> HTMLResponse:
@@ -88,3 +91,33 @@ async def redeliver(
             detail=detail,
         )
     return render(request, "_result.html", me, ok=True, message_key="result.redelivering", detail="")
+
+
+@router.get("/import")
+async def import_page(request: Request, me: Person) -> HTMLResponse:
+    if not me.may(IMPORTERS):
+        return _forbidden(request, me)
+    return render(request, "import.html", me)
+
+
+@router.post("/import")
+async def import_upload(
+    request: Request, me: Person, temporal: TemporalDep, sessions: SessionsDep, settings: SettingsDep
+) -> HTMLResponse:
+    """The spreadsheet goes through POST /v1/orders/import's own function; its row report shows in place."""
+    if not me.may(IMPORTERS):
+        return render(request, "_result.html", me, status_code=403, ok=False, message_key="error.forbidden", detail="")
+    try:
+        report = await import_routes.import_orders(me, temporal, sessions, settings, Response(), request, wait=10)
+    except ProblemError as err:
+        problems = "; ".join(f"{e.field}: {e.message}" for e in err.problem.errors or [])
+        return render(
+            request,
+            "_result.html",
+            me,
+            status_code=err.problem.status,
+            ok=False,
+            message_key="result.refused",
+            detail=problems or err.problem.detail or err.problem.title,
+        )
+    return render(request, "_import_report.html", me, report=report)

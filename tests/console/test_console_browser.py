@@ -2,12 +2,14 @@
 role and channel scoping, CSRF. Screenshots for the README are taken here (docs/images/)."""
 
 import asyncio
+import csv
 import time
 from pathlib import Path
 from typing import Any
 
 from playwright.async_api import expect
 
+from api.importing import COLUMNS, EXAMPLE
 from domain.access import Role
 from tests.conftest import order_body, unique
 from tests.console.conftest import Console
@@ -224,4 +226,29 @@ async def test_stock_and_integrations_follow_the_api_roles(console: Console) -> 
     context, page = await console.signed_in(Role.ADMIN)
     response = await page.goto("/console/integrations")
     assert response is not None and response.status == 200
+    await context.close()
+
+
+async def test_a_channel_user_imports_a_spreadsheet_and_sees_its_row_report(console: Console, tmp_path: Path) -> None:
+    await stock(console)
+    good, bad = unique("IMP"), unique("IMP")
+    rows = [
+        {**EXAMPLE, "external_id": good, "sku": "CON-TEE", "quantity": "2"},
+        {**EXAMPLE, "external_id": bad, "sku": "NO-SUCH-SKU", "quantity": "1"},
+    ]
+    sheet = tmp_path / "orders.csv"
+    with sheet.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
+    context, page = await console.signed_in(Role.CHANNEL)
+    await page.goto("/console/import")
+    await page.set_input_files('input[name="file"]', str(sheet))
+    await page.click("#import-form button[type=submit]")
+    report = page.locator("#report")
+    await expect(report).to_be_visible(timeout=20_000)
+    await expect(report.locator('tr[data-outcome="invalid"]')).to_contain_text("NO-SUCH-SKU")
+    await expect(report.locator("tr", has_text=good)).to_be_visible()
+    assert (await console.http.get(f"/v1/orders/web-{good}")).status_code == 200
+    assert (await console.http.get(f"/v1/orders/web-{bad}")).status_code == 404
     await context.close()
