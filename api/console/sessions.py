@@ -23,6 +23,7 @@ from store import console, keys
 log = structlog.get_logger(__name__)
 
 PREFIX = "/console"
+STATIC = f"{PREFIX}/static/"  # public files: no session lookup
 COOKIE = "orderflow_console"
 LOGIN_COOKIE = "orderflow_console_login"  # double-submit token for the sign-in form, before any session
 CSRF_HEADER = "x-csrf-token"
@@ -47,7 +48,7 @@ class ConsoleSessionMiddleware:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"].startswith(PREFIX):
+        if scope["type"] == "http" and scope["path"].startswith(PREFIX) and not scope["path"].startswith(STATIC):
             token = _cookie(scope, COOKIE)
             state = scope.setdefault("state", {})
             state.pop("principal", None)  # the console admits sessions only, never a bearer key
