@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint unit bench clean bytecode
+.PHONY: run test lint unit bench clean bytecode browser
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,8 +23,13 @@ run: bytecode
 	$(BIN)/orderflow-dev
 
 ## make test: lint, types and the whole test suite (needs PostgreSQL on 127.0.0.1:5432)
-test: bytecode lint
+test: bytecode lint browser
 	$(BIN)/pytest
+
+# The console's browser tests drive Debian's chromium (Playwright's own browser downloads are not used).
+browser:
+	@command -v chromium >/dev/null && dpkg -s fonts-noto-cjk >/dev/null 2>&1 || \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk >/dev/null; }
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -75,6 +75,10 @@ class Settings(BaseSettings):
     api_host: str = "127.0.0.1"
     api_port: Annotated[int, Field(ge=1, le=65535)] = 8000
     temporal_ui_port: Annotated[int, Field(ge=1, le=65535)] = 8233
+    # Where the console links an order's workflow; empty means http://<api_host>:<temporal_ui_port>.
+    temporal_ui_url: str = ""
+    # A console sign-in lasts this long, then asks for the key again (api/console/sessions.py).
+    console_session_hours: Annotated[float, Field(gt=0, le=24 * 7)] = 8
 
     warehouse_mode: WarehouseMode = WarehouseMode.MANUAL
     auto_pick_delay_seconds: Annotated[float, Field(ge=0, le=3600)] = 2.0

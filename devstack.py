@@ -189,6 +189,7 @@ def main() -> None:
         print(
             "\norderflow is running\n"
             f"  API docs     {api}/docs\n"
+            f"  Console      {api}/console (sign in with a key below)\n"
             f"  Temporal UI  http://{host or '127.0.0.1'}:{settings.temporal_ui_port}\n"
             f"  database     {settings.database_url or 'SQLite under ' + str(data)}\n"
             f"  warehouse    {settings.warehouse_mode.value} mode\n"

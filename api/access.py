@@ -31,6 +31,8 @@ log = structlog.get_logger(__name__)
 PUBLIC_PATHS = frozenset({"/healthz", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"})
 # Authenticated by a partner's signature over the body instead of a key (api/callbacks.py).
 SIGNED_PREFIX = "/v1/callbacks/"
+# Authenticated by a sign-in session instead of a key (api/console/sessions.py).
+CONSOLE_PREFIX = "/console"
 
 # Declares the scheme in OpenAPI (the lock in /docs); the middleware has already checked the key.
 bearer = HTTPBearer(auto_error=False, description="an API key: `Authorization: Bearer of_...`")
@@ -111,7 +113,7 @@ class AccessMiddleware:
         self.principals = principals if principals is not None else Principals(settings.api_key_cache_seconds)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in PUBLIC_PATHS:
+        if scope["type"] != "http" or scope["path"] in PUBLIC_PATHS or scope["path"].startswith(CONSOLE_PREFIX):
             await self.app(scope, receive, send)
             return
         if scope["path"].startswith(SIGNED_PREFIX):

@@ -7,7 +7,7 @@ import structlog
 from fastapi import FastAPI
 from temporalio.client import Client
 
-from api import openapi, problems
+from api import console, openapi, problems
 from api.access import AccessMiddleware
 from api.audit import AuditMiddleware
 from api.caches import ActiveProducts, Principals
@@ -82,13 +82,15 @@ def create_app(settings: Settings, temporal: Client | None = None) -> FastAPI:
         health.router,
     ):
         app.include_router(router)
+    console.install(app)
     openapi.install(app, settings)
 
-    # Outermost last: log → authenticate and throttle → audit → limit the body → replay or run once.
+    # Outermost last: log → authenticate and throttle → console session → audit → limit the body → replay or run once.
     app.add_middleware(IdempotencyMiddleware, settings=settings)
-    uploads = {imports.UPLOAD_PATH: settings.max_import_bytes}
+    uploads = {imports.UPLOAD_PATH: settings.max_import_bytes, console.UPLOAD_PATH: settings.max_import_bytes}
     app.add_middleware(RequestLimitsMiddleware, max_bytes=settings.max_body_bytes, larger=uploads)
     app.add_middleware(AuditMiddleware)
+    app.add_middleware(console.ConsoleSessionMiddleware)
     app.add_middleware(AccessMiddleware, settings=settings, principals=app.state.principals)
     app.add_middleware(RequestLogMiddleware)
     return app

@@ -437,3 +437,14 @@ class InboundEvent(Base):
     order_id: Mapped[str] = mapped_column(String(100), index=True)
     occurred_at: Mapped[datetime] = mapped_column(TS)
     received_at: Mapped[datetime] = mapped_column(TS)
+
+
+class ConsoleSession(Base):
+    """A person signed in to the console with an API key. Only the SHA-256 of the cookie's token is kept."""
+
+    __tablename__ = "console_sessions"
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    key_id: Mapped[str] = mapped_column(ForeignKey("api_keys.key_id", ondelete="CASCADE"), index=True)
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(TS)
+    expires_at: Mapped[datetime] = mapped_column(TS, index=True)

@@ -8,7 +8,7 @@ from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 from pydantic import SecretStr, ValidationError
 
-from api.access import PUBLIC_PATHS, SIGNED_PREFIX, RateLimiter, RoleCheck
+from api.access import CONSOLE_PREFIX, PUBLIC_PATHS, SIGNED_PREFIX, RateLimiter, RoleCheck
 from api.app import create_app
 from config import Settings, redact_secrets
 from domain.access import Principal, Role
@@ -42,7 +42,9 @@ def test_every_route_declares_the_roles_it_admits() -> None:
     undeclared = [
         f"{sorted(r.methods or ())} {r.path}"
         for r in routes
-        if r.path not in PUBLIC_PATHS and not r.path.startswith(SIGNED_PREFIX) and not role_checks(r.dependant)
+        if r.path not in PUBLIC_PATHS
+        and not r.path.startswith((SIGNED_PREFIX, CONSOLE_PREFIX))
+        and not role_checks(r.dependant)
     ]
     assert undeclared == [], "add `require(...)` (api.access) to these routes"
     for route in routes:

@@ -1,0 +1,67 @@
+"""What every console page shares: templates, the request's language, and role checks taken from the API's."""
+
+from pathlib import Path
+from typing import Any, get_args
+
+from fastapi import Request
+from fastapi.params import Depends as DependsParam
+from fastapi.responses import HTMLResponse
+from fastapi.templating import Jinja2Templates
+
+from api.access import Handler, Operator, OrderReader, RoleCheck
+from api.console import i18n
+from api.console.sessions import CSRF_FIELD
+from config import Settings
+from domain.access import Principal
+from domain.contract import order_workflow_id
+
+HERE = Path(__file__).parent
+templates = Jinja2Templates(directory=HERE / "templates")
+
+
+def roles_of(alias: object) -> RoleCheck:
+    """The API's role check behind an `Annotated[Principal, Depends(require(...))]` alias."""
+    for meta in get_args(alias)[1:]:
+        if isinstance(meta, DependsParam) and isinstance(meta.dependency, RoleCheck):
+            return meta.dependency
+    raise TypeError(f"{alias} has no role check")
+
+
+# The console admits exactly whom the matching API routes admit.
+ACTS = roles_of(Handler)  # resolve exceptions, hold, release, cancel, re-address, approve, reject
+OPERATES = roles_of(Operator)  # the exception queue, stock, alerts
+READS_ORDERS = roles_of(OrderReader)
+
+
+def may(principal: Principal, check: RoleCheck) -> bool:
+    return principal.may(check.roles)
+
+
+def translator(request: Request) -> i18n.Translator:
+    return i18n.Translator(i18n.negotiate(request.cookies.get(i18n.COOKIE), request.headers.get("accept-language")))
+
+
+def temporal_ui(settings: Settings, order_id: str) -> str:
+    base = settings.temporal_ui_url or f"http://{settings.api_host}:{settings.temporal_ui_port}"
+    return f"{base.rstrip('/')}/namespaces/{settings.temporal_namespace}/workflows/{order_workflow_id(order_id)}"
+
+
+def render(
+    request: Request, template: str, principal: Principal | None, *, status_code: int = 200, **context: Any
+) -> HTMLResponse:
+    t = translator(request)
+    return templates.TemplateResponse(
+        request,
+        template,
+        {
+            "t": t,
+            "lang": t.language,
+            "me": principal,
+            "csrf": getattr(request.state, "console_csrf", ""),
+            "csrf_field": CSRF_FIELD,
+            "can_act": principal is not None and may(principal, ACTS),
+            "can_operate": principal is not None and may(principal, OPERATES),
+            **context,
+        },
+        status_code=status_code,
+    )
