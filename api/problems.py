@@ -108,6 +108,11 @@ def gateway_problem(err: GatewayError) -> Problem:
     return Problem(title=title, status=status, detail=err.reason)
 
 
+def problem_of(err: ProblemError | GatewayError) -> Problem:
+    """The HTTP answer to either kind of refusal, for callers that show it rather than raise it (the console)."""
+    return err.problem if isinstance(err, ProblemError) else gateway_problem(err)
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(GatewayError)
     async def _gateway(_: Request, exc: GatewayError) -> JSONResponse:

@@ -16,11 +16,12 @@ from api.audit import target
 from api.console.common import ACTS, OPERATES, may, render
 from api.console.sessions import PREFIX, Person
 from api.deps import SessionDep, SessionsDep, TemporalDep
-from api.problems import ProblemError
+from api.problems import ProblemError, problem_of
 from api.routers import controls
 from api.schemas import AddressIn, CancelIn, ChangeAddressIn, HoldIn, NoteIn, OrderOut, ResolveIn
 from domain.access import Principal
 from domain.exceptions import Action, ExceptionKind
+from gateway.errors import GatewayError
 from store import console
 from store.db import READ_ONLY
 
@@ -91,15 +92,16 @@ async def _act(request: Request, me: Principal, order_id: str, call: Awaitable[O
     target(request, order_id)
     try:
         order = await call
-    except ProblemError as err:
+    except (ProblemError, GatewayError) as refused:
+        err = problem_of(refused)
         return render(
             request,
             "_result.html",
             me,
-            status_code=err.problem.status,
+            status_code=err.status,
             ok=False,
             message_key="result.refused",
-            detail=err.problem.detail or err.problem.title,
+            detail=err.detail or err.title,
         )
     return render(request, "_result.html", me, ok=True, message_key="result.done", detail="", order=order)
 

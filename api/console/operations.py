@@ -10,13 +10,14 @@ from api.access import Admin, OrderSubmitter
 from api.console.common import render, roles_of
 from api.console.sessions import PREFIX, Person
 from api.deps import SessionDep, SessionsDep, SettingsDep, TemporalDep
-from api.problems import ProblemError
+from api.problems import ProblemError, problem_of
 from api.routers import catalog as catalog_routes
 from api.routers import imports as import_routes
 from api.routers import warehouses as warehouse_routes
 from api.routers import webhooks as webhook_routes
 from domain.access import Principal
 from domain.events import DELIVERY_FAILED
+from gateway.errors import GatewayError
 
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
 
@@ -79,13 +80,14 @@ async def redeliver(
         return render(request, "_result.html", me, status_code=403, ok=False, message_key="error.forbidden", detail="")
     try:
         await webhook_routes.redeliver(subscription_id, delivery_id, me, session, temporal, settings)
-    except ProblemError as err:
-        detail = err.problem.detail or err.problem.title
+    except (ProblemError, GatewayError) as refused:
+        err = problem_of(refused)
+        detail = err.detail or err.title
         return render(
             request,
             "_result.html",
             me,
-            status_code=err.problem.status,
+            status_code=err.status,
             ok=False,
             message_key="result.refused",
             detail=detail,
@@ -109,15 +111,16 @@ async def import_upload(
         return render(request, "_result.html", me, status_code=403, ok=False, message_key="error.forbidden", detail="")
     try:
         report = await import_routes.import_orders(me, temporal, sessions, settings, Response(), request, wait=10)
-    except ProblemError as err:
-        problems = "; ".join(f"{e.field}: {e.message}" for e in err.problem.errors or [])
+    except (ProblemError, GatewayError) as refused:
+        err = problem_of(refused)
+        problems = "; ".join(f"{e.field}: {e.message}" for e in err.errors or [])
         return render(
             request,
             "_result.html",
             me,
-            status_code=err.problem.status,
+            status_code=err.status,
             ok=False,
             message_key="result.refused",
-            detail=problems or err.problem.detail or err.problem.title,
+            detail=problems or err.detail or err.title,
         )
     return render(request, "_import_report.html", me, report=report)

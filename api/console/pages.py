@@ -12,10 +12,11 @@ from api.console.common import OPERATES, READS_ORDERS, may, render, temporal_ui
 from api.console.kpis import kpi_tiles
 from api.console.sessions import COOKIE, CSRF_FIELD, LOGIN_COOKIE, PREFIX, Person, new_login_token
 from api.deps import SessionDep, SettingsDep, TemporalDep
-from api.problems import ProblemError
+from api.problems import ProblemError, problem_of
 from api.routers import orders as order_routes
 from domain.access import Principal
 from domain.orders import OrderStatus
+from gateway.errors import GatewayError
 from store import console, keys
 from store.db import READ_ONLY
 
@@ -170,8 +171,9 @@ async def order_page(
         return render(request, "error.html", me, status_code=404, message_key="error.not_found")
     try:
         order = await order_routes.get_order(order_id, me, temporal, session)
-    except ProblemError as err:
-        if err.problem.status != 404:
+    except (ProblemError, GatewayError) as refused:
+        err = problem_of(refused)
+        if err.status != 404:
             raise
         return render(request, "error.html", me, status_code=404, message_key="error.not_found")
     return render(
