@@ -19,10 +19,12 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from domain.egress import EgressRule, parse_address, parse_networks
 from domain.exceptions import ExceptionKind
 from domain.money import to_minor
 from domain.orders import Order
 from domain.policy import Ladder, OrderPolicy, promised_ship_by
+from store.crypto import parse_keys
 
 # The hard ceiling of lines per order in the request schema; `max_order_lines` sets the limit below it.
 MAX_LINES_CEILING = 10_000
@@ -100,6 +102,15 @@ class Settings(BaseSettings):
     erp_password: SecretStr | None = None
     erp_timeout_s: ExternalTimeout = 5.0
     external_connect_timeout_s: ExternalTimeout = 3.0
+    # Outbound requests (webhooks, WMS/TMS/ERP; docs/security.md): in production, loopback and private
+    # networks are reachable only when named here (CIDR), e.g. ["10.20.0.0/16"]. Link-local and cloud
+    # metadata addresses are never reachable.
+    egress_allow: list[str] = []
+    # Keys that encrypt webhook and partner secrets in the database (store/crypto.py): Fernet keys,
+    # comma-separated, the first seals, all open. Required in production. `orderflow-secrets new-key`.
+    secret_keys: SecretStr | None = None
+    # Shared state of all API processes (rate limits, key revocations): unset keeps it per process.
+    redis_url: str = ""
 
     # Delivery promise and people's deadlines (a later issue moves these into business rules).
     sla_rush_hours: Annotated[float, Field(gt=0)] = 24
@@ -216,6 +227,36 @@ class Settings(BaseSettings):
             timeout_s=getattr(self, f"{system}_timeout_s"),
             connect_timeout_s=self.external_connect_timeout_s,
         )
+
+    @model_validator(mode="after")
+    def _secret_keys_are_keys(self) -> "Settings":
+        text = self.secret_keys.get_secret_value() if self.secret_keys else ""
+        try:
+            keys = parse_keys(text)
+        except ValueError as err:
+            raise ValueError(f"ORDERFLOW_SECRET_KEYS: {err}") from None
+        if self.environment == "production" and not keys:
+            raise ValueError("ORDERFLOW_SECRET_KEYS must be set in production: it encrypts secrets at rest")
+        return self
+
+    @model_validator(mode="after")
+    def _egress_is_allowed(self) -> "Settings":
+        rule = self.egress_rule  # raises ValueError naming a bad network
+        for system in EXTERNAL_SYSTEMS:
+            url: str = getattr(self, f"{system}_url")
+            address = parse_address(urlsplit(url).hostname or "") if url else None
+            reason = rule.refusal(address) if address is not None else None
+            if reason is not None:
+                raise ValueError(f"ORDERFLOW_{system.upper()}_URL: {reason}")
+        return self
+
+    @property
+    def egress_rule(self) -> EgressRule:
+        try:
+            networks = parse_networks(self.egress_allow)
+        except ValueError as err:
+            raise ValueError(f"ORDERFLOW_EGRESS_ALLOW: {err}") from None
+        return EgressRule(production=self.environment == "production", allow=networks)
 
     @model_validator(mode="after")
     def _thresholds_are_money(self) -> "Settings":

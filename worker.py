@@ -30,6 +30,8 @@ from activities.outbox import RelayOptions, running_relay
 from activities.warehouse import WarehouseActivities
 from activities.webhooks import WebhookActivities
 from config import Settings, WarehouseMode, configure_logging, get_settings
+from egress import Egress
+from store import crypto
 from store.db import ShortWork, create_engine, create_sessions
 from workflows.importing import ImportBatchWorkflow
 from workflows.order import OrderWorkflow
@@ -54,6 +56,7 @@ def partner(settings: Settings, system: str) -> Partner | None:
         password=external.password,
         timeout_s=external.timeout_s,
         connect_timeout_s=external.connect_timeout_s,
+        egress=Egress.from_settings(settings),
     )
 
 
@@ -66,7 +69,7 @@ def build_activities(settings: Settings, sessions: async_sessionmaker[AsyncSessi
     warehouse = WarehouseActivities(sessions, auto_after, external_wms)
     carrier = CarrierActivities(sessions, HttpCarrier(tms) if tms else settings.carrier_name)
     billing = BillingActivities(sessions, HttpLedger(erp) if erp else None)
-    webhooks = WebhookActivities(sessions)
+    webhooks = WebhookActivities(sessions, Egress.from_settings(settings))
     deliveries = DeliveryActivities(sessions)
     return [
         orders.confirm_order,
@@ -179,6 +182,7 @@ async def connect(settings: Settings, within: float = 60) -> Client:
 
 
 async def run(settings: Settings) -> None:
+    crypto.configure(crypto.keys_of(settings.secret_keys))
     url = settings.resolved_database_url
     engine = create_engine(url)
     client = await connect(settings)

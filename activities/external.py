@@ -30,6 +30,7 @@ from activities.carrier import ADDRESS_REJECTED, Booking
 from domain.money import format_minor
 from domain.orders import Address
 from domain.steps import BookShipment, CreatePickList, IssueInvoice
+from egress import Egress, EgressRefused
 
 log = structlog.get_logger(__name__)
 
@@ -53,6 +54,8 @@ class Partner:
     password: str | None = field(default=None, repr=False)
     timeout_s: float = 5.0  # the whole call, connect to last byte
     connect_timeout_s: float = 3.0
+    # Which addresses may be reached (docs/security.md); None only in tests that give a transport.
+    egress: Egress | None = None
     # Only for tests of the error mapping; the worker talks to the network.
     transport: httpx.AsyncBaseTransport | None = None
 
@@ -95,10 +98,17 @@ class PartnerClient:
         try:
             # The deadline covers the whole exchange: a partner dripping bytes cannot hold the step.
             async with asyncio.timeout(self.partner.timeout_s):
+                transport = self.partner.transport
+                if transport is None and self.partner.egress is not None:
+                    transport = self.partner.egress.transport()
                 async with httpx.AsyncClient(
-                    timeout=self._timeout, auth=self._auth, transport=self.partner.transport
+                    timeout=self._timeout, auth=self._auth, transport=transport, trust_env=False
                 ) as http:
                     response = await http.post(url, json=body, headers=headers)
+        except EgressRefused as err:
+            raise ApplicationError(
+                f"{what}: refused to connect: {err}", {"system": system}, type=PARTNER_REJECTED, non_retryable=True
+            ) from None
         except (TimeoutError, httpx.TimeoutException):
             raise unavailable(f"{what}: no answer within {self.partner.timeout_s:g} s") from None
         except httpx.TransportError as err:

@@ -30,6 +30,8 @@ from api.routers import (
     webhooks,
 )
 from config import Settings
+from egress import Egress
+from store import crypto
 from store.db import ShortWork, create_engine, create_sessions
 
 log = structlog.get_logger(__name__)
@@ -67,6 +69,8 @@ def create_app(settings: Settings, temporal: Client | None = None) -> FastAPI:
     # Here rather than in the lifespan: the access middleware is built before the lifespan runs.
     app.state.principals = Principals(settings.api_key_cache_seconds)
     app.state.active_products = ActiveProducts(settings.catalog_cache_seconds)
+    app.state.egress = Egress.from_settings(settings)
+    crypto.configure(crypto.keys_of(settings.secret_keys))
     for router in (
         imports.router,  # before orders: /v1/orders/import is not an order ID
         orders.router,
