@@ -146,3 +146,25 @@ async def test_a_redirect_to_metadata_is_not_followed(sessions: async_sessionmak
     assert isinstance(outcome, ApplicationError)  # 302 is not a 2xx: the attempt failed
     row = await delivery(sessions, req.delivery_id)
     assert row.last_status_code == 302 and row.status == "pending"
+
+
+async def test_signing_scheme_and_secret_rotation_through_the_api(
+    production_api: tuple[FastAPI, httpx.AsyncClient],
+) -> None:
+    app, http = production_api
+    app.state.egress = Egress(EgressRule(production=True, allow=parse_networks(["10.20.0.0/16"])))
+    url = "http://10.20.1.1/hook"
+    bad = await http.post(
+        "/v1/webhooks", json={"url": url, "event_types": ["*"], "signing_scheme": "standard", "secret": "x" * 20}
+    )
+    assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "secret"
+    created = await http.post("/v1/webhooks", json={"url": url, "event_types": ["*"], "signing_scheme": "standard"})
+    assert created.status_code == 201, created.text
+    hook = created.json()
+    assert hook["signing_scheme"] == "standard" and hook["secret"].startswith("whsec_")
+    assert hook["previous_secret_expires_at"] is None
+    rotated = await http.post(f"/v1/webhooks/{hook['subscription_id']}/rotate-secret", json={"overlap_hours": 2})
+    assert rotated.status_code == 200, rotated.text
+    assert rotated.json()["secret"] != hook["secret"]
+    assert rotated.json()["previous_secret_expires_at"] is not None
+    assert "secret" not in (await http.get(f"/v1/webhooks/{hook['subscription_id']}")).json()
