@@ -13,6 +13,7 @@ from api.audit import AuditMiddleware
 from api.caches import ActiveProducts, Principals
 from api.idempotency import IdempotencyMiddleware
 from api.limits import RequestLimitsMiddleware
+from api.ratelimit import listening
 from api.requestlog import RequestLogMiddleware
 from api.routers import (
     audit,
@@ -33,6 +34,7 @@ from config import Settings
 from egress import Egress
 from store import crypto
 from store.db import ShortWork, create_engine, create_sessions
+from store.shared import redis_of
 
 log = structlog.get_logger(__name__)
 
@@ -53,10 +55,13 @@ def create_app(settings: Settings, temporal: Client | None = None) -> FastAPI:
         )
         log.info("api ready", docs=f"http://{settings.api_host}:{settings.api_port}/docs")
         try:
-            yield
+            async with listening(settings.redis_url, app.state.principals):
+                yield
         finally:
             await engine.dispose()
             await app.state.short_work.close()
+            if app.state.redis is not None:
+                await app.state.redis.aclose()
 
     app = FastAPI(
         title="orderflow",
@@ -70,6 +75,7 @@ def create_app(settings: Settings, temporal: Client | None = None) -> FastAPI:
     app.state.principals = Principals(settings.api_key_cache_seconds)
     app.state.active_products = ActiveProducts(settings.catalog_cache_seconds)
     app.state.egress = Egress.from_settings(settings)
+    app.state.redis = redis_of(settings.redis_url)
     crypto.configure(crypto.keys_of(settings.secret_keys))
     for router in (
         imports.router,  # before orders: /v1/orders/import is not an order ID
@@ -95,6 +101,6 @@ def create_app(settings: Settings, temporal: Client | None = None) -> FastAPI:
     uploads = {imports.UPLOAD_PATH: settings.max_import_bytes}
     app.add_middleware(RequestLimitsMiddleware, max_bytes=settings.max_body_bytes, larger=uploads)
     app.add_middleware(AuditMiddleware)
-    app.add_middleware(AccessMiddleware, settings=settings, principals=app.state.principals)
+    app.add_middleware(AccessMiddleware, settings=settings, principals=app.state.principals, redis=app.state.redis)
     app.add_middleware(RequestLogMiddleware)
     return app

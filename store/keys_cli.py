@@ -16,9 +16,10 @@ from config import configure_logging, get_settings
 from domain.access import Role
 from store import keys
 from store.db import create_engine, create_sessions
+from store.shared import announce_revocation, redis_of
 
 
-async def _run(url: str, args: argparse.Namespace) -> int:
+async def _run(url: str, args: argparse.Namespace, redis_url: str = "") -> int:
     engine = create_engine(url)
     try:
         async with create_sessions(engine).begin() as session:
@@ -42,6 +43,10 @@ async def _run(url: str, args: argparse.Namespace) -> int:
                 if revoked_key is None:
                     print(f"no API key {args.key_id}", file=sys.stderr)
                     return 1
+                redis = redis_of(redis_url)
+                await announce_revocation(redis, revoked_key.key_id)
+                if redis is not None:
+                    await redis.aclose()
                 print(f"revoked {revoked_key.key_id} ({revoked_key.name}); its next request is refused")
     except (OperationalError, ProgrammingError) as err:
         print(f"cannot use the database ({type(err).__name__}); run orderflow-migrate first?", file=sys.stderr)
@@ -67,7 +72,7 @@ def main() -> None:
         parser.error("--channel is required for role channel, and only for it")
     settings = get_settings()
     configure_logging(settings)
-    sys.exit(asyncio.run(_run(settings.resolved_database_url, args)))
+    sys.exit(asyncio.run(_run(settings.resolved_database_url, args, settings.redis_url)))
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 
 from api.access import Admin
 from api.deps import IdPath, PrincipalsDep, SessionDep
@@ -12,6 +12,7 @@ from api.schemas import KeyCreated, KeyIn, KeyOut, KeyPage
 from domain.access import Role
 from domain.orders import FieldProblem
 from store import keys
+from store.shared import announce_revocation
 from store.tables import ApiKey
 
 router = APIRouter(prefix="/v1/api-keys", tags=["access"])
@@ -52,7 +53,9 @@ async def list_keys(
 
 
 @router.delete("/{key_id}", responses={404: {"model": Problem}, 409: {"model": Problem}})
-async def revoke_key(key_id: IdPath, admin: Admin, session: SessionDep, principals: PrincipalsDep) -> KeyOut:
+async def revoke_key(
+    key_id: IdPath, admin: Admin, session: SessionDep, principals: PrincipalsDep, request: Request
+) -> KeyOut:
     """Revoke a key: its next request is refused (401). Revoking a revoked key changes nothing.
     A key cannot revoke itself — create the new key first, then revoke the old one with it."""
     if key_id == admin.key_id:
@@ -60,5 +63,7 @@ async def revoke_key(key_id: IdPath, admin: Admin, session: SessionDep, principa
     key = await keys.revoke(session, key_id)
     if key is None:
         raise not_found(f"API key {key_id}")
-    principals.revoked(key_id)  # this process refuses it at once; others within api_key_cache_seconds
+    principals.revoked(key_id)  # this process refuses it at once
+    # Every other process at once with Redis; without it, within api_key_cache_seconds.
+    await announce_revocation(request.app.state.redis, key_id)
     return _key_out(key)

@@ -9,8 +9,9 @@ from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 from pydantic import SecretStr, ValidationError
 
-from api.access import PUBLIC_PATHS, SIGNED_PREFIX, RateLimiter, RoleCheck
+from api.access import PUBLIC_PATHS, SIGNED_PREFIX, RoleCheck
 from api.app import create_app
+from api.ratelimit import RateLimiter
 from config import Settings, redact_secrets
 from domain.access import Principal, Role
 
