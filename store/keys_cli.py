@@ -2,6 +2,7 @@
 
 orderflow-keys create --name carol --role handler
 orderflow-keys create --name shopify --role channel --channel web
+orderflow-keys create --name acme-wms --role partner --partner acme-wms
 orderflow-keys list [--all]
 orderflow-keys revoke k_0123456789abcdef
 """
@@ -25,7 +26,7 @@ async def _run(url: str, args: argparse.Namespace, redis_url: str = "") -> int:
         async with create_sessions(engine).begin() as session:
             if args.command == "create":
                 try:
-                    key, secret = await keys.create(session, args.name, Role(args.role), args.channel)
+                    key, secret = await keys.create(session, args.name, Role(args.role), args.channel, args.partner)
                 except ValueError as err:
                     print(err, file=sys.stderr)
                     return 2
@@ -63,6 +64,7 @@ def main() -> None:
     create.add_argument("--name", required=True, help="who holds it (the audit log shows key:<name>)")
     create.add_argument("--role", required=True, choices=[r.value for r in Role])
     create.add_argument("--channel", help="the channel a channel key is bound to")
+    create.add_argument("--partner", help="the partner (warehouse or carrier) a partner key acts for")
     listing = commands.add_parser("list", help="list keys (never their secrets)")
     listing.add_argument("--all", action="store_true", help="include revoked keys")
     revoke = commands.add_parser("revoke", help="revoke a key: refused from its next request on")
@@ -70,6 +72,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.command == "create" and (args.role == Role.CHANNEL) != (args.channel is not None):
         parser.error("--channel is required for role channel, and only for it")
+    if args.command == "create" and (args.role == Role.PARTNER) != (args.partner is not None):
+        parser.error("--partner is required for role partner, and only for it")
     settings = get_settings()
     configure_logging(settings)
     sys.exit(asyncio.run(_run(settings.resolved_database_url, args, settings.redis_url)))

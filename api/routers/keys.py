@@ -11,7 +11,7 @@ from api.problems import Problem, ProblemError, invalid, not_found
 from api.schemas import KeyCreated, KeyIn, KeyOut, KeyPage
 from domain.access import Role
 from domain.orders import FieldProblem
-from store import keys
+from store import keys, partners
 from store.shared import announce_revocation
 from store.tables import ApiKey
 
@@ -24,6 +24,7 @@ def _key_out(key: ApiKey) -> KeyOut:
         name=key.name,
         role=Role(key.role),
         channel=key.channel,
+        partner_id=key.partner_id,
         created_at=key.created_at,
         revoked_at=key.revoked_at,
     )
@@ -34,7 +35,11 @@ async def create_key(body: KeyIn, _: Admin, session: SessionDep) -> KeyCreated:
     """A new key. The response carries the secret this once: store it now."""
     if (body.role is Role.CHANNEL) != (body.channel is not None):
         raise invalid([FieldProblem("channel", "required for role channel, and only for it")])
-    key, secret = await keys.create(session, body.name, body.role, body.channel)
+    if (body.role is Role.PARTNER) != (body.partner_id is not None):
+        raise invalid([FieldProblem("partner_id", "required for role partner, and only for it")])
+    if body.partner_id is not None and await partners.get(session, body.partner_id) is None:
+        raise invalid([FieldProblem("partner_id", f"partner {body.partner_id} does not exist")])
+    key, secret = await keys.create(session, body.name, body.role, body.channel, body.partner_id)
     return KeyCreated(**_key_out(key).model_dump(), key=secret)
 
 
