@@ -24,7 +24,7 @@ from urllib.parse import quote
 import httpx
 import structlog
 from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationError
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
 from activities.carrier import ADDRESS_REJECTED, Booking
 from domain.money import format_minor
@@ -126,6 +126,8 @@ class PartnerClient:
                 {"system": system, "status": status, "code": rejection.code},
                 type=rejection_type(rejection),
                 non_retryable=True,
+                # An expected business answer: logged once above, no traceback from the worker.
+                category=ApplicationErrorCategory.BENIGN,
             )
         if status not in (200, 201):
             raise broke_contract(f"{what}: answered {status}, the contract says 200 or 201")
@@ -140,7 +142,9 @@ class PartnerClient:
 
 def unavailable(message: str, retry_in: timedelta | None = None) -> ApplicationError:
     log.warning("partner unavailable: the step will retry", reason=message)
-    return ApplicationError(message, type=PARTNER_UNAVAILABLE, next_retry_delay=retry_in)
+    return ApplicationError(
+        message, type=PARTNER_UNAVAILABLE, next_retry_delay=retry_in, category=ApplicationErrorCategory.BENIGN
+    )
 
 
 def broke_contract(message: str) -> ApplicationError:

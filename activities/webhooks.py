@@ -6,7 +6,7 @@ import httpx
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
 from domain.egress import EgressRule
 from domain.events import DeadLetter, DeliverWebhook, DeliveryAttempted, is_retryable
@@ -23,6 +23,9 @@ TIMEOUT_S = 10.0
 REFUSED = "WebhookRefused"
 GONE = "SubscriptionGone"
 FORBIDDEN_TARGET = "WebhookTargetForbidden"
+# A subscriber's refusal or outage is its business, expected and recorded on the delivery: the worker
+# logs it at debug level, without a traceback.
+BENIGN = ApplicationErrorCategory.BENIGN
 
 
 def signed_headers(subscription: WebhookSubscription, event: EventRow, body: bytes) -> dict[str, str]:
@@ -91,10 +94,14 @@ class WebhookActivities:
             # An expected failure of someone else's system: one line, no traceback.
             log.warning("webhook attempt failed", status_code=status, error=error, attempt=attempt)
             if refused:
-                raise ApplicationError(error or "target refused", type=FORBIDDEN_TARGET, non_retryable=True)
+                raise ApplicationError(
+                    error or "target refused", type=FORBIDDEN_TARGET, non_retryable=True, category=BENIGN
+                )
             if status is not None and not is_retryable(status):
-                raise ApplicationError(f"the subscriber answered {status}", type=REFUSED, non_retryable=True)
-            raise ApplicationError(error or "delivery failed", type="WebhookUnavailable")
+                raise ApplicationError(
+                    f"the subscriber answered {status}", type=REFUSED, non_retryable=True, category=BENIGN
+                )
+            raise ApplicationError(error or "delivery failed", type="WebhookUnavailable", category=BENIGN)
 
     @activity.defn(name="dead_letter_webhook")
     async def dead_letter_webhook(self, req: DeadLetter) -> None:

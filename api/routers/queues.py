@@ -67,7 +67,8 @@ async def list_exceptions(
             step=e.step,
             message=e.message,
             raised_at=e.raised_at,
-            age_seconds=int((now - e.raised_at).total_seconds()),
+            # A resolved exception's age stopped when it was resolved.
+            age_seconds=int(((e.resolved_at or now) - e.raised_at).total_seconds()),
             escalation_level=e.escalation_level,
             allowed_actions=[Action(a) for a in e.allowed_actions],
             resolved_at=e.resolved_at,

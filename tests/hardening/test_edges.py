@@ -1,0 +1,47 @@
+"""Contract edges found by outside clients (schemathesis, the OpenAPI document's readers)."""
+
+import json
+import re
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+
+from api.app import create_app
+from domain.access import Role
+from tests.conftest import bearer, make_key, settings_for
+
+
+@pytest.fixture
+async def http(sqlite_url: str) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(settings_for(sqlite_url))
+    async with app.router.lifespan_context(app):
+        admin = await make_key(app.state.sessions, Role.ADMIN)
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://t", headers=bearer(admin)
+        ) as client:
+            yield client
+
+
+async def test_unknown_query_parameters_are_refused_naming_them(http: httpx.AsyncClient) -> None:
+    misspelt = await http.get("/v1/webhooks", params={"limt": 5})
+    assert misspelt.status_code == 422
+    assert [e["field"] for e in misspelt.json()["errors"]] == ["limt"]
+    assert "cursor, limit" in misspelt.json()["errors"][0]["message"]
+    assert (await http.get("/v1/webhooks", params={"limit": 5})).status_code == 200
+
+
+async def test_a_huge_limit_names_the_real_bound(http: httpx.AsyncClient) -> None:
+    for limit in ("201", "99999999999999999999999"):
+        answer = await http.get("/v1/webhooks", params={"limit": limit})
+        assert answer.status_code == 422
+        assert answer.json()["errors"] == [{"field": "limit", "message": "at most 200 items per page"}]
+
+
+async def test_every_reference_in_the_openapi_document_resolves(http: httpx.AsyncClient) -> None:
+    spec = (await http.get("/openapi.json")).json()
+    refs = set(re.findall(r'"\$ref": "([^"]+)"', json.dumps(spec)))
+    assert refs and not [r for r in refs if not r.startswith("#/components/schemas/")]
+    missing = {r for r in refs if r.removeprefix("#/components/schemas/") not in spec["components"]["schemas"]}
+    assert missing == set()
+    assert "#/components/schemas/CallbackType" in refs
