@@ -24,10 +24,21 @@ from domain.exceptions import ExceptionKind
 from domain.money import to_minor
 from domain.orders import Order
 from domain.policy import Ladder, OrderPolicy, promised_ship_by
+from domain.retention import PruneTable, RetentionPlan
 from store.crypto import parse_keys
 
 # The hard ceiling of lines per order in the request schema; `max_order_lines` sets the limit below it.
 MAX_LINES_CEILING = 10_000
+# Days each table keeps its rows unless ORDERFLOW_RETENTION_DAYS says otherwise; 0 keeps them forever.
+# Events outlive their deliveries, so a delivery listed can still be redelivered.
+RETENTION_DEFAULT_DAYS = {
+    "webhook_deliveries": 30.0,
+    "events": 45.0,
+    "inbound_events": 90.0,
+    "idempotency_records": 7.0,
+    "imports": 90.0,
+    "audit_log": 0.0,  # an audit log is kept until someone decides otherwise
+}
 # Values that are examples in documentation, compose files and tutorials, never real secrets.
 DEFAULT_SECRETS = frozenset(
     {"", "changeme", "change-me", "change_me", "secret", "password", "postgres", "orderflow", "temporal", "admin"}
@@ -109,6 +120,14 @@ class Settings(BaseSettings):
     # Keys that encrypt webhook and partner secrets in the database (store/crypto.py): Fernet keys,
     # comma-separated, the first seals, all open. Required in production. `orderflow-secrets new-key`.
     secret_keys: SecretStr | None = None
+    # Retention (docs/operations.md): days each table keeps its rows (0: forever), pruned by a Temporal
+    # Schedule every `retention_every_minutes` (0: no schedule) in batches of `retention_batch_size`.
+    # Tables left out keep their defaults. Audit rows are written to `audit_export_dir` before they go.
+    retention_days: dict[str, Annotated[float, Field(ge=0)]] = {}
+    retention_every_minutes: Annotated[float, Field(ge=0, le=7 * 24 * 60)] = 60
+    retention_batch_size: Annotated[int, Field(ge=1, le=10_000)] = 1000
+    # Empty means data_dir/audit-export.
+    audit_export_dir: str = ""
     # Shared state of all API processes (rate limits, key revocations): unset keeps it per process.
     redis_url: str = ""
 
@@ -238,6 +257,24 @@ class Settings(BaseSettings):
         if self.environment == "production" and not keys:
             raise ValueError("ORDERFLOW_SECRET_KEYS must be set in production: it encrypts secrets at rest")
         return self
+
+    @model_validator(mode="after")
+    def _retention_names_known_tables(self) -> "Settings":
+        unknown = sorted(set(self.retention_days) - set(RETENTION_DEFAULT_DAYS))
+        if unknown:
+            known = ", ".join(RETENTION_DEFAULT_DAYS)
+            raise ValueError(f"ORDERFLOW_RETENTION_DAYS: unknown table(s) {', '.join(unknown)}; known: {known}")
+        return self
+
+    def retention_plan(self) -> RetentionPlan:
+        days = {**RETENTION_DEFAULT_DAYS, **self.retention_days}
+        return RetentionPlan(
+            [PruneTable(table, keep, self.retention_batch_size) for table, keep in days.items() if keep > 0]
+        )
+
+    @property
+    def resolved_audit_export_dir(self) -> Path:
+        return Path(self.audit_export_dir) if self.audit_export_dir else self.data_dir / "audit-export"
 
     @model_validator(mode="after")
     def _egress_is_allowed(self) -> "Settings":

@@ -16,6 +16,7 @@ class WorkflowType(StrEnum):
     RESTOCK = "Restock"
     IMPORT_BATCH = "ImportBatch"
     WEBHOOK_DELIVERY = "WebhookDelivery"
+    RETENTION = "Retention"
 
 
 class Signal(StrEnum):
@@ -66,6 +67,10 @@ class SearchAttribute(StrEnum):
     ORDER_TOTAL = "OrderTotal"  # float
     HAS_OPEN_EXCEPTION = "HasOpenException"  # bool
     AT_RISK = "AtRisk"  # bool
+
+
+# The Temporal Schedule that starts the Retention workflow (worker.py creates it).
+RETENTION_SCHEDULE_ID = "orderflow-retention"
 
 
 def order_workflow_id(order_id: str) -> str:
