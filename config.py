@@ -92,6 +92,8 @@ class Settings(BaseSettings):
     warehouse_mode: WarehouseMode = WarehouseMode.MANUAL
     auto_pick_delay_seconds: Annotated[float, Field(ge=0, le=3600)] = 2.0
     default_warehouse: Annotated[str, Field(min_length=1, max_length=32)] = "MAIN"
+    # The country (ISO 3166-1 alpha-2) the default warehouse is created in; change it later with PUT.
+    default_warehouse_country: Annotated[str, Field(pattern="^[A-Z]{2}$")] = "CN"
     default_currency: Annotated[str, Field(pattern="^[A-Z]{3}$")] = "CNY"
     carrier_name: str = "orderflow-post"
 

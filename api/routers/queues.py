@@ -8,11 +8,11 @@ from fastapi import APIRouter, Query
 from api.access import Handler, Operator
 from api.deps import IdPath, SessionDep
 from api.limits import PageLimit
-from api.problems import Problem, ProblemError, not_found
+from api.problems import Problem, invalid, not_found
 from api.schemas import AlertOut, AlertPage, ExceptionListItem, ExceptionPage
 from domain.exceptions import Action, ExceptionKind
 from domain.money import format_minor
-from domain.orders import OrderStatus
+from domain.orders import FieldProblem, OrderStatus
 from store import orders
 from store.tables import AlertRow
 
@@ -25,7 +25,7 @@ def _after(cursor: str | None) -> tuple[datetime, str] | None:
     try:
         return orders.decode_cursor(cursor) if cursor else None
     except ValueError as err:
-        raise ProblemError(422, "Invalid request", str(err)) from None
+        raise invalid([FieldProblem("cursor", str(err))]) from None
 
 
 def _alert_out(a: AlertRow) -> AlertOut:

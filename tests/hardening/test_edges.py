@@ -1,14 +1,19 @@
 """Contract edges found by outside clients (schemathesis, the OpenAPI document's readers)."""
 
+import asyncio
 import json
 import re
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import httpx
 import pytest
 
 from api.app import create_app
 from domain.access import Role
+from store import migrate
+from store.db import create_engine, create_sessions
+from store.tables import Warehouse
 from tests.conftest import bearer, make_key, settings_for
 
 
@@ -45,3 +50,24 @@ async def test_every_reference_in_the_openapi_document_resolves(http: httpx.Asyn
     missing = {r for r in refs if r.removeprefix("#/components/schemas/") not in spec["components"]["schemas"]}
     assert missing == set()
     assert "#/components/schemas/CallbackType" in refs
+
+
+async def test_a_bad_cursor_names_the_cursor(http: httpx.AsyncClient) -> None:
+    for path in ("/v1/orders", "/v1/exceptions", "/v1/alerts"):
+        answer = await http.get(path, params={"cursor": "not-a-cursor"})
+        assert answer.status_code == 422, path
+        assert [e["field"] for e in answer.json()["errors"]] == ["cursor"], path
+
+
+async def test_the_default_warehouse_takes_its_country_from_settings(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'w.db'}"
+    await asyncio.to_thread(migrate.upgrade, url)
+    await migrate.ensure_default_warehouse(url, "MAIN", "DE")
+    await migrate.ensure_default_warehouse(url, "MAIN", "FR")  # an existing warehouse keeps its country
+    engine = create_engine(url)
+    try:
+        async with create_sessions(engine)() as s:
+            warehouse = await s.get(Warehouse, "MAIN")
+            assert warehouse is not None and warehouse.country == "DE"
+    finally:
+        await engine.dispose()
