@@ -12,7 +12,7 @@ from api.access import AccessMiddleware
 from api.audit import AuditMiddleware
 from api.caches import ActiveProducts, Principals
 from api.idempotency import IdempotencyMiddleware
-from api.limits import RequestLimitsMiddleware, known_query
+from api.limits import RequestLimitsMiddleware, json_content, known_query
 from api.ratelimit import listening
 from api.requestlog import RequestLogMiddleware
 from api.routers import (
@@ -69,7 +69,7 @@ def create_app(settings: Settings, temporal: Client | None = None) -> FastAPI:
         description="Order management where every order is a durable Temporal workflow. "
         "Every route but /healthz takes an API key: `Authorization: Bearer <key>`.",
         lifespan=lifespan,
-        dependencies=[Depends(known_query)],
+        dependencies=[Depends(known_query), Depends(json_content)],
     )
     problems.install(app)
     # Here rather than in the lifespan: the access middleware is built before the lifespan runs.

@@ -4,14 +4,14 @@ from collections.abc import Mapping
 from typing import Annotated
 from urllib.parse import unquote_to_bytes
 
-from fastapi import Depends, Query, Request
+from fastapi import Depends, Query, Request, params
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.access import SIGNED_PREFIX
 from api.deps import SettingsDep
-from api.problems import FieldError, Problem, invalid, respond
+from api.problems import FieldError, Problem, ProblemError, invalid, respond
 from api.schemas import clean_text
 from domain.orders import FieldProblem
 
@@ -139,3 +139,24 @@ async def known_query(request: Request) -> None:
     if unknown:
         takes = f"this route takes {', '.join(sorted(known))}" if known else "this route takes no query parameters"
         raise invalid([FieldProblem(name, f"unknown query parameter; {takes}") for name in unknown])
+
+
+async def json_content(request: Request) -> None:
+    """A route that takes a JSON body answers 415 to a body of another media type (a 422 would say the
+    JSON was wrong when there was none)."""
+    route = request.scope.get("route")
+    if not isinstance(route, APIRoute) or route.body_field is None or request.method in ("GET", "HEAD", "DELETE"):
+        return
+    if isinstance(route.body_field.field_info, params.Form):  # File is a Form
+        return
+    media = request.headers.get("content-type", "").partition(";")[0].strip().lower()
+    if request.headers.get("content-length", "0") == "0" and "transfer-encoding" not in request.headers:
+        return  # no body: the route decides whether one is required
+    if media == "application/json" or media.endswith("+json"):
+        return
+    raise ProblemError(
+        415,
+        "Unsupported media type",
+        f"send the body as application/json (Content-Type: {media or 'missing'})",
+        [FieldProblem("content-type", "must be application/json")],
+    )

@@ -71,3 +71,11 @@ async def test_the_default_warehouse_takes_its_country_from_settings(tmp_path: P
             assert warehouse is not None and warehouse.country == "DE"
     finally:
         await engine.dispose()
+
+
+async def test_a_body_that_is_not_json_is_415(http: httpx.AsyncClient) -> None:
+    sent = await http.post("/v1/api-keys", content=b"name=x&role=viewer", headers={"content-type": "text/plain"})
+    assert sent.status_code == 415, sent.text
+    assert sent.json()["errors"][0]["field"] == "content-type"
+    as_json = await http.post("/v1/api-keys", json={"name": "json-ok", "role": "viewer"})
+    assert as_json.status_code == 201
