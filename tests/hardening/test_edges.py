@@ -79,3 +79,10 @@ async def test_a_body_that_is_not_json_is_415(http: httpx.AsyncClient) -> None:
     assert sent.json()["errors"][0]["field"] == "content-type"
     as_json = await http.post("/v1/api-keys", json={"name": "json-ok", "role": "viewer"})
     assert as_json.status_code == 201
+
+
+async def test_a_5000_digit_number_is_not_called_invalid_json(http: httpx.AsyncClient) -> None:
+    body = b'{"name": "digits", "role": "viewer", "channel": ' + b"9" * 5000 + b"}"
+    sent = await http.post("/v1/api-keys", content=body, headers={"content-type": "application/json"})
+    assert sent.status_code == 422
+    assert sent.json()["errors"] == [{"field": "body", "message": "a number in the body has too many digits"}]
