@@ -19,13 +19,26 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from domain.egress import EgressRule, parse_address, parse_networks
 from domain.exceptions import ExceptionKind
 from domain.money import to_minor
 from domain.orders import Order
 from domain.policy import Ladder, OrderPolicy, promised_ship_by
+from domain.retention import PruneTable, RetentionPlan
+from store.crypto import parse_keys
 
 # The hard ceiling of lines per order in the request schema; `max_order_lines` sets the limit below it.
 MAX_LINES_CEILING = 10_000
+# Days each table keeps its rows unless ORDERFLOW_RETENTION_DAYS says otherwise; 0 keeps them forever.
+# Events outlive their deliveries, so a delivery listed can still be redelivered.
+RETENTION_DEFAULT_DAYS = {
+    "webhook_deliveries": 30.0,
+    "events": 45.0,
+    "inbound_events": 90.0,
+    "idempotency_records": 7.0,
+    "imports": 90.0,
+    "audit_log": 0.0,  # an audit log is kept until someone decides otherwise
+}
 # Values that are examples in documentation, compose files and tutorials, never real secrets.
 DEFAULT_SECRETS = frozenset(
     {"", "changeme", "change-me", "change_me", "secret", "password", "postgres", "orderflow", "temporal", "admin"}
@@ -83,6 +96,8 @@ class Settings(BaseSettings):
     warehouse_mode: WarehouseMode = WarehouseMode.MANUAL
     auto_pick_delay_seconds: Annotated[float, Field(ge=0, le=3600)] = 2.0
     default_warehouse: Annotated[str, Field(min_length=1, max_length=32)] = "MAIN"
+    # The country (ISO 3166-1 alpha-2) the default warehouse is created in; change it later with PUT.
+    default_warehouse_country: Annotated[str, Field(pattern="^[A-Z]{2}$")] = "CN"
     default_currency: Annotated[str, Field(pattern="^[A-Z]{3}$")] = "CNY"
     carrier_name: str = "orderflow-post"
 
@@ -104,6 +119,23 @@ class Settings(BaseSettings):
     erp_password: SecretStr | None = None
     erp_timeout_s: ExternalTimeout = 5.0
     external_connect_timeout_s: ExternalTimeout = 3.0
+    # Outbound requests (webhooks, WMS/TMS/ERP; docs/security.md): in production, loopback and private
+    # networks are reachable only when named here (CIDR), e.g. ["10.20.0.0/16"]. Link-local and cloud
+    # metadata addresses are never reachable.
+    egress_allow: list[str] = []
+    # Keys that encrypt webhook and partner secrets in the database (store/crypto.py): Fernet keys,
+    # comma-separated, the first seals, all open. Required in production. `orderflow-secrets new-key`.
+    secret_keys: SecretStr | None = None
+    # Retention (docs/operations.md): days each table keeps its rows (0: forever), pruned by a Temporal
+    # Schedule every `retention_every_minutes` (0: no schedule) in batches of `retention_batch_size`.
+    # Tables left out keep their defaults. Audit rows are written to `audit_export_dir` before they go.
+    retention_days: dict[str, Annotated[float, Field(ge=0)]] = {}
+    retention_every_minutes: Annotated[float, Field(ge=0, le=7 * 24 * 60)] = 60
+    retention_batch_size: Annotated[int, Field(ge=1, le=10_000)] = 1000
+    # Empty means data_dir/audit-export.
+    audit_export_dir: str = ""
+    # Shared state of all API processes (rate limits, key revocations): unset keeps it per process.
+    redis_url: str = ""
 
     # Delivery promise and people's deadlines (a later issue moves these into business rules).
     sla_rush_hours: Annotated[float, Field(gt=0)] = 24
@@ -218,6 +250,54 @@ class Settings(BaseSettings):
             timeout_s=getattr(self, f"{system}_timeout_s"),
             connect_timeout_s=self.external_connect_timeout_s,
         )
+
+    @model_validator(mode="after")
+    def _secret_keys_are_keys(self) -> "Settings":
+        text = self.secret_keys.get_secret_value() if self.secret_keys else ""
+        try:
+            keys = parse_keys(text)
+        except ValueError as err:
+            raise ValueError(f"ORDERFLOW_SECRET_KEYS: {err}") from None
+        if self.environment == "production" and not keys:
+            raise ValueError("ORDERFLOW_SECRET_KEYS must be set in production: it encrypts secrets at rest")
+        return self
+
+    @model_validator(mode="after")
+    def _retention_names_known_tables(self) -> "Settings":
+        unknown = sorted(set(self.retention_days) - set(RETENTION_DEFAULT_DAYS))
+        if unknown:
+            known = ", ".join(RETENTION_DEFAULT_DAYS)
+            raise ValueError(f"ORDERFLOW_RETENTION_DAYS: unknown table(s) {', '.join(unknown)}; known: {known}")
+        return self
+
+    def retention_plan(self) -> RetentionPlan:
+        days = {**RETENTION_DEFAULT_DAYS, **self.retention_days}
+        return RetentionPlan(
+            [PruneTable(table, keep, self.retention_batch_size) for table, keep in days.items() if keep > 0]
+        )
+
+    @property
+    def resolved_audit_export_dir(self) -> Path:
+        return Path(self.audit_export_dir) if self.audit_export_dir else self.data_dir / "audit-export"
+
+    @model_validator(mode="after")
+    def _egress_is_allowed(self) -> "Settings":
+        rule = self.egress_rule  # raises ValueError naming a bad network
+        for system in EXTERNAL_SYSTEMS:
+            url: str = getattr(self, f"{system}_url")
+            address = parse_address(urlsplit(url).hostname or "") if url else None
+            reason = rule.refusal(address) if address is not None else None
+            if reason is not None:
+                raise ValueError(f"ORDERFLOW_{system.upper()}_URL: {reason}")
+        return self
+
+    @property
+    def egress_rule(self) -> EgressRule:
+        try:
+            networks = parse_networks(self.egress_allow)
+        except ValueError as err:
+            raise ValueError(f"ORDERFLOW_EGRESS_ALLOW: {err}") from None
+        return EgressRule(production=self.environment == "production", allow=networks)
 
     @model_validator(mode="after")
     def _thresholds_are_money(self) -> "Settings":

@@ -176,7 +176,9 @@ def main() -> None:
 
         url = settings.resolved_database_url
         migrate.upgrade(url)
-        asyncio.run(migrate.ensure_default_warehouse(url, settings.default_warehouse))
+        asyncio.run(
+            migrate.ensure_default_warehouse(url, settings.default_warehouse, settings.default_warehouse_country)
+        )
         if asyncio.run(migrate.seed_demo(url, settings.default_warehouse, settings.default_currency)):
             print("seeded the demo catalog and stock")
         first_keys = asyncio.run(bootstrap_keys(url))

@@ -11,7 +11,18 @@ from typing import Any
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
-from temporalio.client import Client
+from temporalio.client import (
+    Client,
+    Schedule,
+    ScheduleActionStartWorkflow,
+    ScheduleAlreadyRunningError,
+    ScheduleIntervalSpec,
+    ScheduleOverlapPolicy,
+    SchedulePolicy,
+    ScheduleSpec,
+    ScheduleUpdate,
+)
+from temporalio.service import RPCError
 from temporalio.worker import (
     ActivityInboundInterceptor,
     ExecuteActivityInput,
@@ -27,18 +38,29 @@ from activities.importing import ImportActivities
 from activities.inventory import InventoryActivities
 from activities.orders import OrderActivities
 from activities.outbox import RelayOptions, running_relay
+from activities.retention import RetentionActivities
 from activities.warehouse import WarehouseActivities
 from activities.webhooks import WebhookActivities
 from config import Settings, WarehouseMode, configure_logging, get_settings
+from domain.contract import RETENTION_SCHEDULE_ID, WorkflowType
+from egress import Egress
+from store import crypto
 from store.db import Database, ShortWork
 from workflows.importing import ImportBatchWorkflow
 from workflows.order import OrderWorkflow
 from workflows.restock import RestockWorkflow
+from workflows.retention import RetentionWorkflow
 from workflows.webhook import WebhookDeliveryWorkflow
 
 log = structlog.get_logger(__name__)
 
-WORKFLOWS: Sequence[type] = (OrderWorkflow, RestockWorkflow, WebhookDeliveryWorkflow, ImportBatchWorkflow)
+WORKFLOWS: Sequence[type] = (
+    OrderWorkflow,
+    RestockWorkflow,
+    WebhookDeliveryWorkflow,
+    ImportBatchWorkflow,
+    RetentionWorkflow,
+)
 
 
 def partner(settings: Settings, system: str) -> Partner | None:
@@ -54,6 +76,7 @@ def partner(settings: Settings, system: str) -> Partner | None:
         password=external.password,
         timeout_s=external.timeout_s,
         connect_timeout_s=external.connect_timeout_s,
+        egress=Egress.from_settings(settings),
     )
 
 
@@ -66,7 +89,7 @@ def build_activities(settings: Settings, sessions: async_sessionmaker[AsyncSessi
     warehouse = WarehouseActivities(sessions, auto_after, external_wms)
     carrier = CarrierActivities(sessions, HttpCarrier(tms) if tms else settings.carrier_name)
     billing = BillingActivities(sessions, HttpLedger(erp) if erp else None)
-    webhooks = WebhookActivities(sessions)
+    webhooks = WebhookActivities(sessions, Egress.from_settings(settings))
     deliveries = DeliveryActivities(sessions)
     return [
         orders.confirm_order,
@@ -149,11 +172,12 @@ def build_worker(
     """`short_work`: where the steps run, with its sessions (as `orderflow-worker` runs them)."""
     importing = ImportActivities(client, sessions, settings)  # starts workflows, so it needs the client
     steps = build_activities(settings, short_work.sessions if short_work else sessions)
+    retention = RetentionActivities(sessions, settings.resolved_audit_export_dir)
     return Worker(
         client,
         task_queue=settings.task_queue,
         workflows=list(WORKFLOWS),
-        activities=[*steps, importing.start_chunk, importing.finish_import],
+        activities=[*steps, importing.start_chunk, importing.finish_import, retention.prune_table],
         max_concurrent_activities=50,
         # Steps run as local activities: no more at once than the database pool has connections
         # (store/db.py: 30), so a step never spends its timeout waiting for one.
@@ -178,7 +202,30 @@ async def connect(settings: Settings, within: float = 60) -> Client:
             await asyncio.sleep(1)
 
 
+async def schedule_retention(client: Client, settings: Settings) -> None:
+    """Create or update the Schedule that starts retention; every worker process may call it."""
+    handle = client.get_schedule_handle(RETENTION_SCHEDULE_ID)
+    plan = settings.retention_plan()
+    if not settings.retention_every_minutes or not plan.tables:
+        with contextlib.suppress(RPCError):
+            await handle.delete()
+        return
+    schedule = Schedule(
+        action=ScheduleActionStartWorkflow(
+            WorkflowType.RETENTION, plan, id=RETENTION_SCHEDULE_ID, task_queue=settings.task_queue
+        ),
+        spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=timedelta(minutes=settings.retention_every_minutes))]),
+        # A run still pruning when the next is due: the next is skipped, never two at once.
+        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
+    )
+    try:
+        await client.create_schedule(RETENTION_SCHEDULE_ID, schedule)
+    except ScheduleAlreadyRunningError:
+        await handle.update(lambda _: ScheduleUpdate(schedule=schedule))
+
+
 async def run(settings: Settings) -> None:
+    crypto.configure(crypto.keys_of(settings.secret_keys))
     database = Database(settings.resolved_database_url, short_transactions=True)
     client = await connect(settings)
     stop = asyncio.Event()
@@ -187,6 +234,7 @@ async def run(settings: Settings) -> None:
         loop.add_signal_handler(sig, stop.set)
     sessions = database.sessions
     try:
+        await schedule_retention(client, settings)
         relay = running_relay(client, sessions, relay_options(settings)) if settings.relay else contextlib.nullcontext()
         async with build_worker(client, settings, sessions, database.short_work), relay:
             log.info(

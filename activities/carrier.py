@@ -7,7 +7,7 @@ from typing import Protocol
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
 from domain.addresses import undeliverable_reason
 from domain.contract import ErrorType
@@ -47,7 +47,10 @@ class BuiltinCarrier:
         if reason is not None:
             # A business answer, not a glitch: retrying the same address cannot help.
             raise ApplicationError(
-                f"carrier rejected the address: {reason}", type=ErrorType.ADDRESS_REJECTED, non_retryable=True
+                f"carrier rejected the address: {reason}",
+                type=ErrorType.ADDRESS_REJECTED,
+                non_retryable=True,
+                category=ApplicationErrorCategory.BENIGN,
             )
         return Booking(self._name, tracking_number_for(shipment_id))
 

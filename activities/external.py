@@ -24,13 +24,14 @@ from urllib.parse import quote
 import httpx
 import structlog
 from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationError
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
 from activities.carrier import Booking
 from domain.contract import ErrorType
 from domain.money import format_minor
 from domain.orders import Address
 from domain.steps import BookShipment, CreatePickList, IssueInvoice
+from egress import Egress, EgressRefused
 
 log = structlog.get_logger(__name__)
 
@@ -51,6 +52,8 @@ class Partner:
     password: str | None = field(default=None, repr=False)
     timeout_s: float = 5.0  # the whole call, connect to last byte
     connect_timeout_s: float = 3.0
+    # Which addresses may be reached (docs/security.md); None only in tests that give a transport.
+    egress: Egress | None = None
     # Only for tests of the error mapping; the worker talks to the network.
     transport: httpx.AsyncBaseTransport | None = None
 
@@ -93,10 +96,20 @@ class PartnerClient:
         try:
             # The deadline covers the whole exchange: a partner dripping bytes cannot hold the step.
             async with asyncio.timeout(self.partner.timeout_s):
+                transport = self.partner.transport
+                if transport is None and self.partner.egress is not None:
+                    transport = self.partner.egress.transport()
                 async with httpx.AsyncClient(
-                    timeout=self._timeout, auth=self._auth, transport=self.partner.transport
+                    timeout=self._timeout, auth=self._auth, transport=transport, trust_env=False
                 ) as http:
                     response = await http.post(url, json=body, headers=headers)
+        except EgressRefused as err:
+            raise ApplicationError(
+                f"{what}: refused to connect: {err}",
+                {"system": system},
+                type=ErrorType.PARTNER_REJECTED,
+                non_retryable=True,
+            ) from None
         except (TimeoutError, httpx.TimeoutException):
             raise unavailable(f"{what}: no answer within {self.partner.timeout_s:g} s") from None
         except httpx.TransportError as err:
@@ -114,6 +127,8 @@ class PartnerClient:
                 {"system": system, "status": status, "code": rejection.code},
                 type=rejection_type(rejection),
                 non_retryable=True,
+                # An expected business answer: logged once above, no traceback from the worker.
+                category=ApplicationErrorCategory.BENIGN,
             )
         if status not in (200, 201):
             raise broke_contract(f"{what}: answered {status}, the contract says 200 or 201")
@@ -128,7 +143,9 @@ class PartnerClient:
 
 def unavailable(message: str, retry_in: timedelta | None = None) -> ApplicationError:
     log.warning("partner unavailable: the step will retry", reason=message)
-    return ApplicationError(message, type=ErrorType.PARTNER_UNAVAILABLE, next_retry_delay=retry_in)
+    return ApplicationError(
+        message, type=ErrorType.PARTNER_UNAVAILABLE, next_retry_delay=retry_in, category=ApplicationErrorCategory.BENIGN
+    )
 
 
 def broke_contract(message: str) -> ApplicationError:

@@ -7,19 +7,19 @@ dependency that answers 403 — or 404 when a channel key names another channel'
 never confirms that order exists.
 """
 
-import math
-import time
-from dataclasses import dataclass
 from typing import Annotated
 
 import structlog
 from fastapi import Depends, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from redis.asyncio import Redis
 from sqlalchemy.exc import SQLAlchemyError
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.caches import Principals
 from api.problems import ProblemError, not_found, respond
+from api.ratelimit import RateLimiter, SharedRateLimiter, Verdict
 from config import Settings
 from domain.access import Principal, Role
 from store import keys
@@ -71,33 +71,6 @@ def unauthorized(detail: str) -> ProblemError:
     return ProblemError(401, "Unauthorized", detail, headers={"WWW-Authenticate": "Bearer"})
 
 
-@dataclass
-class _Bucket:
-    tokens: float
-    at: float
-
-
-class RateLimiter:
-    """A token bucket per API key, in this process's memory: with N API processes a key may make N
-    times the rate. A noisy key empties only its own bucket."""
-
-    def __init__(self, per_second: float, burst: int) -> None:
-        self.per_second = per_second
-        self.burst = burst
-        self._buckets: dict[str, _Bucket] = {}
-
-    def wait(self, key_id: str) -> float:
-        """0 when the request may go ahead (and takes a token); else the seconds until it could."""
-        now = time.monotonic()
-        bucket = self._buckets.setdefault(key_id, _Bucket(float(self.burst), now))
-        bucket.tokens = min(float(self.burst), bucket.tokens + (now - bucket.at) * self.per_second)
-        bucket.at = now
-        if bucket.tokens >= 1:
-            bucket.tokens -= 1
-            return 0.0
-        return (1 - bucket.tokens) / self.per_second
-
-
 def bearer_secret(scope: Scope) -> str | None:
     for name, value in scope["headers"]:
         if name == b"authorization":
@@ -106,10 +79,24 @@ def bearer_secret(scope: Scope) -> str | None:
     return None
 
 
+def with_headers(send: Send, headers: dict[str, str]) -> Send:
+    async def sending(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            response_headers = MutableHeaders(scope=message)
+            for name, value in headers.items():
+                response_headers.setdefault(name, value)
+        await send(message)
+
+    return sending
+
+
 class AccessMiddleware:
-    def __init__(self, app: ASGIApp, settings: Settings, principals: Principals | None = None) -> None:
+    def __init__(
+        self, app: ASGIApp, settings: Settings, principals: Principals | None = None, redis: Redis | None = None
+    ) -> None:
         self.app = app
-        self.limiter = RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst)
+        per_second, burst = settings.rate_limit_per_second, settings.rate_limit_burst
+        self.limiter = SharedRateLimiter(redis, per_second, burst) if redis else RateLimiter(per_second, burst)
         self.principals = principals if principals is not None else Principals(settings.api_key_cache_seconds)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -120,27 +107,28 @@ class AccessMiddleware:
             # Signed, not keyed: the route checks the signature. The bucket is the caller's address, so
             # unsigned floods are cut off before each costs a partner lookup and an HMAC.
             client = scope.get("client")
-            wait = self.limiter.wait(f"callback:{client[0] if client else 'unknown'}")
-            if wait:
+            verdict = await self.limiter.take(f"callback:{client[0] if client else 'unknown'}")
+            if verdict.wait:
                 problem = ProblemError(
                     429,
                     "Too many requests",
                     f"over {self.limiter.per_second:g} callbacks/s from this address; retry later",
-                    headers={"Retry-After": str(max(1, math.ceil(wait)))},
+                    headers=verdict.headers(),
                 )
                 await respond(problem.problem, problem.headers)(scope, receive, send)
                 return
-            await self.app(scope, receive, send)
+            await self.app(scope, receive, with_headers(send, verdict.headers()))
             return
         admitted = await self._admit(scope)
         if isinstance(admitted, ProblemError):
             await respond(admitted.problem, admitted.headers)(scope, receive, send)
             return
-        scope.setdefault("state", {})["principal"] = admitted
-        with structlog.contextvars.bound_contextvars(actor=admitted.actor):
-            await self.app(scope, receive, send)
+        principal, verdict = admitted
+        scope.setdefault("state", {})["principal"] = principal
+        with structlog.contextvars.bound_contextvars(actor=principal.actor):
+            await self.app(scope, receive, with_headers(send, verdict.headers()))
 
-    async def _admit(self, scope: Scope) -> Principal | ProblemError:
+    async def _admit(self, scope: Scope) -> tuple[Principal, Verdict] | ProblemError:
         secret = bearer_secret(scope)
         if secret is None:
             return unauthorized("send Authorization: Bearer <API key>")
@@ -164,15 +152,15 @@ class AccessMiddleware:
                 return unauthorized("the API key is unknown or revoked")
             principal = keys.principal_of(key)
             self.principals.put(digest, principal)
-        wait = self.limiter.wait(principal.key_id)
-        if wait:
+        verdict = await self.limiter.take(principal.key_id)
+        if verdict.wait:
             return ProblemError(
                 429,
                 "Too many requests",
                 f"key {principal.name} is over {self.limiter.per_second:g} requests/s; retry later",
-                headers={"Retry-After": str(max(1, math.ceil(wait)))},
+                headers=verdict.headers(),
             )
-        return principal
+        return principal, verdict
 
 
 # The roles of each kind of route; admin is implied everywhere.

@@ -4,7 +4,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import structlog
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from temporalio.client import Client
 
 from api import console, openapi, problems
@@ -12,7 +12,8 @@ from api.access import AccessMiddleware
 from api.audit import AuditMiddleware
 from api.caches import ActiveProducts, Principals
 from api.idempotency import IdempotencyMiddleware
-from api.limits import RequestLimitsMiddleware
+from api.limits import RequestLimitsMiddleware, json_content, known_query
+from api.ratelimit import listening
 from api.requestlog import RequestLogMiddleware
 from api.routers import (
     audit,
@@ -30,7 +31,10 @@ from api.routers import (
     webhooks,
 )
 from config import Settings
+from egress import Egress
+from store import crypto
 from store.db import Database
+from store.shared import redis_of
 
 log = structlog.get_logger(__name__)
 
@@ -50,9 +54,12 @@ def create_app(settings: Settings, temporal: Client | None = None) -> FastAPI:
         )
         log.info("api ready", docs=f"http://{settings.api_host}:{settings.api_port}/docs")
         try:
-            yield
+            async with listening(settings.redis_url, app.state.principals):
+                yield
         finally:
             await database.close()
+            if app.state.redis is not None:
+                await app.state.redis.aclose()
 
     app = FastAPI(
         title="orderflow",
@@ -60,11 +67,15 @@ def create_app(settings: Settings, temporal: Client | None = None) -> FastAPI:
         description="Order management where every order is a durable Temporal workflow. "
         "Every route but /healthz takes an API key: `Authorization: Bearer <key>`.",
         lifespan=lifespan,
+        dependencies=[Depends(known_query), Depends(json_content)],
     )
     problems.install(app)
     # Here rather than in the lifespan: the access middleware is built before the lifespan runs.
     app.state.principals = Principals(settings.api_key_cache_seconds)
     app.state.active_products = ActiveProducts(settings.catalog_cache_seconds)
+    app.state.egress = Egress.from_settings(settings)
+    app.state.redis = redis_of(settings.redis_url)
+    crypto.configure(crypto.keys_of(settings.secret_keys))
     for router in (
         imports.router,  # before orders: /v1/orders/import is not an order ID
         orders.router,
@@ -91,6 +102,6 @@ def create_app(settings: Settings, temporal: Client | None = None) -> FastAPI:
     app.add_middleware(RequestLimitsMiddleware, max_bytes=settings.max_body_bytes, larger=uploads)
     app.add_middleware(AuditMiddleware)
     app.add_middleware(console.ConsoleSessionMiddleware)
-    app.add_middleware(AccessMiddleware, settings=settings, principals=app.state.principals)
+    app.add_middleware(AccessMiddleware, settings=settings, principals=app.state.principals, redis=app.state.redis)
     app.add_middleware(RequestLogMiddleware)
     return app

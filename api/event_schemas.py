@@ -8,6 +8,7 @@ from pydantic import BaseModel, Field, StringConstraints, field_validator
 
 from api.schemas import Strict
 from domain.events import ALL_TYPES, CATALOGUE
+from domain.signing import Scheme
 
 EventTypes = Annotated[list[str], Field(min_length=1, max_length=len(CATALOGUE) + 1)]
 Url = Annotated[str, StringConstraints(min_length=8, max_length=2000)]
@@ -37,9 +38,21 @@ class WebhookIn(Strict):
         default=None, description="signs every delivery; when left out, one is generated and returned this once"
     )
     active: bool = True
+    signing_scheme: Scheme = Field(
+        default=Scheme.ORDERFLOW,
+        description="orderflow: Orderflow-Signature (t=,v1=hex); standard: Standard Webhooks "
+        "(webhook-id, webhook-timestamp, webhook-signature), whose secrets are whsec_ and base64",
+    )
 
     _url = field_validator("url")(_check_url)
     _types = field_validator("event_types")(_check_types)
+
+
+class RotateWebhookSecret(Strict):
+    secret: Secret | None = Field(default=None, description="the new secret; generated when left out")
+    overlap_hours: float = Field(
+        default=24, ge=0, le=24 * 7, description="how long the old secret keeps signing beside the new one"
+    )
 
 
 class WebhookPatch(Strict):
@@ -63,6 +76,10 @@ class WebhookOut(BaseModel):
     url: str
     event_types: list[str]
     active: bool
+    signing_scheme: Scheme
+    previous_secret_expires_at: datetime | None = Field(
+        description="until when the secret before the last rotation still signs beside the current one"
+    )
     created_at: datetime
     updated_at: datetime
 

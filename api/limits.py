@@ -4,12 +4,14 @@ from collections.abc import Mapping
 from typing import Annotated
 from urllib.parse import unquote_to_bytes
 
-from fastapi import Depends, Query
+from fastapi import Depends, Query, Request, params
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.access import SIGNED_PREFIX
 from api.deps import SettingsDep
-from api.problems import FieldError, Problem, invalid, respond
+from api.problems import FieldError, Problem, ProblemError, invalid, respond
 from api.schemas import clean_text
 from domain.orders import InvalidField
 
@@ -103,11 +105,58 @@ class RequestLimitsMiddleware:
         await self.app(scope, replay(body, receive), send)
 
 
-async def page_limit(settings: SettingsDep, limit: Annotated[int, Query(ge=1, le=1000)] = 50) -> int:
-    """How many items a page holds: `limit`, at most the deployment's `max_page_size`."""
+async def page_limit(settings: SettingsDep, limit: Annotated[int, Query(ge=1)] = 50) -> int:
+    """How many items a page holds: `limit`, at most the deployment's `max_page_size` (the only upper
+    bound, so a refusal names the real one)."""
     if limit > settings.max_page_size:
         raise invalid([InvalidField("limit", f"at most {settings.max_page_size} items per page")])
     return limit
 
 
 PageLimit = Annotated[int, Depends(page_limit)]
+
+
+_known: dict[int, frozenset[str]] = {}
+
+
+def _query_names(dependant: Dependant) -> set[str]:
+    names = {p.alias for p in dependant.query_params}
+    for sub in dependant.dependencies:
+        names |= _query_names(sub)
+    return names
+
+
+async def known_query(request: Request) -> None:
+    """A query parameter the route does not take is refused, as an unknown body field is: a misspelt
+    filter must not quietly list everything."""
+    route = request.scope.get("route")
+    if not isinstance(route, APIRoute) or not request.query_params:
+        return
+    known = _known.get(id(route))
+    if known is None:
+        known = _known[id(route)] = frozenset(_query_names(route.dependant))
+    unknown = sorted(set(request.query_params) - known)
+    if unknown:
+        takes = f"this route takes {', '.join(sorted(known))}" if known else "this route takes no query parameters"
+        raise invalid([InvalidField(name, f"unknown query parameter; {takes}") for name in unknown])
+
+
+async def json_content(request: Request) -> None:
+    """A route that takes a JSON body answers 415 to a body of another media type (a 422 would say the
+    JSON was wrong when there was none)."""
+    route = request.scope.get("route")
+    if not isinstance(route, APIRoute) or route.body_field is None or request.method in ("GET", "HEAD", "DELETE"):
+        return
+    if isinstance(route.body_field.field_info, params.Form):  # File is a Form
+        return
+    media = request.headers.get("content-type", "").partition(";")[0].strip().lower()
+    if request.headers.get("content-length", "0") == "0" and "transfer-encoding" not in request.headers:
+        return  # no body: the route decides whether one is required
+    if media == "application/json" or media.endswith("+json"):
+        return
+    raise ProblemError(
+        415,
+        "Unsupported media type",
+        f"send the body as application/json (Content-Type: {media or 'missing'})",
+        [InvalidField("content-type", "must be application/json")],
+    )

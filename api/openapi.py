@@ -33,9 +33,26 @@ def _problem(description: str) -> dict[str, Any]:
     return {"description": description, "content": {MEDIA_TYPE: {"schema": {"$ref": PROBLEM_REF}}}}
 
 
+def _hoist_defs(node: Any, schemas: dict[str, Any]) -> Any:
+    """Schemas written by hand into a route (`openapi_extra`) carry their own `$defs`, which a `#/$defs/...`
+    reference cannot reach from the document's root: move them to the components and point there."""
+    if isinstance(node, dict):
+        for name, schema in node.pop("$defs", {}).items():
+            schemas.setdefault(name, _hoist_defs(schema, schemas))
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#/$defs/"):
+            node["$ref"] = "#/components/schemas/" + ref.removeprefix("#/$defs/")
+        for key, value in node.items():
+            node[key] = _hoist_defs(value, schemas)
+    elif isinstance(node, list):
+        return [_hoist_defs(item, schemas) for item in node]
+    return node
+
+
 def describe(app: FastAPI, settings: Settings) -> dict[str, Any]:
     spec = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
     schemas = spec.setdefault("components", {}).setdefault("schemas", {})
+    _hoist_defs(spec["paths"], schemas)
     for name, schema in Problem.model_json_schema(ref_template="#/components/schemas/{model}")["$defs"].items():
         schemas.setdefault(name, schema)
     schemas.setdefault("Problem", Problem.model_json_schema(ref_template="#/components/schemas/{model}"))

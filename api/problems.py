@@ -142,8 +142,12 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         if exc.status_code == 400 and exc.detail == UNPARSABLE_BODY:  # e.g. bytes that are not UTF-8
-            error = FieldError(field="body", message="not valid JSON")
-            return respond(Problem(title="Invalid request", status=422, detail="body: not valid JSON", errors=[error]))
+            message = "not valid JSON"
+            if isinstance(exc.__cause__, ValueError) and "integer string conversion" in str(exc.__cause__):
+                # Valid JSON, but Python's parser refuses integers of more than 4300 digits.
+                message = "a number in the body has too many digits"
+            error = FieldError(field="body", message=message)
+            return respond(Problem(title="Invalid request", status=422, detail=f"body: {message}", errors=[error]))
         return respond(Problem(title=str(exc.detail), status=exc.status_code), exc.headers)
 
     async def _database_unavailable(_: Request, exc: Exception) -> JSONResponse:

@@ -9,6 +9,7 @@ from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 from api.problems import invalid
 from config import MAX_LINES_CEILING
 from domain.access import KEY_NAME_PATTERN, Role
+from domain.deliveries import PARTNER_ID_PATTERN
 from domain.exceptions import Action, ExceptionKind
 from domain.money import CURRENCY_EXPONENTS, MoneyError, format_minor, to_minor
 from domain.orders import (
@@ -494,6 +495,11 @@ class KeyIn(Strict):
     channel: Annotated[str, StringConstraints(pattern=CHANNEL_PATTERN)] | None = Field(
         default=None, description="the channel a `channel` key is bound to; only for that role"
     )
+    partner_id: Annotated[str, StringConstraints(pattern=PARTNER_ID_PATTERN)] | None = Field(
+        default=None,
+        description="the partner (/v1/partners) a `partner` key acts for, only on its warehouses' pick lists; "
+        "only for that role",
+    )
 
 
 class KeyOut(BaseModel):
@@ -501,6 +507,7 @@ class KeyOut(BaseModel):
     name: str
     role: Role
     channel: str | None
+    partner_id: str | None
     created_at: datetime
     revoked_at: datetime | None
 

@@ -14,7 +14,7 @@ class Role(StrEnum):
     HANDLER = "handler"  # people in operations: exceptions, approvals, holds, cancels, addresses
     ADMIN = "admin"  # everything, including catalog, inventory and keys
     VIEWER = "viewer"  # reads everything, changes nothing
-    PARTNER = "partner"  # a warehouse or carrier reporting back (pick confirmations)
+    PARTNER = "partner"  # bound to one partner: confirms that warehouse's (or carrier's) work only
 
 
 @dataclass(frozen=True)
@@ -25,6 +25,7 @@ class Principal:
     name: str
     role: Role
     channel: str | None = None
+    partner_id: str | None = None  # a partner key's partner; an unbound partner key acts on nothing
 
     @property
     def actor(self) -> str:

@@ -16,6 +16,7 @@ class WorkflowType(StrEnum):
     RESTOCK = "Restock"
     IMPORT_BATCH = "ImportBatch"
     WEBHOOK_DELIVERY = "WebhookDelivery"
+    RETENTION = "Retention"
 
 
 class Signal(StrEnum):
@@ -55,6 +56,7 @@ class ErrorType(StrEnum):
     PARTNER_BROKE_CONTRACT = "PartnerBrokeContract"  # an answer we cannot read: a person must act
     WEBHOOK_UNAVAILABLE = "WebhookUnavailable"  # the subscriber did not answer: retried
     WEBHOOK_REFUSED = "WebhookRefused"  # the subscriber answered with a client error: not retried
+    WEBHOOK_TARGET_FORBIDDEN = "WebhookTargetForbidden"  # the target resolves to an address we may not call
     SUBSCRIPTION_GONE = "SubscriptionGone"  # the subscription or event no longer exists
 
 
@@ -67,6 +69,10 @@ class SearchAttribute(StrEnum):
     ORDER_TOTAL = "OrderTotal"  # float
     HAS_OPEN_EXCEPTION = "HasOpenException"  # bool
     AT_RISK = "AtRisk"  # bool
+
+
+# The Temporal Schedule that starts the Retention workflow (worker.py creates it).
+RETENTION_SCHEDULE_ID = "orderflow-retention"
 
 
 def order_workflow_id(order_id: str) -> str:

@@ -33,8 +33,10 @@ async def list_products(session: AsyncSession, after: str | None, limit: int) ->
     return list((await session.execute(query)).scalars())
 
 
-async def ensure_warehouse(session: AsyncSession, code: str, name: str) -> None:
-    await insert_ignore(session, Warehouse.__table__, [{"code": code, "name": name}])  # type: ignore[arg-type]
+async def ensure_warehouse(session: AsyncSession, code: str, name: str, country: str = "CN") -> None:
+    """The warehouse, created in `country` unless it exists (an existing one keeps its country)."""
+    row = {"code": code, "name": name, "country": country}
+    await insert_ignore(session, Warehouse.__table__, [row])  # type: ignore[arg-type]
 
 
 async def warehouse_exists(session: AsyncSession, code: str) -> bool:

@@ -1,7 +1,8 @@
 """The event outbox, webhook subscriptions and their deliveries."""
 
+import base64
 import secrets
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, select, update
@@ -15,6 +16,7 @@ from domain.events import (
     delivery_id_for,
     matches,
 )
+from domain.signing import STANDARD_PREFIX, Scheme
 from store.sql import insert_ignore, past_cursor, utcnow
 from store.tables import EventRow, WebhookDeliveryRow, WebhookSubscription
 
@@ -105,12 +107,28 @@ async def event_page(
 # ---- subscriptions ------------------------------------------------------------------------------
 
 
-def new_secret() -> str:
+def new_secret(scheme: Scheme = Scheme.ORDERFLOW) -> str:
+    """A signing secret: for Standard Webhooks, `whsec_` and 32 random bytes in base64, as its libraries expect."""
+    if scheme is Scheme.STANDARD:
+        return STANDARD_PREFIX + base64.b64encode(secrets.token_bytes(32)).decode()
     return f"whsec_{secrets.token_urlsafe(32)}"
 
 
+def signing_secrets(subscription: WebhookSubscription, now: datetime) -> list[str]:
+    """The secrets a delivery is signed with now: the current one, and the previous one until it expires."""
+    expires = subscription.previous_secret_expires_at
+    if subscription.previous_secret and expires is not None and expires > now:
+        return [subscription.secret, subscription.previous_secret]
+    return [subscription.secret]
+
+
 async def create_subscription(
-    session: AsyncSession, url: str, event_types: list[str], secret: str, active: bool
+    session: AsyncSession,
+    url: str,
+    event_types: list[str],
+    secret: str,
+    active: bool,
+    scheme: Scheme = Scheme.ORDERFLOW,
 ) -> WebhookSubscription:
     now = utcnow()
     subscription = WebhookSubscription(
@@ -118,6 +136,7 @@ async def create_subscription(
         url=url,
         event_types=event_types,
         secret=secret,
+        signing_scheme=scheme.value,
         active=active,
         created_at=now,
         updated_at=now,
@@ -156,6 +175,21 @@ async def update_subscription(
     for name, value in changes.items():
         setattr(subscription, name, value)
     subscription.updated_at = utcnow()
+    return subscription
+
+
+async def rotate_secret(
+    session: AsyncSession, subscription_id: str, secret: str, overlap: timedelta
+) -> WebhookSubscription | None:
+    """`secret` signs from now on; the one it replaces signs beside it for `overlap` (none when zero)."""
+    subscription = await session.get(WebhookSubscription, subscription_id, with_for_update=True)
+    if subscription is None:
+        return None
+    now = utcnow()
+    subscription.previous_secret = subscription.secret if overlap > timedelta(0) else None
+    subscription.previous_secret_expires_at = now + overlap if overlap > timedelta(0) else None
+    subscription.secret = secret
+    subscription.updated_at = now
     return subscription
 
 
@@ -200,15 +234,27 @@ async def get_delivery(session: AsyncSession, delivery_id: str) -> WebhookDelive
     return await session.get(WebhookDeliveryRow, delivery_id)
 
 
+# What an attempt that never reported back (its worker was killed mid-request) leaves as its outcome.
+CUT_OFF = "the attempt was cut off before its outcome was recorded"
+
+
+async def start_attempt(session: AsyncSession, delivery_id: str) -> None:
+    """Count an attempt before it is made, so one cut off by a worker kill is counted too."""
+    await session.execute(
+        update(WebhookDeliveryRow)
+        .where(WebhookDeliveryRow.delivery_id == delivery_id)
+        .values(attempts=WebhookDeliveryRow.attempts + 1, last_status_code=None, last_error=CUT_OFF)
+    )
+
+
 async def record_attempt(
     session: AsyncSession, delivery_id: str, status_code: int | None, error: str | None
 ) -> WebhookDeliveryRow | None:
-    """Count one attempt and keep its answer; a 2xx marks the delivery delivered."""
+    """Keep the answer of the attempt `start_attempt` counted; a 2xx marks the delivery delivered."""
     delivery = await session.get(WebhookDeliveryRow, delivery_id, with_for_update=True)
     if delivery is None:
         return None
     now = utcnow()
-    delivery.attempts += 1
     delivery.last_status_code = status_code
     delivery.last_error = error
     delivery.updated_at = now

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from domain.access import KEY_NAME_PATTERN, Principal, Role
 from domain.orders import CHANNEL_PATTERN
 from store.sql import utcnow
-from store.tables import ApiKey
+from store.tables import ApiKey, PartnerRow
 
 # Recognisable in a leaked log or repository (and redacted from ours): `of_` + 43 URL-safe characters.
 SECRET_PREFIX = "of_"
@@ -31,15 +31,24 @@ def hash_secret(secret: str) -> str:
 
 
 def principal_of(key: ApiKey) -> Principal:
-    return Principal(key_id=key.key_id, name=key.name, role=Role(key.role), channel=key.channel)
+    return Principal(
+        key_id=key.key_id, name=key.name, role=Role(key.role), channel=key.channel, partner_id=key.partner_id
+    )
 
 
-async def create(session: AsyncSession, name: str, role: Role, channel: str | None = None) -> tuple[ApiKey, str]:
-    """A new key and its secret. A channel key needs its channel; no other role takes one."""
+async def create(
+    session: AsyncSession, name: str, role: Role, channel: str | None = None, partner_id: str | None = None
+) -> tuple[ApiKey, str]:
+    """A new key and its secret. A channel key needs its channel, a partner key its partner (one that
+    exists); no other role takes either."""
     if not re.match(KEY_NAME_PATTERN, name):
         raise ValueError(f"a key's name is letters, digits and ._@- (up to 64): {name!r}")
     if (role is Role.CHANNEL) != (channel is not None):
         raise ValueError("a channel key needs a channel; other roles take none")
+    if (role is Role.PARTNER) != (partner_id is not None):
+        raise ValueError("a partner key needs a partner; other roles take none")
+    if partner_id is not None and await session.get(PartnerRow, partner_id) is None:
+        raise ValueError(f"partner {partner_id} does not exist")
     if channel is not None and not re.match(CHANNEL_PATTERN, channel):
         raise ValueError(f"not a channel code: {channel!r}")
     secret = new_secret()
@@ -48,6 +57,7 @@ async def create(session: AsyncSession, name: str, role: Role, channel: str | No
         name=name,
         role=role.value,
         channel=channel,
+        partner_id=partner_id,
         key_hash=hash_secret(secret),
         created_at=utcnow(),
     )

@@ -2,6 +2,7 @@
 
 orderflow-keys create --name carol --role handler
 orderflow-keys create --name shopify --role channel --channel web
+orderflow-keys create --name acme-wms --role partner --partner acme-wms
 orderflow-keys list [--all]
 orderflow-keys revoke k_0123456789abcdef
 """
@@ -16,15 +17,16 @@ from config import configure_logging, get_settings
 from domain.access import Role
 from store import keys
 from store.db import create_engine, create_sessions
+from store.shared import announce_revocation, redis_of
 
 
-async def _run(url: str, args: argparse.Namespace) -> int:
+async def _run(url: str, args: argparse.Namespace, redis_url: str = "") -> int:
     engine = create_engine(url)
     try:
         async with create_sessions(engine).begin() as session:
             if args.command == "create":
                 try:
-                    key, secret = await keys.create(session, args.name, Role(args.role), args.channel)
+                    key, secret = await keys.create(session, args.name, Role(args.role), args.channel, args.partner)
                 except ValueError as err:
                     print(err, file=sys.stderr)
                     return 2
@@ -42,6 +44,10 @@ async def _run(url: str, args: argparse.Namespace) -> int:
                 if revoked_key is None:
                     print(f"no API key {args.key_id}", file=sys.stderr)
                     return 1
+                redis = redis_of(redis_url)
+                await announce_revocation(redis, revoked_key.key_id)
+                if redis is not None:
+                    await redis.aclose()
                 print(f"revoked {revoked_key.key_id} ({revoked_key.name}); its next request is refused")
     except (OperationalError, ProgrammingError) as err:
         print(f"cannot use the database ({type(err).__name__}); run orderflow-migrate first?", file=sys.stderr)
@@ -58,6 +64,7 @@ def main() -> None:
     create.add_argument("--name", required=True, help="who holds it (the audit log shows key:<name>)")
     create.add_argument("--role", required=True, choices=[r.value for r in Role])
     create.add_argument("--channel", help="the channel a channel key is bound to")
+    create.add_argument("--partner", help="the partner (warehouse or carrier) a partner key acts for")
     listing = commands.add_parser("list", help="list keys (never their secrets)")
     listing.add_argument("--all", action="store_true", help="include revoked keys")
     revoke = commands.add_parser("revoke", help="revoke a key: refused from its next request on")
@@ -65,9 +72,11 @@ def main() -> None:
     args = parser.parse_args()
     if args.command == "create" and (args.role == Role.CHANNEL) != (args.channel is not None):
         parser.error("--channel is required for role channel, and only for it")
+    if args.command == "create" and (args.role == Role.PARTNER) != (args.partner is not None):
+        parser.error("--partner is required for role partner, and only for it")
     settings = get_settings()
     configure_logging(settings)
-    sys.exit(asyncio.run(_run(settings.resolved_database_url, args)))
+    sys.exit(asyncio.run(_run(settings.resolved_database_url, args, settings.redis_url)))
 
 
 if __name__ == "__main__":

@@ -53,11 +53,11 @@ async def seed_demo(url: str, warehouse: str, currency: str = "CNY") -> bool:
         await engine.dispose()
 
 
-async def ensure_default_warehouse(url: str, warehouse: str) -> None:
+async def ensure_default_warehouse(url: str, warehouse: str, country: str = "CN") -> None:
     engine = create_engine(url)
     try:
         async with create_sessions(engine).begin() as s:
-            await catalog.ensure_warehouse(s, warehouse, "Default warehouse")
+            await catalog.ensure_warehouse(s, warehouse, "Default warehouse", country)
     finally:
         await engine.dispose()
 
@@ -72,7 +72,7 @@ def main() -> None:
     if not settings.database_url:  # the embedded SQLite file lives in the data directory
         settings.data_dir.mkdir(parents=True, exist_ok=True)
     upgrade(url)
-    asyncio.run(ensure_default_warehouse(url, settings.default_warehouse))
+    asyncio.run(ensure_default_warehouse(url, settings.default_warehouse, settings.default_warehouse_country))
     if args.seed_demo and asyncio.run(seed_demo(url, settings.default_warehouse, settings.default_currency)):
         print("seeded the demo catalog and stock")
 

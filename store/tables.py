@@ -22,6 +22,8 @@ from sqlalchemy import (
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from store.crypto import SealedText
+
 NAMING = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -276,6 +278,8 @@ class ApiKey(Base):
     name: Mapped[str] = mapped_column(String(64), index=True)
     role: Mapped[str] = mapped_column(String(16))
     channel: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    # A partner key acts for this partner's warehouses or carrier only; unbound, it acts on nothing.
+    partner_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     key_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(TS)
     revoked_at: Mapped[datetime | None] = mapped_column(TS, nullable=True)
@@ -342,13 +346,18 @@ class EventRow(Base):
 
 
 class WebhookSubscription(Base):
-    """Where to POST which events. The secret signs each delivery, so it is kept as given."""
+    """Where to POST which events. The secret signs each delivery, so it is kept readable, encrypted at
+    rest (store/crypto.py). After a rotation the previous secret signs too, until it expires."""
 
     __tablename__ = "webhook_subscriptions"
     subscription_id: Mapped[str] = mapped_column(String(32), primary_key=True)
     url: Mapped[str] = mapped_column(String(2000))
     event_types: Mapped[list[str]] = mapped_column(JSON)
-    secret: Mapped[str] = mapped_column(String(200))
+    secret: Mapped[str] = mapped_column(SealedText)
+    previous_secret: Mapped[str | None] = mapped_column(SealedText, nullable=True)
+    previous_secret_expires_at: Mapped[datetime | None] = mapped_column(TS, nullable=True)
+    # orderflow (Orderflow-Signature) or standard (Standard Webhooks: webhook-id/-timestamp/-signature).
+    signing_scheme: Mapped[str] = mapped_column(String(16), default="orderflow", server_default="orderflow")
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(TS)
     updated_at: Mapped[datetime] = mapped_column(TS)
@@ -411,7 +420,7 @@ class ImportOrderRow(Base):
 class PartnerRow(Base):
     """A warehouse or carrier that reports back through signed callbacks (POST /v1/callbacks/{partner_id}).
 
-    The secret is kept as given: verifying an HMAC needs it (docs/security.md)."""
+    The secret is kept readable, encrypted at rest (store/crypto.py): verifying an HMAC needs it."""
 
     __tablename__ = "partners"
     partner_id: Mapped[str] = mapped_column(String(64), primary_key=True)
@@ -419,7 +428,7 @@ class PartnerRow(Base):
     kind: Mapped[str] = mapped_column(String(16))  # warehouse | carrier
     warehouses: Mapped[list[str]] = mapped_column(JSON, default=list)  # a warehouse partner's warehouses
     carrier: Mapped[str | None] = mapped_column(String(64), nullable=True)  # a carrier partner's carrier
-    secret: Mapped[str] = mapped_column(String(200))
+    secret: Mapped[str] = mapped_column(SealedText)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(TS)
     secret_rotated_at: Mapped[datetime | None] = mapped_column(TS, nullable=True)

@@ -23,7 +23,8 @@ from activities.outbox import running_relay
 from api.app import create_app
 from config import Settings, WarehouseMode
 from domain.access import Role
-from store import catalog, inventory, keys, migrate
+from domain.deliveries import PartnerKind
+from store import catalog, inventory, keys, migrate, partners
 from store.db import Database, create_engine, create_sessions
 from worker import build_worker, relay_options
 from workflows import attributes
@@ -128,11 +129,19 @@ def settings_for(database_url: str, mode: WarehouseMode = WarehouseMode.MANUAL, 
 
 
 async def make_key(
-    sessions: async_sessionmaker[AsyncSession], role: Role, channel: str | None = None, name: str | None = None
+    sessions: async_sessionmaker[AsyncSession],
+    role: Role,
+    channel: str | None = None,
+    name: str | None = None,
+    partner_id: str | None = None,
 ) -> str:
-    """A new API key's secret."""
+    """A new API key's secret. A partner key without a partner named gets a new warehouse partner for the
+    default warehouse (MAIN)."""
     async with sessions.begin() as s:
-        _, secret = await keys.create(s, name or unique(role.value).lower(), role, channel)
+        if role is Role.PARTNER and partner_id is None:
+            partner_id = unique("wms").lower()
+            await partners.create(s, partner_id, "Main warehouse's WMS", PartnerKind.WAREHOUSE, ["MAIN"], None)
+        _, secret = await keys.create(s, name or unique(role.value).lower(), role, channel, partner_id)
     return secret
 
 

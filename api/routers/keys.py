@@ -2,7 +2,7 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 
 from api.access import Admin
 from api.deps import IdPath, PrincipalsDep, SessionDep
@@ -11,7 +11,8 @@ from api.problems import Problem, ProblemError, invalid, not_found
 from api.schemas import KeyCreated, KeyIn, KeyOut, KeyPage
 from domain.access import Role
 from domain.orders import InvalidField
-from store import keys
+from store import keys, partners
+from store.shared import announce_revocation
 from store.tables import ApiKey
 
 router = APIRouter(prefix="/v1/api-keys", tags=["access"])
@@ -23,6 +24,7 @@ def _key_out(key: ApiKey) -> KeyOut:
         name=key.name,
         role=Role(key.role),
         channel=key.channel,
+        partner_id=key.partner_id,
         created_at=key.created_at,
         revoked_at=key.revoked_at,
     )
@@ -33,7 +35,11 @@ async def create_key(body: KeyIn, _: Admin, session: SessionDep) -> KeyCreated:
     """A new key. The response carries the secret this once: store it now."""
     if (body.role is Role.CHANNEL) != (body.channel is not None):
         raise invalid([InvalidField("channel", "required for role channel, and only for it")])
-    key, secret = await keys.create(session, body.name, body.role, body.channel)
+    if (body.role is Role.PARTNER) != (body.partner_id is not None):
+        raise invalid([InvalidField("partner_id", "required for role partner, and only for it")])
+    if body.partner_id is not None and await partners.get(session, body.partner_id) is None:
+        raise invalid([InvalidField("partner_id", f"partner {body.partner_id} does not exist")])
+    key, secret = await keys.create(session, body.name, body.role, body.channel, body.partner_id)
     return KeyCreated(**_key_out(key).model_dump(), key=secret)
 
 
@@ -52,7 +58,9 @@ async def list_keys(
 
 
 @router.delete("/{key_id}", responses={404: {"model": Problem}, 409: {"model": Problem}})
-async def revoke_key(key_id: IdPath, admin: Admin, session: SessionDep, principals: PrincipalsDep) -> KeyOut:
+async def revoke_key(
+    key_id: IdPath, admin: Admin, session: SessionDep, principals: PrincipalsDep, request: Request
+) -> KeyOut:
     """Revoke a key: its next request is refused (401). Revoking a revoked key changes nothing.
     A key cannot revoke itself — create the new key first, then revoke the old one with it."""
     if key_id == admin.key_id:
@@ -60,5 +68,7 @@ async def revoke_key(key_id: IdPath, admin: Admin, session: SessionDep, principa
     key = await keys.revoke(session, key_id)
     if key is None:
         raise not_found(f"API key {key_id}")
-    principals.revoked(key_id)  # this process refuses it at once; others within api_key_cache_seconds
+    principals.revoked(key_id)  # this process refuses it at once
+    # Every other process at once with Redis; without it, within api_key_cache_seconds.
+    await announce_revocation(request.app.state.redis, key_id)
     return _key_out(key)

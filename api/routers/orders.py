@@ -98,7 +98,7 @@ async def list_orders(
     try:
         after = orders.decode_cursor(cursor) if cursor else None
     except ValueError as err:
-        raise ProblemError(422, "Invalid request", str(err), []) from None
+        raise invalid([InvalidField("cursor", str(err))]) from None
     rows, next_cursor = await orders.page(
         session,
         orders.OrderFilter(

@@ -8,11 +8,11 @@ from fastapi import APIRouter, Query
 from api.access import Handler, Operator
 from api.deps import IdPath, SessionDep
 from api.limits import PageLimit
-from api.problems import Problem, ProblemError, not_found
+from api.problems import Problem, invalid, not_found
 from api.schemas import AlertOut, AlertPage, ExceptionListItem, ExceptionPage
 from domain.exceptions import Action, ExceptionKind
 from domain.money import format_minor
-from domain.orders import OrderStatus
+from domain.orders import InvalidField, OrderStatus
 from store import orders
 from store.tables import AlertRow
 
@@ -25,7 +25,7 @@ def _after(cursor: str | None) -> tuple[datetime, str] | None:
     try:
         return orders.decode_cursor(cursor) if cursor else None
     except ValueError as err:
-        raise ProblemError(422, "Invalid request", str(err)) from None
+        raise invalid([InvalidField("cursor", str(err))]) from None
 
 
 def _alert_out(a: AlertRow) -> AlertOut:
@@ -67,7 +67,8 @@ async def list_exceptions(
             step=e.step,
             message=e.message,
             raised_at=e.raised_at,
-            age_seconds=int((now - e.raised_at).total_seconds()),
+            # A resolved exception's age stopped when it was resolved.
+            age_seconds=int(((e.resolved_at or now) - e.raised_at).total_seconds()),
             escalation_level=e.escalation_level,
             allowed_actions=[Action(a) for a in e.allowed_actions],
             resolved_at=e.resolved_at,

@@ -1,18 +1,19 @@
 """/v1/webhooks: who hears about business events, and how their deliveries went. Admin only.
 /v1/events: the outbox itself, for operators."""
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
 from api.access import Admin, Operator
-from api.deps import IdPath, SessionDep, SettingsDep, TemporalDep
+from api.deps import EgressDep, IdPath, SessionDep, SettingsDep, TemporalDep
 from api.event_schemas import (
     DeliveryOut,
     DeliveryPage,
     EventOut,
     EventPage,
+    RotateWebhookSecret,
     WebhookCreated,
     WebhookIn,
     WebhookOut,
@@ -23,6 +24,8 @@ from api.limits import PageLimit
 from api.problems import Problem, ProblemError, invalid, not_found
 from domain.events import CATALOGUE, DELIVERY_PENDING, DELIVERY_STATUSES, DeliverWebhook
 from domain.orders import InvalidField
+from domain.signing import Scheme, standard_key
+from egress import Egress
 from gateway import starts
 from store import events
 from store.orders import decode_cursor, encode_cursor
@@ -55,11 +58,34 @@ def _cursor(cursor: str | None) -> tuple[datetime, str] | None:
         raise invalid([InvalidField("cursor", str(err))]) from err
 
 
+async def _check_target(egress: Egress, url: str) -> None:
+    reason = await egress.check_url(url)
+    if reason is not None:
+        raise invalid([InvalidField("url", f"not a permitted target: {reason}")])
+
+
+def _check_secret(scheme: Scheme, secret: str | None) -> None:
+    if secret is not None and scheme is Scheme.STANDARD:
+        try:
+            standard_key(secret)
+        except ValueError as err:
+            raise invalid([InvalidField("secret", str(err))]) from None
+
+
 @router.post("", status_code=201, responses={422: {"model": Problem}})
-async def create_webhook(body: WebhookIn, _: Admin, session: SessionDep, response: Response) -> WebhookCreated:
-    """Subscribe a URL to event types. The response carries the signing secret this once."""
-    secret = body.secret or events.new_secret()
-    subscription = await events.create_subscription(session, body.url, body.event_types, secret, body.active)
+async def create_webhook(
+    body: WebhookIn, _: Admin, session: SessionDep, egress: EgressDep, response: Response
+) -> WebhookCreated:
+    """Subscribe a URL to event types. The response carries the signing secret this once.
+
+    The URL must reach a permitted address (docs/security.md): never link-local or cloud metadata; in
+    production not loopback or private networks unless ORDERFLOW_EGRESS_ALLOW names them."""
+    _check_secret(body.signing_scheme, body.secret)
+    await _check_target(egress, body.url)
+    secret = body.secret or events.new_secret(body.signing_scheme)
+    subscription = await events.create_subscription(
+        session, body.url, body.event_types, secret, body.active, body.signing_scheme
+    )
     response.headers["Location"] = f"/v1/webhooks/{subscription.subscription_id}"
     return WebhookCreated(**_out(subscription).model_dump(), secret=secret)
 
@@ -84,13 +110,33 @@ async def get_webhook(subscription_id: IdPath, _: Admin, session: SessionDep) ->
 
 
 @router.patch("/{subscription_id}", responses={404: {"model": Problem}, 422: {"model": Problem}})
-async def update_webhook(subscription_id: IdPath, body: WebhookPatch, _: Admin, session: SessionDep) -> WebhookOut:
+async def update_webhook(
+    subscription_id: IdPath, body: WebhookPatch, _: Admin, session: SessionDep, egress: EgressDep
+) -> WebhookOut:
     """Change the URL, the event types, or pause (active=false: deliveries in flight stop and are dead-lettered)."""
     changes = body.model_dump(exclude_none=True)
+    if body.url is not None:
+        await _check_target(egress, body.url)
     subscription = await events.update_subscription(session, subscription_id, **changes)
     if subscription is None:
         raise not_found(f"webhook {subscription_id}")
     return _out(subscription)
+
+
+@router.post("/{subscription_id}/rotate-secret", responses={404: {"model": Problem}, 422: {"model": Problem}})
+async def rotate_webhook_secret(
+    subscription_id: IdPath, _: Admin, session: SessionDep, body: RotateWebhookSecret | None = None
+) -> WebhookCreated:
+    """A new signing secret, shown this once. For `overlap_hours` (24 unless given) every delivery carries
+    two signatures, by the new and by the old secret, so the subscriber can switch at its own pace."""
+    body = body or RotateWebhookSecret()
+    subscription = await _subscription(session, subscription_id)
+    scheme = Scheme(subscription.signing_scheme)
+    _check_secret(scheme, body.secret)
+    secret = body.secret or events.new_secret(scheme)
+    rotated = await events.rotate_secret(session, subscription_id, secret, timedelta(hours=body.overlap_hours))
+    assert rotated is not None
+    return WebhookCreated(**_out(rotated).model_dump(), secret=secret)
 
 
 @router.delete("/{subscription_id}", status_code=204, responses={404: {"model": Problem}})

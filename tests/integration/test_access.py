@@ -265,6 +265,12 @@ def routes(w: World) -> list[Route]:
             request=per_role(lambda r: (hook, {"url": "http://127.0.0.1:9/moved"})),
         ),
         Route(
+            "POST",
+            "/v1/webhooks/{subscription_id}/rotate-secret",
+            ADMIN,
+            request=per_role(lambda r: (f"{hook}/rotate-secret", {"overlap_hours": 1})),
+        ),
+        Route(
             "DELETE",
             "/v1/webhooks/{subscription_id}",
             ADMIN,

@@ -3,13 +3,15 @@
 from typing import Any
 
 import pytest
+from cryptography.fernet import Fernet
 from fastapi import FastAPI
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 from pydantic import SecretStr, ValidationError
 
-from api.access import CONSOLE_PREFIX, PUBLIC_PATHS, SIGNED_PREFIX, RateLimiter, RoleCheck
+from api.access import CONSOLE_PREFIX, PUBLIC_PATHS, SIGNED_PREFIX, RoleCheck
 from api.app import create_app
+from api.ratelimit import RateLimiter
 from config import Settings, redact_secrets
 from domain.access import Principal, Role
 
@@ -104,7 +106,10 @@ def test_a_noisy_key_empties_its_own_bucket_only() -> None:
 def test_production_refuses_placeholder_secrets() -> None:
     with pytest.raises(ValidationError, match="ORDERFLOW_DATABASE_URL"):
         Settings(environment="production", database_url="postgresql+asyncpg://orderflow:orderflow@db/orderflow")
-    Settings(environment="production", database_url="postgresql+asyncpg://orderflow:Xq93hfa0@db/orderflow")
+    key = Fernet.generate_key().decode()
+    Settings(
+        environment="production", database_url="postgresql+asyncpg://orderflow:Xq93hfa0@db/orderflow", secret_keys=key
+    )
     Settings(environment="development", database_url="postgresql+asyncpg://orderflow:orderflow@db/orderflow")
 
     class WithSecret(Settings):
@@ -113,7 +118,10 @@ def test_production_refuses_placeholder_secrets() -> None:
     with pytest.raises(ValidationError, match="ORDERFLOW_WEBHOOK_SECRET"):
         WithSecret(environment="production", database_url="postgresql+asyncpg://u:Xq93hfa0@db/o")
     WithSecret(
-        environment="production", database_url="postgresql+asyncpg://u:Xq93hfa0@db/o", webhook_secret="s3cr3t-9f"
+        environment="production",
+        database_url="postgresql+asyncpg://u:Xq93hfa0@db/o",
+        webhook_secret="s3cr3t-9f",
+        secret_keys=key,
     )
 
 
