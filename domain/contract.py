@@ -16,6 +16,7 @@ class WorkflowType(StrEnum):
     RESTOCK = "Restock"
     IMPORT_BATCH = "ImportBatch"
     WEBHOOK_DELIVERY = "WebhookDelivery"
+    FORECAST = "Forecast"
 
 
 class Signal(StrEnum):
@@ -79,6 +80,14 @@ def restock_workflow_id(source: str) -> str:
 
 def import_workflow_id(import_id: str) -> str:
     return f"import-{import_id}"
+
+
+FORECAST_SCHEDULE_ID = "forecast"
+
+
+def forecast_workflow_id(run_at: str) -> str:
+    """A run started by hand; the Schedule names its runs `forecast-<time>` itself."""
+    return f"forecast-{run_at}"
 
 
 def delivery_workflow_id(subscription_id: str, event_id: str, redelivery: int = 0) -> str:
