@@ -151,6 +151,17 @@ async def apply_receipt(session: AsyncSession, inbound: Inbound, lines: Sequence
     await session.flush()
 
 
+async def against(session: AsyncSession, warehouse: str, reference: str, inbound_id: str | None) -> Inbound | None:
+    """The inbound a receipt delivers: the one named, else one of the warehouse with the receipt's
+    reference. Raises LookupError if the one named is not this warehouse's."""
+    if inbound_id is None:
+        return await by_reference(session, warehouse, reference)
+    named = await get(session, inbound_id, for_update=True)
+    if named is None or named.row.warehouse != warehouse:
+        raise LookupError(f"inbound {inbound_id} is not expected at {warehouse}")
+    return named
+
+
 @dataclass(frozen=True)
 class Expected:
     inbound_id: str
