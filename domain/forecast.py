@@ -71,9 +71,17 @@ class Forecast:
     history_days: int
 
 
+def first_demand(history: Matrix) -> NDArray[np.int64]:
+    """Per row, the index of its first day with demand (0 if none): the days before it do not count,
+    the SKU was not sold yet."""
+    first: NDArray[np.int64] = np.argmax(history > 0, axis=1)
+    return first
+
+
 def classify(history: Matrix) -> tuple[list[Pattern], Matrix, Matrix]:
-    """Each row's pattern with its ADI (days per demand day) and CV² of the demand days' sizes."""
-    days = history.shape[1]
+    """Each row's pattern with its ADI (days per demand day, from its first) and CV² of the demand
+    days' sizes."""
+    days = history.shape[1] - first_demand(history)
     positive = history > 0
     demand_days = positive.sum(axis=1)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -143,9 +151,11 @@ def _sba(y: Matrix, alpha: Matrix) -> tuple[Matrix, Matrix]:
     """Croston with the Syntetos-Boylan correction: demand size and interval smoothed apart."""
     positive = y > 0
     demand_days = positive.sum(axis=1)
+    first = first_demand(y)
     size = np.where(positive, y, 0.0).sum(axis=1) / np.maximum(demand_days, 1)
-    interval = np.maximum(y.shape[1] / np.maximum(demand_days, 1), 1.0)
-    since = np.ones(y.shape[0])
+    interval = np.maximum((y.shape[1] - first) / np.maximum(demand_days, 1), 1.0)
+    since = 1.0 - first  # counts from the first demand
+
     fitted = np.empty_like(y)
     for t in range(y.shape[1]):
         fitted[:, t] = (1 - alpha / 2) * size / interval
@@ -203,9 +213,15 @@ def forecast_many(history: Matrix, first_weekday: int, params: ForecastParams | 
     """Forecast each row of `history` (demand per day, oldest first; its first day is `first_weekday`,
     Monday 0). The horizon's day 0 is the day after the history's last."""
     params = params or ForecastParams()
-    y = np.asarray(history, dtype=np.float64)
+    y = np.array(history, dtype=np.float64)
     n, days = y.shape
     patterns, adi, cv2 = classify(y)
+    # A SKU first sold within the history: for smooth demand, its days before that take the level of
+    # its first two weeks, so the smoothing starts from there rather than climbing out of zero.
+    first = first_demand(y)
+    for i in np.nonzero(first)[0]:
+        if patterns[i] in (Pattern.SMOOTH, Pattern.ERRATIC):
+            y[i, : first[i]] = y[i, first[i] : first[i] + 14].mean()
     backtest = min(params.backtest_days, max(days - 2 * WARMUP_DAYS, 0))
     methods = [Method.ZERO if p is Pattern.NONE else Method.SBA for p in patterns]
     smooth = np.array([p in (Pattern.SMOOTH, Pattern.ERRATIC) for p in patterns], dtype=bool)

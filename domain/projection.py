@@ -144,7 +144,9 @@ def project(
         sure_within = sure >= 0 and sure + 1 <= window
         chance = None
         if intermittent[i] and recent is not None:
-            chance = stockout_chance(recent[i], _checkpoints(now, available[i], inbound[i], window / 24))
+            row = recent[i]
+            since_first = row[int(np.argmax(row > 0)) :]  # days before its first demand do not count
+            chance = stockout_chance(since_first, _checkpoints(now, available[i], inbound[i], window / 24))
             sure_within = chance >= policy.intermittent_alert_confidence
         lead = policy.lead_time_days
         mean_daily = _mean_over(daily[i], lead)
