@@ -49,7 +49,8 @@ async def run_forecast(stack: Stack) -> ForecastSummary:
     assert started.status_code == 202, started.text
     client: Client = stack.client
     handle = client.get_workflow_handle(started.json()["workflow_id"], result_type=ForecastSummary)
-    return await handle.result()
+    summary: ForecastSummary = await handle.result()
+    return summary
 
 
 async def events_of(stack: Stack, event_type: str, sku: str) -> list[dict[str, Any]]:
