@@ -156,7 +156,7 @@ class ForesightActivities:
         self,
         now: datetime,
         keys: list[tuple[str, str]],
-        history: list[list[float]],
+        history: Any,
         available: list[int],
         arriving: dict[tuple[str, str], list[ArrivingStock]],
         spread: dict[str, tuple[float, float, int]],
@@ -194,7 +194,9 @@ class ForesightActivities:
     ) -> BatchForecasted:
         now = req.run_at
         forecast_rows, projection_rows = [], []
-        raised = cleared = 0
+        raised: list[dict[str, Any]] = []
+        cleared: list[str] = []
+        notices: list[BusinessEvent] = []
         async with self._sessions.begin() as s:
             for (sku, warehouse), f, o, policy in zip(c.keys, c.forecasts, c.outlooks, c.policies, strict=True):
                 waiting = inputs.backordered.get(sku, (0, 0)) if warehouse == self._config.default_warehouse else (0, 0)
@@ -239,27 +241,35 @@ class ForesightActivities:
                 )
                 alert = opened.get((sku, warehouse))
                 if o.at_risk and alert is None:
-                    await self._raise(s, sku, warehouse, f, o, policy, inbound, waiting, now)
-                    raised += 1
+                    row, event = self._alert(sku, warehouse, f, o, policy, inbound, waiting, now)
+                    raised.append(row)
+                    notices.append(event)
                 elif not o.at_risk and alert is not None:
                     data = {"alert_id": alert.alert_id, "sku": sku, "warehouse": warehouse, "order_id": ""}
-                    event = BusinessEvent(
-                        event_id("stock_alert", alert.alert_id, "cleared"), INVENTORY_STOCKOUT_CLEARED, "", now, data
+                    cleared.append(alert.alert_id)
+                    notices.append(
+                        BusinessEvent(
+                            event_id("stock_alert", alert.alert_id, "cleared"),
+                            INVENTORY_STOCKOUT_CLEARED,
+                            "",
+                            now,
+                            data,
+                        )
                     )
-                    await store.clear_alert(s, alert, now, event)
-                    cleared += 1
             await store.replace_results(s, req.first_sku, req.last_sku, forecast_rows, projection_rows)
+            await store.record_alerts(s, raised, cleared, now, notices)
+        if raised:
+            log.info("stockouts predicted", alerts=len(raised), first_sku=req.first_sku, last_sku=req.last_sku)
         return BatchForecasted(
             series=len(c.keys),
             at_risk=sum(o.at_risk for o in c.outlooks),
-            raised=raised,
-            cleared=cleared,
+            raised=len(raised),
+            cleared=len(cleared),
             to_reorder=sum(o.suggested_quantity > 0 for o in c.outlooks),
         )
 
-    async def _raise(
+    def _alert(
         self,
-        s: AsyncSession,
         sku: str,
         warehouse: str,
         f: Forecast,
@@ -268,7 +278,7 @@ class ForesightActivities:
         inbound: list[ArrivingStock],
         waiting: tuple[int, int],
         now: datetime,
-    ) -> None:
+    ) -> tuple[dict[str, Any], BusinessEvent]:
         alert_id = f"stockout-{warehouse}-{sku}-{now:%Y%m%dT%H%M}"
         when = o.stockout_at or o.sure_stockout_at
         next_in = f"; next inbound {inbound[0].quantity} on {inbound[0].at:%a %d %b %H:%M}" if inbound else ""
@@ -297,8 +307,17 @@ class ForesightActivities:
         }
         data = {"alert_id": alert_id, "sku": sku, "warehouse": warehouse, "message": message, "order_id": "", **detail}
         event = BusinessEvent(event_id("stock_alert", alert_id), INVENTORY_STOCKOUT_PREDICTED, "", now, data)
-        await store.raise_alert(s, sku, warehouse, message, detail, now, event)
-        log.info("stockout predicted", sku=sku, warehouse=warehouse, stockout_at=str(o.stockout_at))
+        row = {
+            "alert_id": alert_id,
+            "kind": store.STOCKOUT_PREDICTED,
+            "warehouse": warehouse,
+            "sku": sku,
+            "message": message,
+            "detail": detail,
+            "raised_at": now,
+            "cleared_at": None,
+        }
+        return row, event
 
     @activity.defn(name="check_deliveries")
     async def check_deliveries(self, req: CheckDeliveries) -> DeliveriesChecked:

@@ -5,7 +5,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import Table, delete, func, insert, select, union, update
+import numpy as np
+from sqlalchemy import String, Table, delete, func, insert, select, union, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.events import BusinessEvent
@@ -25,6 +26,7 @@ from store.tables import (
 DEMAND: Table = DemandDay.__table__  # type: ignore[assignment]
 FORECASTS: Table = ForecastRow.__table__  # type: ignore[assignment]
 PROJECTIONS: Table = ProjectionRow.__table__  # type: ignore[assignment]
+ALERTS: Table = StockAlertRow.__table__  # type: ignore[assignment]
 STOCKOUT_PREDICTED = "stockout_predicted"
 
 
@@ -80,10 +82,26 @@ async def series_skus(session: AsyncSession) -> list[str]:
     return sorted(row[0] for row in (await session.execute(query)).all())
 
 
+def _packed_history(session: AsyncSession, in_range: tuple[str, str], first_day: date) -> Any:
+    """One row per SKU x warehouse with its days packed as text, "day,quantity;...": a few thousand
+    rows to read instead of hundreds of thousands (bench/foresight.py: the read went from most of the
+    run to a small part of it). The aggregate's name differs between SQLite and PostgreSQL."""
+    if session.get_bind().dialect.name == "postgresql":
+        pair = func.cast(DemandDay.day, String) + "," + func.cast(DemandDay.quantity, String)
+        packed = func.string_agg(pair, ";")
+    else:
+        packed = func.group_concat(DemandDay.day.op("||")(",").op("||")(DemandDay.quantity), ";")
+    return (
+        select(DemandDay.sku, DemandDay.warehouse, packed)
+        .where(DemandDay.sku.between(*in_range), DemandDay.day >= first_day)
+        .group_by(DemandDay.sku, DemandDay.warehouse)
+    )
+
+
 @dataclass
 class SeriesInputs:
     keys: list[tuple[str, str]]  # (sku, warehouse)
-    history: list[list[float]]
+    history: Any  # a matrix: one row per key, one column per day
     available: list[int]
     backordered: dict[str, tuple[int, int]]  # per SKU: units and orders waiting
 
@@ -96,16 +114,15 @@ async def series_inputs(
         select(Stock.sku, Stock.warehouse, Stock.on_hand - Stock.reserved).where(Stock.sku.between(*in_range))
     )
     available = {(s, w): int(a) for s, w, a in stock.all()}
-    demand = await session.execute(
-        select(DemandDay.sku, DemandDay.warehouse, DemandDay.day, DemandDay.quantity).where(
-            DemandDay.sku.between(*in_range), DemandDay.day >= first_day
-        )
-    )
-    history: dict[tuple[str, str], list[float]] = {}
-    for sku, warehouse, day, quantity in demand.all():
-        offset = (day - first_day).days
-        if 0 <= offset < days:
-            history.setdefault((sku, warehouse), [0.0] * days)[offset] += quantity
+    history: dict[tuple[str, str], Any] = {}
+    start = np.datetime64(first_day, "D")
+    for sku, warehouse, packed in await session.execute(_packed_history(session, in_range, first_day)):
+        pairs = np.array(packed.replace(";", ",").split(","), dtype=str).reshape(-1, 2)
+        offsets = (pairs[:, 0].astype("datetime64[D]") - start).astype(np.int64)
+        row = np.zeros(days)
+        inside = (offsets >= 0) & (offsets < days)
+        np.add.at(row, offsets[inside], pairs[inside, 1].astype(np.float64))
+        history[(sku, warehouse)] = row
     keys = sorted(set(available) | set(history))
     waiting = await session.execute(
         select(Backorder.sku, func.sum(Backorder.quantity), func.count(Backorder.order_id))
@@ -114,7 +131,9 @@ async def series_inputs(
     )
     return SeriesInputs(
         keys=keys,
-        history=[history.get(k, [0.0] * days) for k in keys],
+        history=np.stack([history[k] if k in history else np.zeros(days) for k in keys])
+        if keys
+        else np.zeros((0, days)),
         available=[available.get(k, 0) for k in keys],
         backordered={sku: (int(q), int(n)) for sku, q, n in waiting.all()},
     )
@@ -144,32 +163,18 @@ async def open_alerts(session: AsyncSession, first_sku: str, last_sku: str) -> d
     return {(a.sku, a.warehouse): a for a in rows.scalars()}
 
 
-async def raise_alert(
-    session: AsyncSession,
-    sku: str,
-    warehouse: str,
-    message: str,
-    detail: dict[str, Any],
-    at: datetime,
-    event: BusinessEvent,
+async def record_alerts(
+    session: AsyncSession, raised: list[dict[str, Any]], cleared: list[str], at: datetime, notices: list[BusinessEvent]
 ) -> None:
-    session.add(
-        StockAlertRow(
-            alert_id=event.data["alert_id"],
-            kind=STOCKOUT_PREDICTED,
-            warehouse=warehouse,
-            sku=sku,
-            message=message,
-            detail=detail,
-            raised_at=at,
+    """New alerts in, cleared ones marked, and their events in the outbox, all at once."""
+    if raised:
+        await session.execute(insert(ALERTS), raised)
+    if cleared:
+        await session.execute(
+            update(ALERTS).where(ALERTS.c.alert_id.in_(cleared), ALERTS.c.cleared_at.is_(None)).values(cleared_at=at)
         )
-    )
-    await events.record(session, [event])
-
-
-async def clear_alert(session: AsyncSession, alert: StockAlertRow, at: datetime, event: BusinessEvent) -> None:
-    await session.execute(update(StockAlertRow).where(StockAlertRow.alert_id == alert.alert_id).values(cleared_at=at))
-    await events.record(session, [event])
+    for start in range(0, len(notices), 1000):
+        await events.record(session, notices[start : start + 1000])
 
 
 # ---- reads -----------------------------------------------------------------------------------------
