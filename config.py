@@ -147,7 +147,7 @@ class Settings(BaseSettings):
     lead_time_days_by_sku: dict[str, Annotated[float, Field(ge=0, le=365)]] = {}
     stockout_warning_hours: Annotated[float, Field(ge=0, le=24 * 30)] = 48
     stockout_alert_confidence: Annotated[float, Field(ge=0.5, lt=1)] = 0.9
-    stockout_intermittent_confidence: Annotated[float, Field(gt=0, lt=1)] = 0.5
+    stockout_intermittent_confidence: Annotated[float, Field(gt=0, lt=1)] = 0.55
     replenishment_service_level: Annotated[float, Field(ge=0.5, lt=1)] = 0.95
     replenishment_cover_days: Annotated[float, Field(ge=0, le=365)] = 14
 

@@ -61,7 +61,7 @@ class ForesightConfig:
     lead_time_days_by_sku: dict[str, float] | None = None
     warning_hours: float = 48
     alert_confidence: float = 0.9
-    intermittent_confidence: float = 0.5
+    intermittent_confidence: float = 0.55
     service_level: float = 0.95
     cover_days: float = 14
 

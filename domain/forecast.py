@@ -72,10 +72,14 @@ class Forecast:
 
 
 def first_demand(history: Matrix) -> NDArray[np.int64]:
-    """Per row, the index of its first day with demand (0 if none): the days before it do not count,
-    the SKU was not sold yet."""
-    first: NDArray[np.int64] = np.argmax(history > 0, axis=1)
-    return first
+    """Per row, where its history starts: the first day with demand when the days before it are far
+    more than its usual gap (more than 3 x its ADI from there on: a SKU not sold yet), else 0 (a
+    quiet start of a SKU that was on sale: those zeros are demand history too)."""
+    positive = history > 0
+    first = np.argmax(positive, axis=1)
+    gap = (history.shape[1] - first) / np.maximum(positive.sum(axis=1), 1)
+    started: NDArray[np.int64] = np.where(first > 3 * gap, first, 0)
+    return started
 
 
 def classify(history: Matrix) -> tuple[list[Pattern], Matrix, Matrix]:

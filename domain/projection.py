@@ -21,6 +21,8 @@ from statistics import NormalDist
 import numpy as np
 from numpy.typing import NDArray
 
+from domain.forecast import first_demand
+
 Matrix = NDArray[np.float64]
 
 
@@ -32,7 +34,7 @@ class StockPolicy:
     # The low-demand projection: cumulative demand is this likely to be above it. Intermittent demand
     # runs out in one order's lump, which no projection sees coming with certainty: its own, lower level.
     alert_confidence: float = 0.9
-    intermittent_alert_confidence: float = 0.5
+    intermittent_alert_confidence: float = 0.55
     service_level: float = 0.95
     target_cover_days: float = 14.0
 
@@ -145,7 +147,7 @@ def project(
         chance = None
         if intermittent[i] and recent is not None:
             row = recent[i]
-            since_first = row[int(np.argmax(row > 0)) :]  # days before its first demand do not count
+            since_first = row[int(first_demand(row[None, :])[0]) :]  # a SKU not sold yet: those days do not count
             chance = stockout_chance(since_first, _checkpoints(now, available[i], inbound[i], window / 24))
             sure_within = chance >= policy.intermittent_alert_confidence
         lead = policy.lead_time_days
