@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint unit bench clean bytecode browser
+.PHONY: run test lint unit bench bench-foresight clean bytecode browser
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -40,6 +40,10 @@ lint: $(STAMP)
 ## make bench: own dev stack; floor vs orderflow, printed and written to bench/results/ (ARGS="--postgres")
 bench: bytecode
 	$(BIN)/python -m bench $(ARGS)
+
+## make bench-foresight: one forecasting run over 10,000 SKUs x 3 warehouses x 180 days (ARGS="--postgres")
+bench-foresight: bytecode
+	$(BIN)/python -m bench.foresight $(ARGS)
 
 ## make unit: the fast tests only (no servers)
 unit: $(STAMP)

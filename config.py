@@ -170,6 +170,21 @@ class Settings(BaseSettings):
     # GIL), so one per core; 0 means one per CPU core, at most four.
     worker_processes: Annotated[int, Field(ge=0, le=16)] = 0
 
+    # Foresight (docs/foresight.md): the forecasting run, started by a Temporal Schedule every this many
+    # minutes (0: no schedule); lead times in days, per SKU over per warehouse over the default.
+    forecast_interval_minutes: Annotated[float, Field(ge=0, le=7 * 24 * 60)] = 60
+    forecast_history_days: Annotated[int, Field(ge=28, le=3 * 365)] = 180
+    forecast_horizon_days: Annotated[int, Field(ge=7, le=180)] = 28
+    forecast_batch_skus: Annotated[int, Field(ge=10, le=20_000)] = 2000
+    lead_time_days: Annotated[float, Field(ge=0, le=365)] = 7
+    lead_time_days_by_warehouse: dict[str, Annotated[float, Field(ge=0, le=365)]] = {}
+    lead_time_days_by_sku: dict[str, Annotated[float, Field(ge=0, le=365)]] = {}
+    stockout_warning_hours: Annotated[float, Field(ge=0, le=24 * 30)] = 48
+    stockout_alert_confidence: Annotated[float, Field(ge=0.5, lt=1)] = 0.9
+    stockout_intermittent_confidence: Annotated[float, Field(gt=0, lt=1)] = 0.55
+    replenishment_service_level: Annotated[float, Field(ge=0.5, lt=1)] = 0.95
+    replenishment_cover_days: Annotated[float, Field(ge=0, le=365)] = 14
+
     log_format: Annotated[str, Field(pattern="^(auto|json|console)$")] = "auto"
     log_level: str = "INFO"
 

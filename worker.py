@@ -21,6 +21,7 @@ from temporalio.client import (
     SchedulePolicy,
     ScheduleSpec,
     ScheduleUpdate,
+    ScheduleUpdateInput,
 )
 from temporalio.service import RPCError
 from temporalio.worker import (
@@ -34,6 +35,7 @@ from activities.billing import BillingActivities
 from activities.carrier import CarrierActivities
 from activities.deliveries import DeliveryActivities
 from activities.external import HttpCarrier, HttpLedger, HttpWarehouse, Partner
+from activities.foresight import ForesightActivities, ForesightConfig
 from activities.importing import ImportActivities
 from activities.inventory import InventoryActivities
 from activities.orders import OrderActivities
@@ -42,10 +44,12 @@ from activities.retention import RetentionActivities
 from activities.warehouse import WarehouseActivities
 from activities.webhooks import WebhookActivities
 from config import Settings, WarehouseMode, configure_logging, get_settings
-from domain.contract import RETENTION_SCHEDULE_ID, WorkflowType
+from domain.contract import FORECAST_SCHEDULE_ID, RETENTION_SCHEDULE_ID, WorkflowType
+from domain.foresight import ForecastRun
 from egress import Egress
 from store import crypto
 from store.db import Database, ShortWork
+from workflows.forecast import ForecastWorkflow
 from workflows.importing import ImportBatchWorkflow
 from workflows.order import OrderWorkflow
 from workflows.restock import RestockWorkflow
@@ -60,6 +64,7 @@ WORKFLOWS: Sequence[type] = (
     WebhookDeliveryWorkflow,
     ImportBatchWorkflow,
     RetentionWorkflow,
+    ForecastWorkflow,
 )
 
 
@@ -173,11 +178,22 @@ def build_worker(
     importing = ImportActivities(client, sessions, settings)  # starts workflows, so it needs the client
     steps = build_activities(settings, short_work.sessions if short_work else sessions)
     retention = RetentionActivities(sessions, settings.resolved_audit_export_dir)
+    # Forecasting batches are long, CPU-heavy regular activities: not short work.
+    foresight = ForesightActivities(sessions, ForesightConfig.from_settings(settings))
     return Worker(
         client,
         task_queue=settings.task_queue,
         workflows=list(WORKFLOWS),
-        activities=[*steps, importing.start_chunk, importing.finish_import, retention.prune_table],
+        activities=[
+            *steps,
+            importing.start_chunk,
+            importing.finish_import,
+            foresight.collect_demand,
+            foresight.plan_forecast_batches,
+            foresight.forecast_batch,
+            foresight.check_deliveries,
+            retention.prune_table,
+        ],
         max_concurrent_activities=50,
         # Steps run as local activities: no more at once than the database pool has connections
         # (store/db.py: 30), so a step never spends its timeout waiting for one.
@@ -186,6 +202,53 @@ def build_worker(
         # On SIGTERM, let running steps finish; whatever does not is retried by the next worker.
         graceful_shutdown_timeout=timedelta(seconds=10),
     )
+
+
+def forecast_schedule(settings: Settings) -> Schedule:
+    return Schedule(
+        action=ScheduleActionStartWorkflow(
+            WorkflowType.FORECAST,
+            ForecastRun(batch_skus=settings.forecast_batch_skus),
+            id=FORECAST_SCHEDULE_ID,  # the Schedule appends the run's time
+            task_queue=settings.task_queue,
+        ),
+        spec=ScheduleSpec(
+            intervals=[ScheduleIntervalSpec(every=timedelta(minutes=settings.forecast_interval_minutes))]
+        ),
+        # A run still going when the next is due: the next is skipped, never stacked.
+        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
+    )
+
+
+async def ensure_forecast_schedule(client: Client, settings: Settings) -> str | None:
+    """Create the forecasting Schedule, or bring an existing one to the configured interval and task
+    queue. Every worker process does this at start; the first one creates it. 0 minutes: no schedule
+    is created (an existing one is left to operations)."""
+    if settings.forecast_interval_minutes <= 0:
+        return None
+    wanted = forecast_schedule(settings)
+    try:
+        await client.create_schedule(FORECAST_SCHEDULE_ID, wanted)
+        log.info("forecast schedule created", every_minutes=settings.forecast_interval_minutes)
+        return "created"
+    except ScheduleAlreadyRunningError:
+        pass
+
+    def update(current: ScheduleUpdateInput) -> ScheduleUpdate | None:
+        schedule = current.description.schedule
+        action = schedule.action
+        same = (
+            schedule.spec.intervals == wanted.spec.intervals
+            and isinstance(action, ScheduleActionStartWorkflow)
+            and action.task_queue == settings.task_queue
+        )
+        if same:
+            return None
+        wanted.state = schedule.state  # paused stays paused
+        return ScheduleUpdate(schedule=wanted)
+
+    await client.get_schedule_handle(FORECAST_SCHEDULE_ID).update(update)
+    return "kept"
 
 
 async def connect(settings: Settings, within: float = 60) -> Client:
@@ -237,6 +300,7 @@ async def run(settings: Settings) -> None:
         await schedule_retention(client, settings)
         relay = running_relay(client, sessions, relay_options(settings)) if settings.relay else contextlib.nullcontext()
         async with build_worker(client, settings, sessions, database.short_work), relay:
+            await ensure_forecast_schedule(client, settings)
             log.info(
                 "worker running",
                 task_queue=settings.task_queue,

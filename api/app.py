@@ -20,8 +20,10 @@ from api.routers import (
     callbacks,
     catalog,
     controls,
+    foresight,
     health,
     imports,
+    inbound,
     keys,
     orders,
     partners,
@@ -90,6 +92,8 @@ def create_app(settings: Settings, temporal: Client | None = None) -> FastAPI:
         audit.router,
         webhooks.router,
         webhooks.events_router,
+        inbound.router,
+        foresight.router,
         health.router,
     ):
         app.include_router(router)

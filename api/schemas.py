@@ -230,6 +230,9 @@ class OrderOut(BaseModel):
     allocation_reason: str = ""
     fulfilments: list[FulfilmentOut] = []
     backordered: list[StockLineOut] = []
+    expected_inbound: list[dict[str, Any]] = Field(
+        [], description="for backordered SKUs: the soonest open inbound, and whether it comes after ship_by"
+    )
     exceptions: list[ExceptionOut] = []
     timeline: list[TimelineOut] = []
 
@@ -448,6 +451,11 @@ class ReceiptIn(Strict):
         description="the delivery note or ASN; a receipt with the same reference is recorded once"
     )
     lines: Annotated[list[ReceiptLineIn], Field(min_length=1, max_length=MAX_LINES)]
+    inbound_id: Annotated[str, StringConstraints(pattern=r"^IB-[0-9A-F]{12}$")] | None = Field(
+        None,
+        description="the inbound this receipt delivers (fully or partly); "
+        "without it, an open inbound of the same warehouse and reference",
+    )
 
 
 class ReceiptOut(BaseModel):
@@ -457,6 +465,8 @@ class ReceiptOut(BaseModel):
     lines: list[StockLineOut]
     received_at: datetime
     restock_workflow_id: str = Field(description="wakes the orders waiting for these SKUs, rush first, then oldest")
+    inbound_id: str | None = None
+    inbound_status: str | None = Field(None, description="the inbound's status after this receipt")
 
 
 class LedgerEntryOut(BaseModel):

@@ -17,6 +17,7 @@ class WorkflowType(StrEnum):
     IMPORT_BATCH = "ImportBatch"
     WEBHOOK_DELIVERY = "WebhookDelivery"
     RETENTION = "Retention"
+    FORECAST = "Forecast"
 
 
 class Signal(StrEnum):
@@ -86,6 +87,14 @@ def restock_workflow_id(source: str) -> str:
 
 def import_workflow_id(import_id: str) -> str:
     return f"import-{import_id}"
+
+
+FORECAST_SCHEDULE_ID = "forecast"
+
+
+def forecast_workflow_id(run_at: str) -> str:
+    """A run started by hand; the Schedule names its runs `forecast-<time>` itself."""
+    return f"forecast-{run_at}"
 
 
 def delivery_workflow_id(subscription_id: str, event_id: str, redelivery: int = 0) -> str:

@@ -30,6 +30,10 @@ EXCEPTION_OPENED = "exception.opened"
 EXCEPTION_ESCALATED = "exception.escalated"
 EXCEPTION_RESOLVED = "exception.resolved"
 ALERT_SLA_AT_RISK = "alert.sla_at_risk"
+ALERT_DELIVERY_AT_RISK = "alert.delivery_at_risk"
+# Stock's own events (docs/foresight.md): their order_id is empty.
+INVENTORY_STOCKOUT_PREDICTED = "inventory.stockout_predicted"
+INVENTORY_STOCKOUT_CLEARED = "inventory.stockout_cleared"
 
 # Timeline events (the `event` of a timeline entry) that are business events.
 TIMELINE_EVENTS: dict[str, str] = {
@@ -67,6 +71,9 @@ CATALOGUE: tuple[str, ...] = (
     EXCEPTION_ESCALATED,
     EXCEPTION_RESOLVED,
     ALERT_SLA_AT_RISK,
+    ALERT_DELIVERY_AT_RISK,
+    INVENTORY_STOCKOUT_PREDICTED,
+    INVENTORY_STOCKOUT_CLEARED,
 )
 ALL_TYPES = "*"
 

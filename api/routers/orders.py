@@ -8,6 +8,7 @@ from pydantic import AwareDatetime
 from api import ordering
 from api.access import OrderReader, OrderSubmitter
 from api.deps import ActiveProductsDep, OrderIdPath, SessionDep, SettingsDep, ShortWorkDep, TemporalDep
+from api.foresight_view import with_expected_inbound
 from api.limits import PageLimit
 from api.problems import Problem, ProblemError, invalid, not_found
 from api.readmodel import order_from_read_model, with_late_reports
@@ -71,11 +72,15 @@ async def get_order(order_id: OrderIdPath, _: OrderReader, temporal: TemporalDep
     if view is not None:
         out = OrderOut.from_view(view)
         # Reported delivered after its workflow closed: the read model has the rest.
-        return await with_late_reports(session, out) if view.status is OrderStatus.COMPLETED else out
+        return (
+            await with_late_reports(session, out)
+            if view.status is OrderStatus.COMPLETED
+            else (await with_expected_inbound(session, out))
+        )
     recorded = await order_from_read_model(session, order_id)
     if recorded is None:
         raise not_found(f"order {order_id}")
-    return recorded
+    return await with_expected_inbound(session, recorded)
 
 
 @router.get("", responses={422: {"model": Problem}})

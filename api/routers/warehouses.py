@@ -21,6 +21,7 @@ from domain.orders import SKU_PATTERN, InvalidField
 from domain.steps import Restock, StockLine
 from gateway import starts
 from store import catalog, inventory
+from store import inbound as inbound_store
 from store.tables import Warehouse
 
 router = APIRouter(tags=["warehouses and stock"])
@@ -83,7 +84,13 @@ async def receive_goods(
     if unknown:
         raise invalid(unknown)
     lines = [StockLine(line.sku, line.quantity) for line in body.lines]
+    try:
+        expected = await inbound_store.against(session, body.warehouse, body.reference, body.inbound_id)
+    except LookupError as err:
+        raise invalid([InvalidField("inbound_id", str(err))]) from None
     receipt, created = await inventory.receive(session, body.warehouse, lines, body.reference)
+    if created and expected is not None:
+        await inbound_store.apply_receipt(session, expected, lines)
     await session.commit()  # the goods are on the books before anyone is woken
     if not created:
         response.status_code = 200
@@ -98,6 +105,8 @@ async def receive_goods(
         lines=[StockLineOut(**line) for line in receipt.lines],
         received_at=receipt.received_at,
         restock_workflow_id=workflow_id,
+        inbound_id=expected.row.inbound_id if expected else None,
+        inbound_status=expected.row.status if expected else None,
     )
 
 
