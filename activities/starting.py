@@ -37,9 +37,12 @@ class Started:
     import_id: str | None = None  # the import that started the existing workflow, from its memo
 
 
-async def start_order(temporal: Client, settings: Settings, order: Order, import_id: str | None = None) -> Started:
+async def start_order(
+    temporal: Client, settings: Settings, order: Order, import_id: str | None = None, new: NewOrder | None = None
+) -> Started:
     """Start the order's workflow once. `import_id` goes into the memo, so a retried import step can
-    recognise an order it started itself."""
+    recognise an order it started itself. `new`: the order and policy as the business rules made them
+    (rules/engine.py); without it, settings alone decide."""
     fingerprint = order.fingerprint()
     workflow_id = workflow_id_for(order.order_id)
     memo: dict[str, str] = {"fingerprint": fingerprint}
@@ -48,7 +51,7 @@ async def start_order(temporal: Client, settings: Settings, order: Order, import
     try:
         await temporal.start_workflow(
             attributes.ORDER_WORKFLOW,
-            NewOrder(order, settings.order_policy(order, datetime.now(UTC))),
+            new or NewOrder(order, settings.order_policy(order, datetime.now(UTC))),
             id=workflow_id,
             task_queue=settings.task_queue,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,

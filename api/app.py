@@ -30,6 +30,7 @@ from api.routers import (
     webhooks,
 )
 from config import Settings
+from rules.engine import ActiveRules
 from store.db import ShortWork, create_engine, create_sessions
 
 log = structlog.get_logger(__name__)
@@ -67,6 +68,7 @@ def create_app(settings: Settings, temporal: Client | None = None) -> FastAPI:
     # Here rather than in the lifespan: the access middleware is built before the lifespan runs.
     app.state.principals = Principals(settings.api_key_cache_seconds)
     app.state.active_products = ActiveProducts(settings.catalog_cache_seconds)
+    app.state.active_rules = ActiveRules(settings.rules_cache_seconds)
     for router in (
         imports.router,  # before orders: /v1/orders/import is not an order ID
         orders.router,

@@ -11,6 +11,7 @@ from temporalio.client import Client
 
 from api.caches import ActiveProducts, Principals
 from config import Settings
+from rules.engine import ActiveRules
 from store.db import ShortWork
 
 
@@ -44,6 +45,11 @@ async def get_active_products(request: Request) -> ActiveProducts:
     return products
 
 
+async def get_active_rules(request: Request) -> ActiveRules:
+    rules: ActiveRules = request.app.state.active_rules
+    return rules
+
+
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     async with (await get_sessions(request)).begin() as session:
         yield session
@@ -54,6 +60,7 @@ TemporalDep = Annotated[Client, Depends(get_temporal)]
 PrincipalsDep = Annotated[Principals, Depends(get_principals)]
 ActiveProductsDep = Annotated[ActiveProducts, Depends(get_active_products)]
 SessionsDep = Annotated[async_sessionmaker[AsyncSession], Depends(get_sessions)]
+ActiveRulesDep = Annotated[ActiveRules, Depends(get_active_rules)]
 ShortWorkDep = Annotated[ShortWork, Depends(get_short_work)]
 # Committed before the response leaves: a 2xx means the write is there.
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]

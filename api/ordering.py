@@ -16,6 +16,8 @@ from api.problems import ProblemError, invalid, not_found
 from config import Settings
 from domain.orders import Order, OrderStatus, catalog_problems, validate, workflow_id_for
 from domain.steps import OrderView
+from rules import engine as rules_engine
+from rules.engine import ActiveRules
 from store import catalog, orders
 from store.db import READ_ONLY, ShortWork
 from store.tables import Product
@@ -44,6 +46,7 @@ async def submit(
     settings: Settings,
     active_products: ActiveProducts,
     order: Order,
+    active_rules: ActiveRules,
 ) -> Accepted:
     """Start the order's workflow once; an identical resubmission answers with the same order."""
     skus = sorted({line.sku for line in order.lines})
@@ -73,7 +76,8 @@ async def submit(
     if problems:
         raise invalid(problems)
 
-    started = await start_order(temporal, settings, order)
+    new = await short_work.run(rules_engine.decide_submitted, short_work.sessions, active_rules, settings, order)
+    started = await start_order(temporal, settings, order, new=new)
     if started.outcome is Outcome.CONFLICT:
         raise conflict(order.order_id)
     return Accepted(order.order_id, started.status, existing=started.outcome is Outcome.EXISTING)

@@ -5,6 +5,7 @@ from datetime import datetime
 
 from domain.exceptions import Action, OrderException
 from domain.orders import Address, Order, OrderLine, OrderStatus, TimelineEntry
+from domain.policy import RuleFiring
 
 
 @dataclass(frozen=True)
@@ -19,6 +20,7 @@ class ConfirmOrder:
     received_at: datetime
     ship_by: datetime
     seq: int = 0
+    rules: list[RuleFiring] = field(default_factory=list)  # the business rules that fired at submission
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,11 @@ class ReserveStock:
     allow_split: bool = True
     allow_partial: bool = False
     seq: int = 0
+    # Business rules: warehouses to ship from (preferred, or the only ones); SKUs of gift lines that
+    # ship only if in stock now (the order goes on without them otherwise).
+    route: list[str] = field(default_factory=list)
+    route_only: bool = False
+    optional: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
