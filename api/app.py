@@ -26,6 +26,7 @@ from api.routers import (
     partners,
     pick_lists,
     queues,
+    rules,
     warehouses,
     webhooks,
 )
@@ -81,6 +82,7 @@ def create_app(settings: Settings, temporal: Client | None = None) -> FastAPI:
         partners.router,
         callbacks.router,
         audit.router,
+        rules.router,
         webhooks.router,
         webhooks.events_router,
         health.router,

@@ -30,6 +30,9 @@ EXCEPTION_OPENED = "exception.opened"
 EXCEPTION_ESCALATED = "exception.escalated"
 EXCEPTION_RESOLVED = "exception.resolved"
 ALERT_SLA_AT_RISK = "alert.sla_at_risk"
+# Not about an order (their order_id is empty): a business rule starts or stops running.
+RULE_ACTIVATED = "rule.activated"
+RULE_ARCHIVED = "rule.archived"
 
 # Timeline events (the `event` of a timeline entry) that are business events.
 TIMELINE_EVENTS: dict[str, str] = {
@@ -67,6 +70,8 @@ CATALOGUE: tuple[str, ...] = (
     EXCEPTION_ESCALATED,
     EXCEPTION_RESOLVED,
     ALERT_SLA_AT_RISK,
+    RULE_ACTIVATED,
+    RULE_ARCHIVED,
 )
 ALL_TYPES = "*"
 

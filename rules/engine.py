@@ -144,16 +144,24 @@ class ActiveRules:
 
 
 async def evaluate(
-    session: AsyncSession, ruleset: RuleSet, order: Order, at: datetime, extra: list[RuleVersion] | None = None
-) -> tuple[Decision, list[RuleVersion]]:
+    session: AsyncSession,
+    ruleset: RuleSet,
+    order: Order,
+    at: datetime,
+    extra: list[RuleVersion] | None = None,
+    order_count: int | None = None,
+) -> Decision:
     """The decision of the rule set (and `extra` drafts, for trying) on one order."""
     if extra:
-        ruleset = RuleSet(
-            sorted([*ruleset.rules, *compile_rules(extra).rules], key=lambda r: (r.version.priority, r.version.rule_id))
-        )
-    count = await rule_store.order_count(session, order.customer.id) if ruleset.needs_history else 0
+        replaced = {v.rule_id for v in extra}  # a draft stands in for its rule's active version
+        kept = [r for r in ruleset.rules if r.version.rule_id not in replaced]
+        merged = [*kept, *compile_rules(extra).rules]
+        ruleset = RuleSet(sorted(merged, key=lambda r: (r.version.priority, r.version.rule_id)))
+    count = order_count or 0
+    if order_count is None and ruleset.needs_history:
+        count = await rule_store.order_count(session, order.customer.id)
     fired = ruleset.fired(context_for(facts(order, count), at), at)
-    return decide(fired), fired
+    return decide(fired)
 
 
 async def new_order(
@@ -164,7 +172,7 @@ async def new_order(
     ruleset = await active_rules.get(session)
     if not ruleset.rules:
         return new
-    decision, _ = await evaluate(session, ruleset, order, received_at)
+    decision = await evaluate(session, ruleset, order, received_at)
     return apply(new, decision, received_at, (settings.sla_rush_hours, settings.sla_standard_hours))
 
 

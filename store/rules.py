@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain.orders import Priority
+from domain.orders import Address, Customer, Order, OrderLine, Priority
 from domain.policy import RuleFiring
 from domain.rules import (
     ACTION_NAMES,
@@ -25,7 +25,7 @@ from domain.rules import (
     Tag,
 )
 from store.sql import utcnow
-from store.tables import OrderRow, RuleFiringRow, RuleRow, RuleVersionRow
+from store.tables import OrderLineRow, OrderRow, RuleFiringRow, RuleRow, RuleVersionRow, Stock
 
 
 @dataclass(frozen=True)
@@ -229,3 +229,52 @@ async def order_count(session: AsyncSession, customer_id: str) -> int:
     """Orders of this customer in the read model (the order being submitted is not there yet)."""
     count = await session.scalar(select(func.count()).select_from(OrderRow).where(OrderRow.customer_id == customer_id))
     return int(count or 0)
+
+
+async def recent_orders(session: AsyncSession, limit: int) -> list[tuple[Order, int]]:
+    """The newest orders of the read model, as submitted (gift lines included), each with how many
+    orders of its customer the read model holds besides it."""
+    rows = list((await session.execute(select(OrderRow).order_by(OrderRow.created_at.desc()).limit(limit))).scalars())
+    if not rows:
+        return []
+    ids = [row.order_id for row in rows]
+    lines: dict[str, list[OrderLine]] = {}
+    for line in (
+        await session.execute(select(OrderLineRow).where(OrderLineRow.order_id.in_(ids)).order_by(OrderLineRow.line_no))
+    ).scalars():
+        lines.setdefault(line.order_id, []).append(OrderLine(line.sku, line.quantity, line.unit_price))
+    counts = dict(
+        (
+            await session.execute(
+                select(OrderRow.customer_id, func.count())
+                .where(OrderRow.customer_id.in_({row.customer_id for row in rows}))
+                .group_by(OrderRow.customer_id)
+            )
+        ).tuples()
+    )
+    return [
+        (
+            Order(
+                channel=row.channel,
+                external_id=row.external_id,
+                customer=Customer(row.customer_id, row.customer_name, row.customer_email),
+                ship_to=Address(**row.ship_to),
+                lines=lines.get(row.order_id, []),
+                currency=row.currency,
+                ship_by=None,
+                priority=Priority(row.priority),
+            ),
+            int(counts.get(row.customer_id, 1)) - 1,
+        )
+        for row in rows
+    ]
+
+
+async def available(session: AsyncSession, skus: list[str]) -> dict[str, int]:
+    """Units available now (on hand less reserved), all warehouses together."""
+    if not skus:
+        return {}
+    rows = await session.execute(
+        select(Stock.sku, func.sum(Stock.on_hand - Stock.reserved)).where(Stock.sku.in_(skus)).group_by(Stock.sku)
+    )
+    return {sku: int(units or 0) for sku, units in rows.tuples()}
