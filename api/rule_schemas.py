@@ -175,7 +175,7 @@ class FiringOut(BaseModel):
     rule: str
     did: list[str]
     overridden: list[str]
-    fired_at: datetime
+    at: datetime
 
 
 class FiringPage(BaseModel):
