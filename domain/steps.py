@@ -278,6 +278,8 @@ class OrderView:
     allocation_reason: str = ""
     exceptions: list[OrderException] = field(default_factory=list)
     timeline: list[TimelineEntry] = field(default_factory=list)
+    rules: list[RuleFiring] = field(default_factory=list)  # business rules that fired at submission
+    tags: list[str] = field(default_factory=list)
 
     @property
     def open_exceptions(self) -> list[OrderException]:

@@ -232,7 +232,7 @@ async def order_count(session: AsyncSession, customer_id: str) -> int:
 
 
 async def recent_orders(session: AsyncSession, limit: int) -> list[tuple[Order, int]]:
-    """The newest orders of the read model, as submitted (gift lines included), each with how many
+    """The newest orders of the read model, as submitted (without rules' gift lines), each with how many
     orders of its customer the read model holds besides it."""
     rows = list((await session.execute(select(OrderRow).order_by(OrderRow.created_at.desc()).limit(limit))).scalars())
     if not rows:
@@ -242,7 +242,8 @@ async def recent_orders(session: AsyncSession, limit: int) -> list[tuple[Order, 
     for line in (
         await session.execute(select(OrderLineRow).where(OrderLineRow.order_id.in_(ids)).order_by(OrderLineRow.line_no))
     ).scalars():
-        lines.setdefault(line.order_id, []).append(OrderLine(line.sku, line.quantity, line.unit_price))
+        if not line.gift:  # as the channel submitted it
+            lines.setdefault(line.order_id, []).append(OrderLine(line.sku, line.quantity, line.unit_price))
     counts = dict(
         (
             await session.execute(
@@ -278,3 +279,17 @@ async def available(session: AsyncSession, skus: list[str]) -> dict[str, int]:
         select(Stock.sku, func.sum(Stock.on_hand - Stock.reserved)).where(Stock.sku.in_(skus)).group_by(Stock.sku)
     )
     return {sku: int(units or 0) for sku, units in rows.tuples()}
+
+
+async def firings_of_order(session: AsyncSession, order_id: str) -> list[tuple[RuleFiringRow, str]]:
+    """The rules that fired on an order, with each version's name, in the order they ran."""
+    rows = await session.execute(
+        select(RuleFiringRow, RuleVersionRow.name)
+        .join(
+            RuleVersionRow,
+            (RuleVersionRow.rule_id == RuleFiringRow.rule_id) & (RuleVersionRow.version == RuleFiringRow.version),
+        )
+        .where(RuleFiringRow.order_id == order_id)
+        .order_by(RuleFiringRow.id)
+    )
+    return [(firing, name) for firing, name in rows.tuples()]

@@ -116,6 +116,7 @@ class OrderLineRow(Base):
     sku: Mapped[str] = mapped_column(String(64))
     quantity: Mapped[int] = mapped_column(Integer)
     unit_price: Mapped[int] = mapped_column(BigInteger)
+    gift: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")  # added by a business rule
 
 
 class OrderEvent(Base):
