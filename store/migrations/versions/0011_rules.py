@@ -76,9 +76,9 @@ def upgrade() -> None:
 def _threshold_as_rule(rules: sa.Table, versions: sa.Table) -> None:
     """Once: the deployment's `ORDERFLOW_APPROVAL_THRESHOLDS` (or its defaults) becomes an active rule,
     so orders need approval exactly when they did before; from here on it is edited as a rule."""
-    from config import Settings
-
     from pydantic import ValidationError
+
+    from config import Settings
 
     try:
         thresholds = Settings().approval_thresholds
