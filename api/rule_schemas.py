@@ -3,7 +3,7 @@
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, Field, StringConstraints
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
 from api.schemas import Sku, Strict, SubmitOrder, Text
 from domain.orders import Priority
@@ -31,47 +31,54 @@ TagText = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_.:-]{0,39}
 Hours = Annotated[float, Field(gt=0, le=24 * 365)]
 
 
-class AddGiftIn(Strict):
+class ActionBody(BaseModel):
+    """An action: unknown fields are refused. (Not `Strict`: a before-validator on every field would
+    take `type`, the discriminator, too; text fields here are patterns or bounded reasons.)"""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class AddGiftIn(ActionBody):
     type: Literal["add_gift"]
     sku: Sku
     quantity: Annotated[int, Field(ge=1, le=1000)] = 1
     required: bool = Field(False, description="wait for the gift's stock instead of going on without it")
 
 
-class RequireApprovalIn(Strict):
+class RequireApprovalIn(ActionBody):
     type: Literal["require_approval"]
     reason: Reason
 
 
-class HoldIn(Strict):
+class HoldIn(ActionBody):
     type: Literal["hold"]
     reason: Reason
     hours: Hours | None = Field(None, description="released by itself after this long; none: by a person")
 
 
-class SetPriorityIn(Strict):
+class SetPriorityIn(ActionBody):
     type: Literal["set_priority"]
     priority: Priority
 
 
-class SetShipByIn(Strict):
+class SetShipByIn(ActionBody):
     type: Literal["set_ship_by"]
     hours: Hours
 
 
-class RouteIn(Strict):
+class RouteIn(ActionBody):
     type: Literal["route"]
     warehouses: Annotated[list[Warehouse], Field(min_length=1, max_length=20)]
     mode: RouteMode = RouteMode.PREFER
 
 
-class SetSplitIn(Strict):
+class SetSplitIn(ActionBody):
     type: Literal["set_split"]
     allow_split: bool | None = None
     allow_partial: bool | None = None
 
 
-class TagIn(Strict):
+class TagIn(ActionBody):
     type: Literal["tag"]
     tags: Annotated[list[TagText], Field(min_length=1, max_length=10)]
 
