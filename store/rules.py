@@ -180,7 +180,7 @@ async def active(session: AsyncSession) -> list[RuleVersion]:
         .join(RuleVersionRow, RuleVersionRow.rule_id == RuleRow.rule_id)
         .where(RuleRow.status == RuleStatus.ACTIVE.value, RuleVersionRow.version == RuleRow.active_version)
     )
-    return [_version(rule, row) for rule, row in rows.tuples()]
+    return [_version(rule, row) for rule, row in rows.all()]
 
 
 def activate(rule: RuleRow, version: int) -> None:
@@ -244,15 +244,12 @@ async def recent_orders(session: AsyncSession, limit: int) -> list[tuple[Order, 
     ).scalars():
         if not line.gift:  # as the channel submitted it
             lines.setdefault(line.order_id, []).append(OrderLine(line.sku, line.quantity, line.unit_price))
-    counts = dict(
-        (
-            await session.execute(
-                select(OrderRow.customer_id, func.count())
-                .where(OrderRow.customer_id.in_({row.customer_id for row in rows}))
-                .group_by(OrderRow.customer_id)
-            )
-        ).tuples()
+    counted = await session.execute(
+        select(OrderRow.customer_id, func.count())
+        .where(OrderRow.customer_id.in_({row.customer_id for row in rows}))
+        .group_by(OrderRow.customer_id)
     )
+    counts = {customer_id: int(n) for customer_id, n in counted.all()}
     return [
         (
             Order(
@@ -278,7 +275,7 @@ async def available(session: AsyncSession, skus: list[str]) -> dict[str, int]:
     rows = await session.execute(
         select(Stock.sku, func.sum(Stock.on_hand - Stock.reserved)).where(Stock.sku.in_(skus)).group_by(Stock.sku)
     )
-    return {sku: int(units or 0) for sku, units in rows.tuples()}
+    return {sku: int(units or 0) for sku, units in rows.all()}
 
 
 async def firings_of_order(session: AsyncSession, order_id: str) -> list[tuple[RuleFiringRow, str]]:
@@ -292,4 +289,4 @@ async def firings_of_order(session: AsyncSession, order_id: str) -> list[tuple[R
         .where(RuleFiringRow.order_id == order_id)
         .order_by(RuleFiringRow.id)
     )
-    return [(firing, name) for firing, name in rows.tuples()]
+    return [(firing, name) for firing, name in rows.all()]
