@@ -167,3 +167,19 @@ def test_an_optional_gift_out_of_stock_is_left_out_and_the_order_goes_on() -> No
     assert required.backordered  # a required gift waits like any line
     in_stock = plan(lines, SHANGHAI, SITES, {"SH": {"TEA": 5, "MUG": 3}}, FulfilmentPolicy(optional=frozenset({"MUG"})))
     assert in_stock.shipments[0].lines == lines and not in_stock.dropped
+
+
+def test_every_rule_in_the_docs_is_valid_as_written() -> None:
+    """docs/rules.md: each JSON body parses as a rule and its condition compiles and checks."""
+    import json
+    import re
+    from pathlib import Path
+
+    from api.rule_schemas import RuleIn
+
+    text = (Path(__file__).parents[2] / "docs" / "rules.md").read_text()
+    bodies = [json.loads(block) for block in re.findall(r"```json\n(.*?)\n```", text, re.S)]
+    assert len(bodies) >= 9  # the example and at least eight in the cookbook
+    for body in bodies:
+        rule = RuleIn.model_validate(body)
+        compile_condition(rule.when)
