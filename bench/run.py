@@ -40,6 +40,7 @@ from temporalio.client import Client
 from temporalio.common import WorkflowIDReusePolicy
 
 from bench.floor import FLOOR_LOCAL_WORKFLOW, FLOOR_WORKFLOW
+from bench.rules import archive_rules, compare, install_rules
 from bench.stack import SERVER_SQLITE, CpuWindow, PostgresDatabase, Process, Stack, migrate_database
 from config import Settings
 from store.tables import Invoice, OrderRow, PickList, Shipment, Stock
@@ -76,6 +77,7 @@ class Options:
     out: Path | None
     keep: bool
     worker_options: dict[str, str]
+    rules: int = 0
 
 
 def parse_args(argv: list[str] | None = None) -> Options:
@@ -110,6 +112,12 @@ def parse_args(argv: list[str] | None = None) -> Options:
         default="wal-normal",
         help="what-if: the dev server's journaling (default wal-normal, as make run)",
     )
+    p.add_argument(
+        "--rules",
+        type=int,
+        default=0,
+        help="also run orders end to end without and then with this many active business rules (e.g. 50; 0 skips)",
+    )
     p.add_argument("--postgres", action="store_true", help="orderflow's database on PostgreSQL at 127.0.0.1:5432")
     p.add_argument("--profile", action="store_true", help="py-spy the worker and API during the orderflow run")
     p.add_argument("--log-level", default="INFO", help="ORDERFLOW_LOG_LEVEL of worker and API (default INFO)")
@@ -143,6 +151,7 @@ def parse_args(argv: list[str] | None = None) -> Options:
         out=a.out,
         keep=a.keep,
         worker_options=dict(option.split("=", 1) for option in a.worker_option),
+        rules=a.rules,
     )
 
 
@@ -563,7 +572,9 @@ def summarize_folded(path: Path, top: int = 25) -> dict[str, Any]:
     }
 
 
-async def orderflow_phase(stack: Stack, client: Client, db: AsyncEngine, opts: Options, run_id: str) -> dict[str, Any]:
+async def orderflow_phase(
+    stack: Stack, client: Client, db: AsyncEngine, opts: Options, run_id: str, channel: str = "bench"
+) -> dict[str, Any]:
     names = ["worker", *(f"worker {k}" for k in range(2, opts.workers + 1))]
     # As `make run`: the first worker runs the outbox relay, the others only workflows and steps.
     workers = {name: stack.start_worker(name, ORDERS_QUEUE, "auto", relay=name == "worker") for name in names}
@@ -576,7 +587,6 @@ async def orderflow_phase(stack: Stack, client: Client, db: AsyncEngine, opts: O
     if opts.profile:
         profile_dir.mkdir(parents=True, exist_ok=True)
     profilers = [Profiler(name, p.pid, profile_dir / f"{name}.txt") for name, p in (("worker", worker), ("api", api))]
-    channel = "bench"
 
     # Done is what Temporal says (the OrderStatus search attribute: a completed order's workflow stays open
     # for delivery reports); the read model is checked afterwards, as a projection that may lag or err.
@@ -915,6 +925,13 @@ def render(results: dict[str, Any]) -> str:
             w(f"  {d['clients']} client(s), ratio {d['ratio']:.2f}")
             for name, d2, api_cpu in (("start-only", bare, api_bare), ("POST /v1/orders", real, api_real)):
                 w(f"    {name:<16}{d2['per_second']:5.0f}/s  {lat(d2['latency_ms'])}  API {api_cpu:.0f}% of a core")
+    if "rules" in results:
+        r = results["rules"]
+        w(
+            f"\nrules: {r['without']['per_second']:.1f} orders/s without, {r['with']['per_second']:.1f} with "
+            f"{r['rules']} active rules (ratio {r['ratio']:.3f}); submit p50 {r['submit_p50_ms']['without']:.0f} "
+            f"→ {r['submit_p50_ms']['with']:.0f} ms"
+        )
     if "orderflow" in results:
         o = results["orderflow"]
         w(f"\norderflow: {o['completed']}/{o['count']} orders completed")
@@ -1021,7 +1038,7 @@ async def run(opts: Options) -> dict[str, Any]:
             results["floor_local"] = await floor_phase(
                 stack, client, FLOOR_LOCAL_WORKFLOW, opts.floor, opts.clients, run_id, opts.workers
             )
-        if "submit" not in opts.skip or "orderflow" not in opts.skip or "parked" not in opts.skip:
+        if "submit" not in opts.skip or "orderflow" not in opts.skip or "parked" not in opts.skip or opts.rules:
             await seed(stack, catalog(opts.skus))
         if "submit" not in opts.skip:
             print("submit: start-only endpoint against POST /v1/orders", flush=True)
@@ -1029,6 +1046,13 @@ async def run(opts: Options) -> dict[str, Any]:
         if "orderflow" not in opts.skip:
             print(f"orderflow: {opts.orders} orders end to end", flush=True)
             results["orderflow"] = await orderflow_phase(stack, client, db, opts, run_id)
+        if opts.rules > 0:
+            print(f"rules: {opts.orders} orders end to end without, then with {opts.rules} active rules", flush=True)
+            without = await orderflow_phase(stack, client, db, opts, f"{run_id}N", channel="norules")
+            installed = await install_rules(db, opts.rules)
+            with_rules = await orderflow_phase(stack, client, db, opts, f"{run_id}R", channel="rules")
+            await archive_rules(db, installed)
+            results["rules"] = compare(without, with_rules, opts.rules)
         if "parked" not in opts.skip:
             print(f"parked: {opts.parked} orders waiting for pick confirmation", flush=True)
             results["parked"] = await parked_phase(stack, client, db, opts, run_id)
