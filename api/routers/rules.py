@@ -271,7 +271,7 @@ async def simulate(body: SimulateIn, _: RuleEditor, session: SessionDep, active:
                 overrides[other.rule] += 1
     stock = await rule_store.available(session, sorted(gift_units))
     return SimulationOut(
-        rule=tried.ref,
+        rule=tried.ref if tried.rule_id != UNSAVED else "draft",
         orders_checked=len(orders),
         matched=len(matched),
         examples=matched[:EXAMPLES],
