@@ -296,3 +296,23 @@ async def test_simulate_a_draft_over_recent_orders_and_events_on_activation(
         assert kinds == [("rule.activated", 1), ("rule.archived", 1)]
         audit = (await stack.http.get("/v1/audit", params={"limit": 50})).json()["items"]
         assert any(a["path"] == f"/v1/rules/{saved['rule_id']}/activate" for a in audit)
+
+
+async def test_imported_orders_get_the_rules_too(stack_factory: StackFactory, sqlite_url: str) -> None:
+    import io
+
+    from tests.unit.test_importing import as_csv, line
+
+    async with stack_factory(sqlite_url, mode=WarehouseMode.AUTO) as stack:
+        tea, mug = unique("TEA"), unique("MUG")
+        await stock_up(stack.sessions, {tea: 10, mug: 10})
+        rule = await save(
+            stack, when=on(tea), then=[{"type": "add_gift", "sku": mug}, {"type": "tag", "tags": ["imp"]}]
+        )
+        external_id = unique("IMP")
+        sheet = {"file": ("orders.csv", io.BytesIO(as_csv([line(external_id, tea, "2")])))}
+        imported = await stack.http.post("/v1/orders/import", files=sheet, params={"wait": 20})
+        assert imported.status_code == 200 and imported.json()["progress"]["created"] == 1, imported.text
+        view = await stack.wait_for_status(f"web-{external_id}", "completed")
+        assert [g["sku"] for g in gift_lines(view)] == [mug] and view["tags"] == ["imp"]
+        assert [r["rule"] for r in view["rules"]] == [f"{rule['rule_id']}@1"]
