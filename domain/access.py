@@ -15,7 +15,7 @@ class Role(StrEnum):
     ADMIN = "admin"  # everything, including catalog, inventory and keys
     VIEWER = "viewer"  # reads everything, changes nothing
     PARTNER = "partner"  # a warehouse or carrier reporting back (pick confirmations)
-    RULES_EDITOR = "rules_editor"  # business staff: write, try and activate business rules; reads orders
+    RULES_EDITOR = "rules_editor"  # business staff: write, try and activate business rules; nothing else
 
 
 @dataclass(frozen=True)
