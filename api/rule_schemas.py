@@ -174,7 +174,7 @@ class RulePage(BaseModel):
 
 
 class ActivateIn(Strict):
-    version: Annotated[int, Field(ge=1)] | None = Field(None, description="default: the latest version")
+    version: Annotated[int, Field(ge=1, le=2**31 - 1)] | None = Field(None, description="default: the latest version")
 
 
 class FiringOut(BaseModel):
@@ -192,8 +192,8 @@ class FiringPage(BaseModel):
 
 class SimulateIn(Strict):
     rule: RuleIn | None = Field(None, description="a draft to try; or name a saved rule_id (and version)")
-    rule_id: Annotated[int, Field(ge=1)] | None = None
-    version: Annotated[int, Field(ge=1)] | None = None
+    rule_id: Annotated[int, Field(ge=1, le=2**31 - 1)] | None = None
+    version: Annotated[int, Field(ge=1, le=2**31 - 1)] | None = None
     last: Annotated[int, Field(ge=1, le=10_000)] = 500
 
 

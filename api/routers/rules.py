@@ -40,7 +40,8 @@ from store.tables import RuleRow
 router = APIRouter(prefix="/v1/rules", tags=["rules"])
 
 PROBLEMS: dict[int | str, dict[str, Any]] = {404: {"model": Problem}, 409: {"model": Problem}, 422: {"model": Problem}}
-RuleIdPath = Annotated[int, Path(ge=1, le=2**31 - 1)]
+INT32 = 2**31 - 1  # rule IDs and versions are 32-bit columns
+RuleIdPath = Annotated[int, Path(ge=1, le=INT32)]
 # The rule ID a draft that is not saved yet goes by in /simulate and /test.
 UNSAVED = 0
 EXAMPLES = 10
@@ -125,7 +126,7 @@ async def list_rules(
     session: SessionDep,
     limit: PageLimit,
     status: RuleStatus | None = None,
-    cursor: Annotated[int | None, Query(ge=0)] = None,
+    cursor: Annotated[int | None, Query(ge=0, le=INT32)] = None,
 ) -> RulePage:
     """Each rule at its active version (its latest when none is active), by rule ID."""
     found = await rule_store.current(session, status, limit + 1, cursor)
@@ -208,7 +209,7 @@ async def rule_firings(
     _: RuleReader,
     session: SessionDep,
     limit: PageLimit,
-    cursor: Annotated[int | None, Query(ge=1)] = None,
+    cursor: Annotated[int | None, Query(ge=1, le=2**62)] = None,
 ) -> FiringPage:
     """Orders the rule fired on, newest first."""
     await rule_or_404(session, rule_id)
