@@ -1,6 +1,7 @@
 """Starting an import's orders, a chunk at a time, through the same start as POST /v1/orders."""
 
 import asyncio
+from datetime import UTC, datetime
 from typing import Any
 
 import structlog
@@ -13,6 +14,7 @@ from domain.imports import ChunkStarted, ImportOutcome, StartChunk, order_from_j
 from domain.orders import Order
 from gateway import orders as gateway
 from gateway.orders import Outcome
+from rules.engine import ActiveRules, new_order
 from store import imports
 from store.db import READ_ONLY
 from store.tables import ImportOrderRow
@@ -36,6 +38,7 @@ class ImportActivities:
         self._temporal = temporal
         self._sessions = sessions
         self._settings = settings
+        self._rules = ActiveRules(settings.rules_cache_seconds)
 
     @activity.defn(name="start_import_chunk")
     async def start_chunk(self, req: StartChunk) -> ChunkStarted:
@@ -76,7 +79,9 @@ class ImportActivities:
             if await gateway.started_by(self._temporal, order.order_id) == import_id:
                 return ImportOutcome.CREATED, []  # by this import, on an attempt that failed afterwards
             return ImportOutcome.DUPLICATE, []
-        started = await gateway.start(self._temporal, self._settings, order, import_id)
+        async with self._sessions() as s:
+            new = await new_order(s, self._rules, self._settings, order, datetime.now(UTC))
+        started = await gateway.start(self._temporal, self._settings, order, import_id, new=new)
         if started.outcome is Outcome.CONFLICT:
             return ImportOutcome.INVALID, [conflict_error(order.order_id, row.rows)]
         if started.outcome is Outcome.EXISTING and started.import_id != import_id:

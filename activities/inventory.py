@@ -40,7 +40,13 @@ class InventoryActivities:
 
         The order's status follows: allocated when something was reserved, backordered when nothing was.
         """
-        policy = FulfilmentPolicy(allow_split=req.allow_split, allow_partial=req.allow_partial)
+        policy = FulfilmentPolicy(
+            allow_split=req.allow_split,
+            allow_partial=req.allow_partial,
+            route=tuple(req.route),
+            route_only=req.route_only,
+            optional=frozenset(req.optional),
+        )
         with structlog.contextvars.bound_contextvars(order_id=req.order_id):
             for _ in range(PLAN_ATTEMPTS):
                 result = None
@@ -90,7 +96,7 @@ class InventoryActivities:
         rest = [StockLine(line.sku, line.quantity - held[line.sku]) for line in req.lines]
         return StockReserved(
             [Allocation(h.allocation_id, h.warehouse, h.lines) for h in found],
-            [line for line in rest if line.quantity > 0],
+            [line for line in rest if line.quantity > 0 and line.sku not in req.optional],  # gifts never wait
             "reserved earlier",
         )
 

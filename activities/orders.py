@@ -13,6 +13,7 @@ from domain.money import format_minor
 from domain.orders import OrderStatus, TimelineEntry, invalid_skus, validate
 from domain.steps import CancelOrder, ConfirmOrder, KeyedEntry, OrderCancelled, OrderConfirmed, ProjectOrder
 from store import catalog, fulfilment, inventory, orders
+from store import rules as rule_store
 from store.sql import utcnow
 
 log = structlog.get_logger(__name__)
@@ -39,6 +40,12 @@ class OrderActivities:
                         "received", TimelineEntry(req.received_at, OrderStatus.RECEIVED, "received", order.summary())
                     )
                 ]
+                if req.rules:
+                    await rule_store.record_firings(s, order.order_id, req.rules, req.received_at)
+                    summary = "; ".join(firing.summary() for firing in req.rules)
+                    entries.append(
+                        KeyedEntry("rules", TimelineEntry(req.received_at, OrderStatus.RECEIVED, "rules", summary))
+                    )
                 if not invalid_fields:
                     total = f"total {format_minor(order.total, order.currency)} {order.currency}"
                     entries.append(

@@ -170,3 +170,5 @@ Handler = Annotated[Principal, Depends(require(Role.HANDLER))]
 Operator = Annotated[Principal, Depends(require(Role.HANDLER, Role.VIEWER))]  # reads beyond orders
 Warehouse = Annotated[Principal, Depends(require(Role.PARTNER, Role.HANDLER))]
 Admin = Annotated[Principal, Depends(require())]
+RuleEditor = Annotated[Principal, Depends(require(Role.RULES_EDITOR))]
+RuleReader = Annotated[Principal, Depends(require(Role.RULES_EDITOR, Role.HANDLER, Role.VIEWER))]

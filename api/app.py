@@ -29,11 +29,13 @@ from api.routers import (
     partners,
     pick_lists,
     queues,
+    rules,
     warehouses,
     webhooks,
 )
 from config import Settings
 from egress import Egress
+from rules.engine import ActiveRules
 from store import crypto
 from store.db import Database
 from store.shared import redis_of
@@ -78,6 +80,7 @@ def create_app(settings: Settings, temporal: Client | None = None) -> FastAPI:
     app.state.egress = Egress.from_settings(settings)
     app.state.redis = redis_of(settings.redis_url)
     crypto.configure(crypto.keys_of(settings.secret_keys))
+    app.state.active_rules = ActiveRules(settings.rules_cache_seconds)
     for router in (
         imports.router,  # before orders: /v1/orders/import is not an order ID
         orders.router,
@@ -90,6 +93,7 @@ def create_app(settings: Settings, temporal: Client | None = None) -> FastAPI:
         partners.router,
         callbacks.router,
         audit.router,
+        rules.router,
         webhooks.router,
         webhooks.events_router,
         inbound.router,

@@ -12,6 +12,7 @@ from temporalio.client import Client
 from api.caches import ActiveProducts, Principals
 from config import Settings
 from egress import Egress
+from rules.engine import ActiveRules
 from store.db import ShortWork
 
 
@@ -50,6 +51,11 @@ async def get_egress(request: Request) -> Egress:
     return egress
 
 
+async def get_active_rules(request: Request) -> ActiveRules:
+    rules: ActiveRules = request.app.state.active_rules
+    return rules
+
+
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     async with (await get_sessions(request)).begin() as session:
         yield session
@@ -61,6 +67,7 @@ PrincipalsDep = Annotated[Principals, Depends(get_principals)]
 ActiveProductsDep = Annotated[ActiveProducts, Depends(get_active_products)]
 SessionsDep = Annotated[async_sessionmaker[AsyncSession], Depends(get_sessions)]
 EgressDep = Annotated[Egress, Depends(get_egress)]
+ActiveRulesDep = Annotated[ActiveRules, Depends(get_active_rules)]
 ShortWorkDep = Annotated[ShortWork, Depends(get_short_work)]
 # Committed before the response leaves: a 2xx means the write is there.
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]

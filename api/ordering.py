@@ -15,6 +15,8 @@ from domain.steps import OrderView
 from gateway import orders as gateway
 from gateway.errors import OrderNotFound, Refused, Unavailable
 from gateway.orders import Outcome
+from rules import engine as rules_engine
+from rules.engine import ActiveRules
 from store import catalog, orders
 from store.db import READ_ONLY, ShortWork
 from store.tables import Product
@@ -43,6 +45,7 @@ async def submit(
     settings: Settings,
     active_products: ActiveProducts,
     order: Order,
+    active_rules: ActiveRules,
 ) -> Accepted:
     """Start the order's workflow once; an identical resubmission answers with the same order."""
     skus = sorted({line.sku for line in order.lines})
@@ -72,7 +75,8 @@ async def submit(
     if invalid_fields:
         raise invalid(invalid_fields)
 
-    started = await gateway.start(temporal, settings, order)
+    new = await short_work.run(rules_engine.decide_submitted, short_work.sessions, active_rules, settings, order)
+    started = await gateway.start(temporal, settings, order, new=new)
     if started.outcome is Outcome.CONFLICT:
         raise conflict(order.order_id)
     return Accepted(order.order_id, started.status, existing=started.outcome is Outcome.EXISTING)

@@ -10,6 +10,7 @@ from api.schemas import (
     InvoiceOut,
     Money,
     OrderOut,
+    RuleFiringOut,
     ShipmentOut,
     StockLineOut,
     TimelineOut,
@@ -18,6 +19,7 @@ from api.schemas import (
 from domain.exceptions import Action, ExceptionKind
 from domain.orders import OrderLine, OrderStatus, Priority
 from store import deliveries, fulfilment, orders
+from store import rules as rule_store
 
 
 async def order_from_read_model(session: AsyncSession, order_id: str) -> OrderOut | None:
@@ -50,7 +52,10 @@ async def order_from_read_model(session: AsyncSession, order_id: str) -> OrderOu
         )
         for pick_list, shipment, invoice in await fulfilment.of_order(session, order_id)
     ]
-    lines = [OrderLine(line.sku, line.quantity, line.unit_price) for line in await orders.lines_of(session, order_id)]
+    lines = [
+        OrderLine(line.sku, line.quantity, line.unit_price, gift=line.gift)
+        for line in await orders.lines_of(session, order_id)
+    ]
     return OrderOut(
         order_id=row.order_id,
         status=OrderStatus(row.status),
@@ -83,6 +88,10 @@ async def order_from_read_model(session: AsyncSession, order_id: str) -> OrderOu
         timeline=[
             TimelineOut(at=e.occurred_at, status=OrderStatus(e.status), event=e.event, detail=e.detail, actor=e.actor)
             for e in await orders.timeline_of(session, order_id)
+        ],
+        rules=[
+            RuleFiringOut(rule=f"{f.rule_id}@{f.version}", name=name, did=f.did, overridden=f.overridden)
+            for f, name in await rule_store.firings_of_order(session, order_id)
         ],
     )
 

@@ -149,6 +149,14 @@ class LineOut(BaseModel):
     invoiced: int = 0
     unit_price: Money
     total: Money
+    gift: bool = Field(False, description="added at zero price by a business rule")
+
+
+class RuleFiringOut(BaseModel):
+    rule: str = Field(description="rule_id@version")
+    name: str
+    did: list[str]
+    overridden: list[str] = []
 
 
 class TimelineOut(BaseModel):
@@ -235,6 +243,8 @@ class OrderOut(BaseModel):
     )
     exceptions: list[ExceptionOut] = []
     timeline: list[TimelineOut] = []
+    rules: list[RuleFiringOut] = Field([], description="business rules that fired when the order was submitted")
+    tags: list[str] = []
 
     @classmethod
     def from_view(cls, view: OrderView) -> "OrderOut":
@@ -281,6 +291,8 @@ class OrderOut(BaseModel):
             backordered=[StockLineOut(sku=line.sku, quantity=line.quantity) for line in view.backordered],
             exceptions=[ExceptionOut(**vars(e)) for e in view.exceptions],
             timeline=[TimelineOut(**vars(t)) for t in view.timeline],
+            rules=[RuleFiringOut(**vars(f)) for f in view.rules],
+            tags=list(view.tags),
         )
 
 
@@ -299,6 +311,7 @@ def line_progress(lines: list[OrderLine], currency: str, fulfilments: list[Fulfi
             invoiced=total(line.sku, lambda f: f.invoice is not None),
             unit_price=Money.of(line.unit_price, currency),
             total=Money.of(line.total, currency),
+            gift=line.gift,
         )
         for line in lines
     ]

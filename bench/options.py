@@ -31,6 +31,7 @@ class Options:
     out: Path | None
     keep: bool
     worker_options: dict[str, str]
+    rules: int = 0
 
 
 def parse_args(argv: list[str] | None = None) -> Options:
@@ -65,6 +66,12 @@ def parse_args(argv: list[str] | None = None) -> Options:
         default="wal-normal",
         help="what-if: the dev server's journaling (default wal-normal, as make run)",
     )
+    p.add_argument(
+        "--rules",
+        type=int,
+        default=0,
+        help="also run orders end to end without and then with this many active business rules (e.g. 50; 0 skips)",
+    )
     p.add_argument("--postgres", action="store_true", help="orderflow's database on PostgreSQL at 127.0.0.1:5432")
     p.add_argument("--profile", action="store_true", help="py-spy the worker and API during the orderflow run")
     p.add_argument("--log-level", default="INFO", help="ORDERFLOW_LOG_LEVEL of worker and API (default INFO)")
@@ -98,4 +105,5 @@ def parse_args(argv: list[str] | None = None) -> Options:
         out=a.out,
         keep=a.keep,
         worker_options=dict(option.split("=", 1) for option in a.worker_option),
+        rules=a.rules,
     )

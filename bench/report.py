@@ -56,6 +56,13 @@ def render(results: dict[str, Any]) -> str:
             w(f"  {d['clients']} client(s), ratio {d['ratio']:.2f}")
             for name, d2, api_cpu in (("start-only", bare, api_bare), ("POST /v1/orders", real, api_real)):
                 w(f"    {name:<16}{d2['per_second']:5.0f}/s  {lat(d2['latency_ms'])}  API {api_cpu:.0f}% of a core")
+    if "rules" in results:
+        r = results["rules"]
+        w(
+            f"\nrules: {r['without']['per_second']:.1f} orders/s without, {r['with']['per_second']:.1f} with "
+            f"{r['rules']} active rules (ratio {r['ratio']:.3f}); submit p50 {r['submit_p50_ms']['without']:.0f} "
+            f"→ {r['submit_p50_ms']['with']:.0f} ms"
+        )
     if "orderflow" in results:
         o = results["orderflow"]
         w(f"\norderflow: {o['completed']}/{o['count']} orders completed")

@@ -27,6 +27,7 @@ from bench.phases.orderflow import orderflow_phase
 from bench.phases.parked import parked_phase
 from bench.phases.submit import submit_phase
 from bench.report import render
+from bench.rules import archive_rules, compare, install_rules
 from bench.stack import PostgresDatabase, Stack, migrate_database
 
 REPO = Path(__file__).resolve().parents[1]
@@ -86,7 +87,7 @@ async def run(opts: Options) -> dict[str, Any]:
             results["floor_local"] = await floor_phase(
                 stack, client, FLOOR_LOCAL_WORKFLOW, opts.floor, opts.clients, run_id, opts.workers
             )
-        if "submit" not in opts.skip or "orderflow" not in opts.skip or "parked" not in opts.skip:
+        if "submit" not in opts.skip or "orderflow" not in opts.skip or "parked" not in opts.skip or opts.rules:
             await seed(stack, catalog(opts.skus))
         if "submit" not in opts.skip:
             print("submit: start-only endpoint against POST /v1/orders", flush=True)
@@ -94,6 +95,13 @@ async def run(opts: Options) -> dict[str, Any]:
         if "orderflow" not in opts.skip:
             print(f"orderflow: {opts.orders} orders end to end", flush=True)
             results["orderflow"] = await orderflow_phase(stack, client, db, opts, run_id)
+        if opts.rules > 0:
+            print(f"rules: {opts.orders} orders end to end without, then with {opts.rules} active rules", flush=True)
+            without = await orderflow_phase(stack, client, db, opts, f"{run_id}N", channel="norules")
+            installed = await install_rules(db, opts.rules)
+            with_rules = await orderflow_phase(stack, client, db, opts, f"{run_id}R", channel="rules")
+            await archive_rules(db, installed)
+            results["rules"] = compare(without, with_rules, opts.rules)
         if "parked" not in opts.skip:
             print(f"parked: {opts.parked} orders waiting for pick confirmation", flush=True)
             results["parked"] = await parked_phase(stack, client, db, opts, run_id)

@@ -15,6 +15,7 @@ class Role(StrEnum):
     ADMIN = "admin"  # everything, including catalog, inventory and keys
     VIEWER = "viewer"  # reads everything, changes nothing
     PARTNER = "partner"  # bound to one partner: confirms that warehouse's (or carrier's) work only
+    RULES_EDITOR = "rules_editor"  # business staff: write, try and activate business rules; nothing else
 
 
 @dataclass(frozen=True)

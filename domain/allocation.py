@@ -4,10 +4,13 @@
 2. Else, when the channel allows splitting, the fewest warehouses that together cover the order.
 3. Else, or for what no warehouse has: backorder — shipping what is there now only when the channel
    allows partial shipment.
+
+Business rules narrow or order the warehouses first (`route`: the listed ones first, or only them), and
+mark gift lines optional: a gift that would have to wait is left out and the order goes on without it.
 """
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from itertools import combinations
 
 from domain.orders import Address
@@ -35,6 +38,9 @@ class Site:
 class FulfilmentPolicy:
     allow_split: bool = True
     allow_partial: bool = False
+    route: tuple[str, ...] = ()  # warehouses to ship from, preferred first
+    route_only: bool = False  # ship from `route` only
+    optional: frozenset[str] = frozenset()  # SKUs that ship only if they need not wait (gifts)
 
 
 @dataclass(frozen=True)
@@ -49,6 +55,7 @@ class Plan:
     shipments: list[PlannedShipment] = field(default_factory=list)
     backordered: list[StockLine] = field(default_factory=list)
     reason: str = ""
+    dropped: list[StockLine] = field(default_factory=list)  # optional lines left out: not in stock now
 
 
 Stock = dict[str, dict[str, int]]  # warehouse → sku → available
@@ -56,10 +63,34 @@ Has = Callable[[Site, str], int]
 
 
 def plan(lines: list[StockLine], ship_to: Address, sites: list[Site], stock: Stock, policy: FulfilmentPolicy) -> Plan:
+    if policy.route_only:
+        sites = [site for site in sites if site.code in policy.route]
+    full = _plan(lines, ship_to, sites, stock, policy)
+    waiting = {line.sku for line in full.backordered}
+    dropped = [line for line in lines if line.sku in policy.optional and line.sku in waiting]
+    if not dropped:
+        return full
+    rest = [line for line in lines if line.sku not in policy.optional]
+    without = _plan(rest, ship_to, sites, stock, policy) if rest else Plan(reason="nothing to allocate")
+    left_out = [line for line in lines if line.sku in policy.optional]
+    note = f"{describe(left_out)} not in stock: going on without {'it' if len(left_out) == 1 else 'them'}"
+    return replace(without, dropped=left_out, reason=f"{without.reason}; {note}")
+
+
+def describe(lines: list[StockLine]) -> str:
+    return ", ".join(f"{line.quantity} x {line.sku}" for line in lines)
+
+
+def _plan(lines: list[StockLine], ship_to: Address, sites: list[Site], stock: Stock, policy: FulfilmentPolicy) -> Plan:
     need = {line.sku: line.quantity for line in lines if line.quantity > 0}
     if not need:
         return Plan(reason="nothing to allocate")
-    ranked = sorted(sites, key=lambda s: (-s.closeness(ship_to), s.priority, s.code))
+    routed = {code: i for i, code in enumerate(policy.route)}
+
+    def rank(s: Site) -> tuple[int, int, int, str]:
+        return (routed.get(s.code, len(routed)), -s.closeness(ship_to), s.priority, s.code)
+
+    ranked = sorted(sites, key=rank)
 
     def has(site: Site, sku: str) -> int:
         return max(0, stock.get(site.code, {}).get(sku, 0))
@@ -67,6 +98,8 @@ def plan(lines: list[StockLine], ship_to: Address, sites: list[Site], stock: Sto
     for site in ranked:
         if all(has(site, sku) >= qty for sku, qty in need.items()):
             where = "in the ship-to region" if site.closeness(ship_to) == 2 else "nearest"
+            if site.code in routed:
+                where = "routed by rule"
             reason = f"{site.code} can ship everything ({where}, priority {site.priority})"
             return Plan([PlannedShipment(site.code, _lines(need, lines), reason)], reason=reason)
 

@@ -34,6 +34,9 @@ ALERT_DELIVERY_AT_RISK = "alert.delivery_at_risk"
 # Stock's own events (docs/foresight.md): their order_id is empty.
 INVENTORY_STOCKOUT_PREDICTED = "inventory.stockout_predicted"
 INVENTORY_STOCKOUT_CLEARED = "inventory.stockout_cleared"
+# Not about an order (their order_id is empty): a business rule starts or stops running.
+RULE_ACTIVATED = "rule.activated"
+RULE_ARCHIVED = "rule.archived"
 
 # Timeline events (the `event` of a timeline entry) that are business events.
 TIMELINE_EVENTS: dict[str, str] = {
@@ -74,6 +77,8 @@ CATALOGUE: tuple[str, ...] = (
     ALERT_DELIVERY_AT_RISK,
     INVENTORY_STOCKOUT_PREDICTED,
     INVENTORY_STOCKOUT_CLEARED,
+    RULE_ACTIVATED,
+    RULE_ARCHIVED,
 )
 ALL_TYPES = "*"
 

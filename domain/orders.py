@@ -79,6 +79,8 @@ class OrderLine:
     sku: str
     quantity: int
     unit_price: int  # minor units of the order's currency
+    gift: bool = False  # added by a rule at zero price (domain/rules.py), not by the channel
+    gift_required: bool = False  # the order waits for the gift's stock rather than ship without it
 
     @property
     def total(self) -> int:
@@ -95,6 +97,9 @@ class Order:
     currency: str
     ship_by: datetime | None = None
     priority: Priority = Priority.STANDARD
+    # The fingerprint of the order as the channel submitted it, when rules changed it (gift lines,
+    # priority); empty when nothing changed it.
+    as_submitted: str = ""
 
     @property
     def order_id(self) -> str:
@@ -115,7 +120,16 @@ class Order:
 
     def fingerprint(self) -> str:
         """Stable digest of the submitted content, to tell a resubmission from a conflicting one."""
+        if self.as_submitted:
+            return self.as_submitted
         data = asdict(self)
+        # Fields added later are left out, so fingerprints recorded before them still match.
+        del data["as_submitted"]
+        data["lines"] = [
+            {"sku": line.sku, "quantity": line.quantity, "unit_price": line.unit_price}
+            for line in self.lines
+            if not line.gift
+        ]
         data["ship_by"] = self.ship_by.isoformat() if self.ship_by else None
         canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)
         return hashlib.sha256(canonical.encode()).hexdigest()

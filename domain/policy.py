@@ -1,7 +1,7 @@
 """The promises an order carries: when it must ship, how long people may take, when to escalate.
 
-Resolved once, when the order is submitted, from settings today (from business rules tomorrow), and
-handed to the order's workflow, which keeps the timers.
+Resolved once, when the order is submitted, from settings and the business rules in force then
+(domain/rules.py), and handed to the order's workflow, which keeps the timers.
 """
 
 from dataclasses import dataclass, field
@@ -19,6 +19,22 @@ class Ladder:
 
     remind_after_s: float = 30 * 60
     escalate_after_s: float = 2 * HOUR
+
+
+@dataclass(frozen=True)
+class RuleFiring:
+    """A rule that fired on the order: `rule_id@version`, what each of its actions did, and which of
+    its actions a rule that ran before it overrode."""
+
+    rule: str
+    name: str
+    did: list[str] = field(default_factory=list)
+    overridden: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        rule_id, _, version = self.rule.partition("@")
+        what = ", ".join(self.did + self.overridden) or "nothing"
+        return f"rule {rule_id} v{version} '{self.name}' {what}"
 
 
 @dataclass(frozen=True)
@@ -41,6 +57,15 @@ class OrderPolicy:
     # Orders started before local steps carry no value and deserialise to False: they replay with regular
     # activities and a search-attribute write per status, as recorded (tests/histories/*.json).
     local_steps: bool = False
+    # Set by business rules at submission (domain/rules.py); every one has a default, so orders started
+    # before rules existed keep deserialising and replaying.
+    approval_reasons: list[str] = field(default_factory=list)  # non-empty: a rule requires approval
+    route: list[str] = field(default_factory=list)  # warehouses to ship from, preferred first
+    route_only: bool = False  # True: only from `route`; False: `route` first, then the others
+    hold_reason: str | None = None  # the order starts on hold
+    hold_until: datetime | None = None  # ... released by itself at this time (None: by a person)
+    tags: list[str] = field(default_factory=list)
+    rules: list[RuleFiring] = field(default_factory=list)
     default_ladder: Ladder = field(default_factory=Ladder)
     ladders: dict[str, Ladder] = field(default_factory=dict)
 
@@ -48,7 +73,15 @@ class OrderPolicy:
         return self.ladders.get(kind.value, self.default_ladder)
 
     def needs_approval(self, total: int) -> bool:
-        return self.approval_threshold is not None and total > self.approval_threshold
+        return bool(self.approval_reasons) or (self.approval_threshold is not None and total > self.approval_threshold)
+
+    def rules_summary(self) -> str:
+        """The timeline's line about the rules that fired: "rule 12 v3 'Web gift' added MUG-OF x 1; …"."""
+        return "; ".join(firing.summary() for firing in self.rules)
+
+    def approval_reason(self, total: str) -> str:
+        """Why the order waits for approval, for its timeline."""
+        return "; ".join(self.approval_reasons) or f"total {total} is over the threshold"
 
 
 @dataclass(frozen=True)

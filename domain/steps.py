@@ -5,6 +5,7 @@ from datetime import datetime
 
 from domain.exceptions import Action, OrderException
 from domain.orders import Address, Order, OrderLine, OrderStatus, TimelineEntry
+from domain.policy import RuleFiring
 
 
 @dataclass(frozen=True)
@@ -24,6 +25,7 @@ class ConfirmOrder:
     received_at: datetime
     ship_by: datetime
     seq: int = 0
+    rules: list[RuleFiring] = field(default_factory=list)  # the business rules that fired at submission
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,11 @@ class ReserveStock:
     allow_split: bool = True
     allow_partial: bool = False
     seq: int = 0
+    # Business rules: warehouses to ship from (preferred, or the only ones); SKUs of gift lines that
+    # ship only if in stock now (the order goes on without them otherwise).
+    route: list[str] = field(default_factory=list)
+    route_only: bool = False
+    optional: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -276,6 +283,8 @@ class OrderView:
     allocation_reason: str = ""
     exceptions: list[OrderException] = field(default_factory=list)
     timeline: list[TimelineEntry] = field(default_factory=list)
+    rules: list[RuleFiring] = field(default_factory=list)  # business rules that fired at submission
+    tags: list[str] = field(default_factory=list)
 
     @property
     def open_exceptions(self) -> list[OrderException]:

@@ -66,9 +66,13 @@ class Started:
     import_id: str | None = None  # the import that started the existing workflow, from its memo
 
 
-async def start(temporal: Client, settings: Settings, order: Order, import_id: str | None = None) -> Started:
-    """Start the order's workflow once, with the policy in force now. `import_id` goes into the memo, so
-    a retried import step can recognise an order it started itself."""
+async def start(
+    temporal: Client, settings: Settings, order: Order, import_id: str | None = None, new: NewOrder | None = None
+) -> Started:
+    """Start the order's workflow once. `order` is the order as submitted (its fingerprint tells a
+    resubmission); `new` is the order and policy as the business rules made them (rules/engine.py),
+    else settings alone decide. `import_id` goes into the memo, so a retried import step can recognise
+    an order it started itself."""
     fingerprint = order.fingerprint()
     workflow_id = order_workflow_id(order.order_id)
     memo: dict[str, str] = {"fingerprint": fingerprint}
@@ -77,7 +81,7 @@ async def start(temporal: Client, settings: Settings, order: Order, import_id: s
     try:
         await temporal.start_workflow(
             WorkflowType.ORDER,
-            NewOrder(order, settings.order_policy(order, datetime.now(UTC))),
+            new or NewOrder(order, settings.order_policy(order, datetime.now(UTC))),
             id=workflow_id,
             task_queue=settings.task_queue,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,

@@ -61,6 +61,7 @@ async def record_new(
                     "sku": line.sku,
                     "quantity": line.quantity,
                     "unit_price": line.unit_price,
+                    "gift": line.gift,
                 }
                 for i, line in enumerate(order.lines, start=1)
             ],

@@ -91,6 +91,7 @@ class OrderRow(Base):
         UniqueConstraint("channel", "external_id"),
         Index("ix_orders_status_created", "status", "created_at"),
         Index("ix_orders_created", "created_at", "order_id"),
+        Index("ix_orders_customer", "customer_id"),
     )
     order_id: Mapped[str] = mapped_column(String(100), primary_key=True)
     channel: Mapped[str] = mapped_column(String(32))
@@ -119,6 +120,7 @@ class OrderLineRow(Base):
     sku: Mapped[str] = mapped_column(String(64))
     quantity: Mapped[int] = mapped_column(Integer)
     unit_price: Mapped[int] = mapped_column(BigInteger)
+    gift: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")  # added by a business rule
 
 
 class OrderEvent(Base):
@@ -273,7 +275,9 @@ class ApiKey(Base):
 
     __tablename__ = "api_keys"
     __table_args__ = (
-        CheckConstraint("role IN ('channel', 'handler', 'admin', 'viewer', 'partner')", name="role_known"),
+        CheckConstraint(
+            "role IN ('channel', 'handler', 'admin', 'viewer', 'partner', 'rules_editor')", name="role_known"
+        ),
         CheckConstraint("(role = 'channel') = (channel IS NOT NULL)", name="channel_iff_channel_role"),
     )
     key_id: Mapped[str] = mapped_column(String(32), primary_key=True)
@@ -561,3 +565,48 @@ class StockAlertRow(Base):
     detail: Mapped[dict[str, Any]] = mapped_column(JSON)
     raised_at: Mapped[datetime] = mapped_column(TS)
     cleared_at: Mapped[datetime | None] = mapped_column(TS, nullable=True)
+
+
+class RuleRow(Base):
+    """A business rule: its versions are in rule_versions; `active_version` is the one that runs."""
+
+    __tablename__ = "rules"
+    rule_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(16))  # draft | active | archived
+    latest_version: Mapped[int] = mapped_column(Integer)
+    active_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(TS)
+    updated_at: Mapped[datetime] = mapped_column(TS)
+
+
+class RuleVersionRow(Base):
+    """One immutable version of a rule, as saved."""
+
+    __tablename__ = "rule_versions"
+    rule_id: Mapped[int] = mapped_column(ForeignKey("rules.rule_id"), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="")
+    when: Mapped[str] = mapped_column(Text)
+    then: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    priority: Mapped[int] = mapped_column(Integer)
+    exclusive: Mapped[bool] = mapped_column(Boolean, default=False)
+    active_from: Mapped[datetime | None] = mapped_column(TS, nullable=True)
+    active_to: Mapped[datetime | None] = mapped_column(TS, nullable=True)
+    created_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(TS)
+
+
+class RuleFiringRow(Base):
+    """A rule version that fired on an order, written by the order's confirm step (once per order)."""
+
+    __tablename__ = "rule_firings"
+    __table_args__ = (Index("ix_rule_firings_rule", "rule_id", "id"), UniqueConstraint("order_id", "rule_id"))
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
+    order_id: Mapped[str] = mapped_column(String(100))
+    rule_id: Mapped[int] = mapped_column(Integer)
+    version: Mapped[int] = mapped_column(Integer)
+    did: Mapped[list[str]] = mapped_column(JSON)
+    overridden: Mapped[list[str]] = mapped_column(JSON)
+    fired_at: Mapped[datetime] = mapped_column(TS)

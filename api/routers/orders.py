@@ -7,7 +7,7 @@ from pydantic import AwareDatetime
 
 from api import ordering
 from api.access import OrderReader, OrderSubmitter
-from api.deps import ActiveProductsDep, OrderIdPath, SessionDep, SettingsDep, ShortWorkDep, TemporalDep
+from api.deps import ActiveProductsDep, ActiveRulesDep, OrderIdPath, SessionDep, SettingsDep, ShortWorkDep, TemporalDep
 from api.foresight_view import with_expected_inbound
 from api.limits import PageLimit
 from api.problems import Problem, ProblemError, invalid, not_found
@@ -37,6 +37,7 @@ async def submit_order(
     short_work: ShortWorkDep,
     settings: SettingsDep,
     active_products: ActiveProductsDep,
+    active_rules: ActiveRulesDep,
     response: Response,
 ) -> OrderAccepted:
     """Submit an order. A channel key submits for its own channel only: another channel is 403, not
@@ -50,7 +51,7 @@ async def submit_order(
         )
     if len(body.lines) > settings.max_order_lines:
         raise invalid([InvalidField("lines", f"at most {settings.max_order_lines} lines per order")])
-    accepted = await ordering.submit(temporal, short_work, settings, active_products, body.to_domain())
+    accepted = await ordering.submit(temporal, short_work, settings, active_products, body.to_domain(), active_rules)
     if accepted.existing:
         response.status_code = 200
     response.headers["Location"] = f"/v1/orders/{accepted.order_id}"

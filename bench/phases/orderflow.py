@@ -28,7 +28,9 @@ from domain.contract import WorkflowType, order_workflow_id
 from store.tables import Invoice, OrderRow, PickList, Shipment, Stock
 
 
-async def orderflow_phase(stack: Stack, client: Client, db: AsyncEngine, opts: Options, run_id: str) -> dict[str, Any]:
+async def orderflow_phase(
+    stack: Stack, client: Client, db: AsyncEngine, opts: Options, run_id: str, channel: str = "bench"
+) -> dict[str, Any]:
     names = ["worker", *(f"worker {k}" for k in range(2, opts.workers + 1))]
     # As `make run`: the first worker runs the outbox relay, the others only workflows and steps.
     workers = {name: stack.start_worker(name, ORDERS_QUEUE, "auto", relay=name == "worker") for name in names}
@@ -41,7 +43,6 @@ async def orderflow_phase(stack: Stack, client: Client, db: AsyncEngine, opts: O
     if opts.profile:
         profile_dir.mkdir(parents=True, exist_ok=True)
     profilers = [Profiler(name, p.pid, profile_dir / f"{name}.txt") for name, p in (("worker", worker), ("api", api))]
-    channel = "bench"
 
     # Done is what Temporal says (the OrderStatus search attribute: a completed order's workflow stays open
     # for delivery reports); the read model is checked afterwards, as a projection that may lag or err.

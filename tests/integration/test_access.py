@@ -22,6 +22,8 @@ READ_ORDERS = {Role.CHANNEL, Role.HANDLER, Role.VIEWER, Role.ADMIN}
 OPERATE = {Role.HANDLER, Role.VIEWER, Role.ADMIN}
 HANDLE = {Role.HANDLER, Role.ADMIN}
 ADMIN = {Role.ADMIN}
+RULES = {Role.RULES_EDITOR, Role.ADMIN}
+READ_RULES = {Role.RULES_EDITOR, Role.HANDLER, Role.VIEWER, Role.ADMIN}
 
 Request = tuple[str, dict[str, Any] | bytes | None]  # concrete path, JSON body or a file to upload
 
@@ -52,8 +54,26 @@ class World:
         assert created.status_code == 201, created.text
         return await self.stack.wait_for_status(created.json()["order_id"], status)
 
+    async def rule(self, when: str, status: str = "draft") -> int:
+        body = {"name": "matrix", "when": when, "then": [{"type": "tag", "tags": ["matrix"]}], "status": status}
+        created = await self.stack.http.post("/v1/rules", json=body)
+        assert created.status_code == 201, created.text
+        rule_id: int = created.json()["rule_id"]
+        return rule_id
+
     async def build(self) -> None:
         await stock_up(self.stack.sessions, {self.sku: 1000, self.scarce: 0})
+        approval = {
+            "name": "matrix approval",
+            "when": f'order.lines.exists(l, l.sku == "{self.sku}") && order.total > 500.0',
+            "then": [{"type": "require_approval", "reason": "matrix"}],
+            "status": "active",
+        }
+        created = await self.stack.http.post("/v1/rules", json=approval)
+        assert created.status_code == 201, created.text
+        self.approval_rule = created.json()["rule_id"]
+        never = 'order.channel == "never"'
+        self.rule_id, self.spare_rule, self.doomed_rule = [await self.rule(never) for _ in range(3)]
         views = await asyncio.gather(
             *(self.order({self.sku: 1}, "picking") for _ in range(7)),
             *(self.order({self.scarce: 1}, "needs_attention") for _ in range(2)),
@@ -124,6 +144,8 @@ def routes(w: World) -> list[Route]:
     product = f"/v1/products/{w.sku}"
     stock = f"/v1/inventory/MAIN/{w.sku}"
     hook = f"/v1/webhooks/{w.webhook}"
+    rule = f"/v1/rules/{w.rule_id}"
+    draft = {"name": "matrix", "when": 'order.channel == "never"', "then": [{"type": "tag", "tags": ["m"]}]}
 
     def submit(role: Role) -> Request:
         return "/v1/orders", order_body({w.sku: 1}, channel="web" if role is Role.CHANNEL else "shop")
@@ -304,6 +326,28 @@ def routes(w: World) -> list[Route]:
             ),
         ),
         Route("GET", "/v1/partners", ADMIN),
+        Route("POST", "/v1/rules", RULES, 201, body=draft),
+        Route("GET", "/v1/rules", READ_RULES),
+        Route("GET", "/v1/rules/{rule_id}", READ_RULES, request=per_role(lambda r: (rule, None))),
+        Route("PUT", "/v1/rules/{rule_id}", RULES, request=per_role(lambda r: (rule, draft))),
+        Route(
+            "GET", "/v1/rules/{rule_id}/versions", READ_RULES, request=per_role(lambda r: (f"{rule}/versions", None))
+        ),
+        Route("GET", "/v1/rules/{rule_id}/firings", READ_RULES, request=per_role(lambda r: (f"{rule}/firings", None))),
+        Route(
+            "POST",
+            "/v1/rules/{rule_id}/activate",
+            RULES,
+            request=per_role(lambda r: (f"/v1/rules/{w.spare_rule}/activate", None)),
+        ),
+        Route(
+            "POST",
+            "/v1/rules/{rule_id}/archive",
+            RULES,
+            request=per_role(lambda r: (f"/v1/rules/{w.doomed_rule}/archive", None)),
+        ),
+        Route("POST", "/v1/rules/simulate", RULES, body={"rule_id": w.rule_id, "last": 20}),
+        Route("POST", "/v1/rules/test", RULES, body={"order": order_body({w.sku: 1})}),
         Route(
             "GET", "/v1/partners/{partner_id}", ADMIN, request=per_role(lambda r: (f"/v1/partners/{w.partner}", None))
         ),
@@ -331,7 +375,7 @@ async def send(stack: Stack, method: str, path: str, body: Any, headers: dict[st
 async def test_every_route_answers_every_role_as_declared(stack_factory: StackFactory, sqlite_url: str) -> None:
     """401 without a key, 403 for a role the route does not admit (404 for a channel key on another
     channel's order), 2xx for every role it does."""
-    settings = {"approval_thresholds": {"CNY": "500.00"}, "backorder_window_hours": 0}
+    settings = {"backorder_window_hours": 0}
     async with stack_factory(sqlite_url, mode=WarehouseMode.MANUAL, **settings) as stack:
         world = World(stack)
         await world.build()

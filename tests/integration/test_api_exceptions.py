@@ -230,9 +230,16 @@ async def test_hold_waits_before_the_next_step_and_release_lets_it_go(
 
 
 async def test_big_orders_wait_for_approval(stack_factory: StackFactory, sqlite_url: str) -> None:
-    async with stack_factory(sqlite_url, mode=WarehouseMode.AUTO, approval_thresholds={"CNY": "15.00"}) as stack:
+    async with stack_factory(sqlite_url, mode=WarehouseMode.AUTO) as stack:
         sku = unique("TV")
         await stock_up(stack.sessions, {sku: 5})
+        rule = {
+            "name": "big TV orders",
+            "when": f'order.lines.exists(l, l.sku == "{sku}") && order.total > 15.0',
+            "then": [{"type": "require_approval", "reason": "big order"}],
+            "status": "active",
+        }
+        assert (await stack.http.post("/v1/rules", json=rule)).status_code == 201
         big = (await stack.http.post("/v1/orders", json=order_body({sku: 2}))).json()["order_id"]
         other = (await stack.http.post("/v1/orders", json=order_body({sku: 3}))).json()["order_id"]
         small = (await stack.http.post("/v1/orders", json=order_body({sku: 1}))).json()["order_id"]

@@ -3,6 +3,7 @@
 import asyncio
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -40,10 +41,11 @@ def make_order(lines: dict[str, int], **changes: Any) -> Order:
     )
 
 
-async def start(env: WorkflowEnvironment, settings: Settings, order: Order) -> OrderHandle:
+async def start(env: WorkflowEnvironment, settings: Settings, order: Order, **policy: Any) -> OrderHandle:
+    """`policy`: fields of the order's policy to set, as business rules would (domain/rules.py)."""
     handle = await env.client.start_workflow(
         OrderWorkflow.run,
-        NewOrder(order, settings.order_policy(order, await env.get_current_time())),
+        NewOrder(order, replace(settings.order_policy(order, await env.get_current_time()), **policy)),
         id=order_workflow_id(order.order_id),
         task_queue=settings.task_queue,
         id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,

@@ -150,9 +150,8 @@ async def test_an_approval_not_given_in_time_opens_approval_overdue(
 ) -> None:
     env, sku = time_skipping_env, unique("SKU")
     await stock_up(sessions, {sku: 2})
-    overrides = {"approval_thresholds": {"CNY": "5.00"}, "approval_sla_minutes": 60}
-    async with worker_factory(mode=WarehouseMode.AUTO, **overrides) as settings:
-        handle = await start(env, settings, make_order({sku: 1}))
+    async with worker_factory(mode=WarehouseMode.AUTO, approval_sla_minutes=60) as settings:
+        handle = await start(env, settings, make_order({sku: 1}), approval_reasons=["big order (rule 1 v1 'big')"])
         await env.sleep(timedelta(minutes=59))
         assert (await view_of(handle)).status is OrderStatus.AWAITING_APPROVAL
         await env.sleep(timedelta(minutes=2))
@@ -168,3 +167,25 @@ async def test_an_approval_not_given_in_time_opens_approval_overdue(
         result = await handle.result()
     assert result.status is OrderStatus.COMPLETED
     assert [t.actor for t in result.timeline if t.event == "approved"] == ["gus"]
+
+
+async def test_a_rule_hold_lasts_its_hours_then_releases_itself(
+    time_skipping_env: WorkflowEnvironment, worker_factory: WorkerFactory, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    """A `hold {hours: 6}` rule: the order is confirmed, rests on hold, and goes on by itself after 6 h."""
+    env, sku = time_skipping_env, unique("SKU")
+    await stock_up(sessions, {sku: 2})
+    async with worker_factory(mode=WarehouseMode.AUTO, **LONG_PICK) as settings:
+        until = await env.get_current_time() + timedelta(hours=6)
+        reason = "PO box address (rule 7 v2 'PO boxes')"
+        handle = await start(env, settings, make_order({sku: 1}), hold_reason=reason, hold_until=until)
+        await env.sleep(timedelta(hours=5))
+        view = await view_of(handle)
+        assert view.status is OrderStatus.ON_HOLD and not view.fulfilments
+        assert view.hold is not None and view.hold.reason == reason and view.hold.actor == "rules"
+        await env.sleep(timedelta(hours=2))
+        result = await handle.result()
+    assert result.status is OrderStatus.COMPLETED
+    events = [t.event for t in result.timeline]
+    assert events.index("confirmed") < events.index("held") < events.index("released") < events.index("allocated")
+    assert next(t for t in result.timeline if t.event == "released").detail == "hold expired"

@@ -1,0 +1,1 @@
+"""Business rules at work: conditions compiled and checked (conditions.py), evaluated per order (engine.py)."""
