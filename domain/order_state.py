@@ -96,12 +96,15 @@ class OrderState:
     @classmethod
     def received(cls, new: NewOrder, now: datetime) -> "OrderState":
         order = new.order
+        timeline = [TimelineEntry(now, OrderStatus.RECEIVED, "received", order.summary())]
+        if new.policy.rules:  # business rules that fired at submission (domain/rules.py)
+            timeline.append(TimelineEntry(now, OrderStatus.RECEIVED, "rules", new.policy.rules_summary()))
         return cls(
             order=order,
             policy=new.policy,
             lines=list(order.lines),
             ship_to=order.ship_to,
-            timeline=[TimelineEntry(now, OrderStatus.RECEIVED, "received", order.summary())],
+            timeline=timeline,
             allow_partial=new.policy.allow_partial,
         )
 
@@ -168,6 +171,8 @@ class OrderState:
             allocation_reason=self.allocation_reason,
             exceptions=list(self.exceptions),
             timeline=list(self.timeline),
+            rules=list(self.policy.rules),
+            tags=list(self.policy.tags),
         )
 
     def current_step(self) -> Step:
@@ -285,13 +290,23 @@ class OrderState:
         self.awaiting_approval = True
         order = self.order
         total = f"{format_minor(order.total, order.currency)} {order.currency}"
-        return self.note(now, "approval_requested", f"total {total} is over the threshold")
+        return self.note(now, "approval_requested", self.policy.approval_reason(total))
 
     # ---- the steps' outcomes ------------------------------------------------------------------
 
     def to_allocate(self) -> None:
         """Everything on the order waits to be allocated."""
         self.waiting = [StockLine(line.sku, line.quantity) for line in self.lines]
+
+    def held_by_rule(self, now: datetime) -> HoldRequest | None:
+        """The hold a business rule asked for, from confirmation until a person releases it or its hours
+        pass; None when no rule asked (every order started before rules), or it would be over already."""
+        policy = self.policy
+        if policy.hold_reason is None or self.cancel is not None:
+            return None
+        if policy.hold_until is not None and policy.hold_until <= now:
+            return None
+        return HoldRequest(policy.hold_reason, "rules", policy.hold_until)
 
     def confirmed(self, now: datetime) -> None:
         self.progress = OrderStatus.CONFIRMED

@@ -15,8 +15,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
-PACKAGES = ("domain", "workflows", "activities", "gateway", "store", "api")
-MODULES = ("config.py", "worker.py", "devstack.py", "pyproject.toml")
+PACKAGES = ("domain", "workflows", "activities", "gateway", "store", "rules", "api")
+MODULES = ("config.py", "egress.py", "worker.py", "devstack.py", "pyproject.toml")
 BROKEN = re.compile(r"^(.+) BROKEN(?: \(\d+ ignored imports?\))?$")  # a contract's line in the summary
 
 
@@ -56,6 +56,7 @@ FORBIDDEN = {
     "activities/_scratch.py": ("import workflows.restock", "activities import domain, store, config"),
     "gateway/_scratch.py": ("import store.orders", "the gateway imports domain and config"),
     "store/_scratch.py": ("import gateway.starts\nimport config", "store imports domain"),
+    "rules/_scratch.py": ("import activities.orders", "rules import domain, store and config"),
 }
 
 

@@ -15,6 +15,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.orders import OrderActivities
     from domain.contract import Signal, WorkflowType, restock_workflow_id
     from domain.exceptions import Blocker, ExceptionKind
+    from domain.order_controls import OrderControls
     from domain.order_state import OrderState
     from domain.orders import OrderStatus, Priority, Step
     from domain.steps import (
@@ -37,6 +38,7 @@ class Flow:
     def __init__(self, state: OrderState, commands: Commands, attention: Attention) -> None:
         self._state = state
         self._commands = commands
+        self._attention = attention
         self._fulfilling = Fulfilling(state, commands, attention)
         self._tasks: list[asyncio.Task[None]] = []  # one per fulfilment
 
@@ -45,7 +47,13 @@ class Flow:
         async with commands.writes:
             confirmed = await commands.execute(
                 OrderActivities.confirm_order,
-                ConfirmOrder(state.order, state.received_at, state.policy.ship_by, seq=state.next_seq()),
+                ConfirmOrder(
+                    state.order,
+                    state.received_at,
+                    state.policy.ship_by,
+                    seq=state.next_seq(),
+                    rules=state.policy.rules,
+                ),
                 start_to_close_timeout=timedelta(seconds=15),
                 retry_policy=STEP_RETRY,
             )
@@ -54,6 +62,16 @@ class Flow:
         state.confirmed(workflow.now())
         commands.publish()
         return None
+
+    async def hold_by_rule(self) -> None:
+        """A business rule put the order on hold. Orders without such a rule issue no command here."""
+        hold = self._state.held_by_rule(workflow.now())
+        if hold is None:
+            return
+        entry = OrderControls(self._state).put_on_hold(workflow.now(), hold)
+        if hold.until is not None:
+            self._attention.spawn(self._attention.expire_hold(hold))
+        await self._commands.project([entry])
 
     async def await_approval(self) -> Blocker | None:
         state = self._state
@@ -94,6 +112,9 @@ class Flow:
                     seq=state.next_seq(),
                     allow_split=state.policy.allow_split,
                     allow_partial=state.allow_partial,
+                    route=state.policy.route,
+                    route_only=state.policy.route_only,
+                    optional=[line.sku for line in state.lines if line.gift and not line.gift_required],
                 ),
                 start_to_close_timeout=timedelta(seconds=30),
                 retry_policy=STEP_RETRY,

@@ -60,6 +60,7 @@ class OrderWorkflow:
         self._attention.spawn(self._attention.keep_promise())
         try:
             await self._attention.step(Step.CONFIRM, flow.confirm)
+            await flow.hold_by_rule()
             await self._attention.step(Step.APPROVE, flow.await_approval)
             state.to_allocate()
             await self._attention.step(Step.ALLOCATE, flow.allocate)
