@@ -22,6 +22,7 @@ from api.routers import (
     health,
     imports,
     keys,
+    kpis,
     orders,
     partners,
     pick_lists,
@@ -72,6 +73,7 @@ def create_app(settings: Settings, temporal: Client | None = None) -> FastAPI:
         orders.router,
         controls.router,
         queues.router,
+        kpis.router,
         pick_lists.router,
         warehouses.router,  # before catalog: /v1/inventory/{sku}/ledger must not match {warehouse}/{sku}
         catalog.router,
