@@ -38,6 +38,7 @@ from store.tables import (
 
 FIRST_ALLOCATION_KEY = "allocation:1"  # the timeline key of an order's first allocation attempt
 SLA_AT_RISK = "sla_at_risk"
+COMPLETED = "completed"
 SHIPPED_STATUSES = ("shipped", "completed", "delivered")
 
 
@@ -116,14 +117,11 @@ async def facts(session: AsyncSession, f: KpiFilter) -> Facts:
     ):
         errors[order_id].add(kind)
 
-    units = dict(
-        (
-            await session.execute(
-                select(OrderLineRow.order_id, func.sum(OrderLineRow.quantity))
-                .where(OrderLineRow.order_id.in_(cohort))
-                .group_by(OrderLineRow.order_id)
-            )
-        ).tuples()
+    units = await _by_order(
+        session,
+        select(OrderLineRow.order_id, func.sum(OrderLineRow.quantity))
+        .where(OrderLineRow.order_id.in_(cohort))
+        .group_by(OrderLineRow.order_id),
     )
     # One reserve call writes all of an attempt's reservations with one timestamp: the earliest is the first.
     earliest = (
@@ -132,26 +130,17 @@ async def facts(session: AsyncSession, f: KpiFilter) -> Facts:
         .group_by(Reservation.order_id)
         .subquery()
     )
-    first_units = dict(
-        (
-            await session.execute(
-                select(Reservation.order_id, func.sum(Reservation.quantity))
-                .join(
-                    earliest,
-                    (earliest.c.order_id == Reservation.order_id) & (earliest.c.at == Reservation.created_at),
-                )
-                .group_by(Reservation.order_id)
-            )
-        ).tuples()
+    first_units = await _by_order(
+        session,
+        select(Reservation.order_id, func.sum(Reservation.quantity))
+        .join(earliest, (earliest.c.order_id == Reservation.order_id) & (earliest.c.at == Reservation.created_at))
+        .group_by(Reservation.order_id),
     )
-    warnings = dict(
-        (
-            await session.execute(
-                select(AlertRow.order_id, func.min(AlertRow.raised_at))
-                .where(AlertRow.order_id.in_(cohort), AlertRow.kind == SLA_AT_RISK)
-                .group_by(AlertRow.order_id)
-            )
-        ).tuples()
+    warnings = await _by_order(
+        session,
+        select(AlertRow.order_id, func.min(AlertRow.raised_at))
+        .where(AlertRow.order_id.in_(cohort), AlertRow.kind == SLA_AT_RISK)
+        .group_by(AlertRow.order_id),
     )
 
     order_facts = []
@@ -186,6 +175,11 @@ async def facts(session: AsyncSession, f: KpiFilter) -> Facts:
         completions=await _completions(session, f),
         actions=await _actions(session, f),
     )
+
+
+async def _by_order(session: AsyncSession, statement: Select[str, Any]) -> dict[str, Any]:
+    # Not dict(result): a Result has keys() (its column names), so dict() would index it by them.
+    return {row[0]: row[1] for row in await session.execute(statement)}
 
 
 async def _exceptions(session: AsyncSession, f: KpiFilter) -> list[ExceptionFacts]:
@@ -230,8 +224,17 @@ def _events_in_window(f: KpiFilter, *conditions: Any) -> Select[datetime, str]:
 
 
 async def _completions(session: AsyncSession, f: KpiFilter) -> list[datetime]:
-    rows = await session.execute(_events_in_window(f, OrderEvent.event == "completed"))
-    return [_utc(at) for at, _ in rows]
+    """When orders first reached `completed` (the timeline entry that brought the status), in the window."""
+    completed_in_window = select(OrderEvent.order_id).where(
+        OrderEvent.occurred_at >= f.start, OrderEvent.occurred_at < f.end, OrderEvent.status == COMPLETED
+    )
+    rows = await session.execute(
+        select(func.min(OrderEvent.occurred_at))
+        .join(OrderRow, OrderRow.order_id == OrderEvent.order_id)
+        .where(OrderEvent.order_id.in_(completed_in_window), OrderEvent.status == COMPLETED, *_order_conditions(f))
+        .group_by(OrderEvent.order_id)
+    )
+    return [at for at in (_utc(first) for (first,) in rows) if f.start <= at < f.end]
 
 
 async def _actions(session: AsyncSession, f: KpiFilter) -> list[Action]:

@@ -121,7 +121,7 @@ class OrderEvent(Base):
     """Append-only timeline; (order_id, key) makes each projected event land once."""
 
     __tablename__ = "order_events"
-    __table_args__ = (UniqueConstraint("order_id", "key"), Index("ix_order_events_occurred", "occurred_at", "event"))
+    __table_args__ = (UniqueConstraint("order_id", "key"), Index("ix_order_events_occurred", "occurred_at", "status"))
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     order_id: Mapped[str] = mapped_column(ForeignKey("orders.order_id"), index=True)
     key: Mapped[str] = mapped_column(String(100))

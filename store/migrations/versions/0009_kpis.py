@@ -16,7 +16,7 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 INDEXES = (
-    ("ix_order_events_occurred", "order_events", ["occurred_at", "event"]),
+    ("ix_order_events_occurred", "order_events", ["occurred_at", "status"]),
     ("ix_order_exceptions_raised", "order_exceptions", ["raised_at"]),
     ("ix_reservations_warehouse", "reservations", ["warehouse", "order_id"]),
     ("ix_shipments_carrier", "shipments", ["carrier", "order_id"]),
