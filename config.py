@@ -154,6 +154,10 @@ class Settings(BaseSettings):
     # Per API process (docs/security.md): how long a verified key, and a product found active, are
     # believed without asking the database again. 0 asks on every request.
     api_key_cache_seconds: Annotated[float, Field(ge=0, le=60)] = 5
+    # GET /metrics (docs/operations.md): an admin key, or this token when set (for the scraper).
+    metrics_token: SecretStr | None = None
+    # Each worker process serves the Temporal SDK's metrics on this port plus its index (0: off).
+    worker_metrics_port: Annotated[int, Field(ge=0, le=65535)] = 0
     catalog_cache_seconds: Annotated[float, Field(ge=0, le=60)] = 5
 
     @model_validator(mode="after")

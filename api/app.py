@@ -13,6 +13,7 @@ from api.audit import AuditMiddleware
 from api.caches import ActiveProducts, Principals
 from api.idempotency import IdempotencyMiddleware
 from api.limits import RequestLimitsMiddleware
+from api.metrics import LatencyMiddleware
 from api.requestlog import RequestLogMiddleware
 from api.routers import (
     audit,
@@ -23,6 +24,7 @@ from api.routers import (
     imports,
     keys,
     kpis,
+    metrics,
     orders,
     partners,
     pick_lists,
@@ -84,6 +86,7 @@ def create_app(settings: Settings, temporal: Client | None = None) -> FastAPI:
         webhooks.router,
         webhooks.events_router,
         health.router,
+        metrics.router,
     ):
         app.include_router(router)
     openapi.install(app, settings)
@@ -95,4 +98,5 @@ def create_app(settings: Settings, temporal: Client | None = None) -> FastAPI:
     app.add_middleware(AuditMiddleware)
     app.add_middleware(AccessMiddleware, settings=settings, principals=app.state.principals)
     app.add_middleware(RequestLogMiddleware)
+    app.add_middleware(LatencyMiddleware)  # outermost: the whole request, refusals included
     return app
