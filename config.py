@@ -156,8 +156,9 @@ class Settings(BaseSettings):
     api_key_cache_seconds: Annotated[float, Field(ge=0, le=60)] = 5
     # GET /metrics (docs/operations.md): an admin key, or this token when set (for the scraper).
     metrics_token: SecretStr | None = None
-    # Each worker process serves the Temporal SDK's metrics on this port plus its index (0: off).
+    # Each worker process serves the Temporal SDK's metrics on the first free port from this one (0: off).
     worker_metrics_port: Annotated[int, Field(ge=0, le=65535)] = 0
+    metrics_host: str = "127.0.0.1"
     catalog_cache_seconds: Annotated[float, Field(ge=0, le=60)] = 5
 
     @model_validator(mode="after")

@@ -12,6 +12,7 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.client import Client
+from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.worker import (
     ActivityInboundInterceptor,
     ExecuteActivityInput,
@@ -84,6 +85,8 @@ def build_activities(settings: Settings, sessions: async_sessionmaker[AsyncSessi
 
 
 STEPS_AT_ONCE = 20
+# Worker processes on one host, each on its own metrics port: worker_metrics_port and the next ones.
+WORKER_METRICS_PORTS = 16
 
 
 class StepLog(Interceptor):
@@ -164,13 +167,31 @@ def build_worker(
     )
 
 
-async def connect(settings: Settings, within: float = 60) -> Client:
+def metrics_runtime(settings: Settings) -> Runtime | None:
+    """The SDK's own metrics (task slots, poll and schedule-to-start latency) on the first free port from
+    `worker_metrics_port`: each worker process serves its own, so nothing is summed twice (docs/operations.md)."""
+    if not settings.worker_metrics_port:
+        return None
+    for port in range(settings.worker_metrics_port, settings.worker_metrics_port + WORKER_METRICS_PORTS):
+        address = f"{settings.metrics_host}:{port}"
+        try:
+            runtime = Runtime(telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=address)))
+        except ValueError:  # the port is taken, by another worker process most likely
+            continue
+        log.info("worker metrics", url=f"http://{address}/metrics")
+        return runtime
+    raise RuntimeError(f"no free port for worker metrics from {settings.worker_metrics_port}")
+
+
+async def connect(settings: Settings, within: float = 60, runtime: Runtime | None = None) -> Client:
     """Temporal may be starting or restarting as the worker starts: keep trying for a while, then give up
     (and let the supervisor start the worker again)."""
     deadline = time.monotonic() + within
     while True:
         try:
-            return await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace)
+            return await Client.connect(
+                settings.temporal_address, namespace=settings.temporal_namespace, runtime=runtime or Runtime.default()
+            )
         except RuntimeError as err:
             if time.monotonic() > deadline:
                 raise
@@ -181,7 +202,7 @@ async def connect(settings: Settings, within: float = 60) -> Client:
 async def run(settings: Settings) -> None:
     url = settings.resolved_database_url
     engine = create_engine(url)
-    client = await connect(settings)
+    client = await connect(settings, runtime=metrics_runtime(settings))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -1,13 +1,19 @@
 """GET /metrics parses as Prometheus text, and its counters move by exactly what a test created."""
 
+import socket
 import uuid
 
+import httpx
 from prometheus_client.parser import text_string_to_metric_families
+from temporalio.client import Client
+from temporalio.testing import WorkflowEnvironment
 
 from config import WarehouseMode
 from domain.access import Role
-from tests.conftest import Stack, StackFactory, bearer, order_body, stock_up, unique
+from store.db import create_engine, create_sessions
+from tests.conftest import Stack, StackFactory, bearer, order_body, settings_for, stock_up, unique
 from tests.integration.test_api_exceptions import eventually
+from worker import build_worker, metrics_runtime
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
@@ -83,3 +89,26 @@ async def test_metrics_need_an_admin_key_or_the_metrics_token(stack_factory: Sta
             assert (await stack.http.get("/metrics", headers=stack.as_role(role))).status_code == 403, role
         samples = await scrape(stack, bearer(token))
         assert ("orderflow_orders_at_risk", frozenset()) in samples
+
+
+async def test_each_worker_process_serves_the_sdk_metrics_on_its_own_port(
+    dev_env: WorkflowEnvironment, sqlite_url: str
+) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    settings = settings_for(sqlite_url, worker_metrics_port=port)
+    runtimes = [metrics_runtime(settings), metrics_runtime(settings)]  # two processes' worth: two ports
+    client = await Client.connect(dev_env.client.service_client.config.target_host, runtime=runtimes[0])
+    engine = create_engine(sqlite_url)
+    try:
+        async with build_worker(client, settings, create_sessions(engine)), httpx.AsyncClient() as http:
+            text = await eventually(
+                lambda: http.get(f"http://127.0.0.1:{port}/metrics"),
+                lambda r: settings.task_queue in r.text,
+            )
+            assert (await http.get(f"http://127.0.0.1:{port + 1}/metrics")).status_code == 200
+        names = {family.name for family in text_string_to_metric_families(text.text)}
+        assert any(name.startswith("temporal_") for name in names), names
+    finally:
+        await engine.dispose()
