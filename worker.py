@@ -175,7 +175,8 @@ def metrics_runtime(settings: Settings) -> Runtime | None:
     for port in range(settings.worker_metrics_port, settings.worker_metrics_port + WORKER_METRICS_PORTS):
         address = f"{settings.metrics_host}:{port}"
         try:
-            runtime = Runtime(telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=address)))
+            metrics = PrometheusConfig(bind_address=address, durations_as_seconds=True)
+            runtime = Runtime(telemetry=TelemetryConfig(metrics=metrics))
         except ValueError:  # the port is taken, by another worker process most likely
             continue
         log.info("worker metrics", url=f"http://{address}/metrics")
