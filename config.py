@@ -19,6 +19,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+import telemetry
 from domain.exceptions import ExceptionKind
 from domain.money import to_minor
 from domain.orders import Order
@@ -303,6 +304,7 @@ def configure_logging(settings: Settings) -> None:
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
+        telemetry.add_trace_id,
     ]
     last: list[Any] = [structlog.processors.format_exc_info, redact_secrets]
     renderer: Any = structlog.processors.JSONRenderer() if use_json else structlog.dev.ConsoleRenderer(colors=False)

@@ -20,6 +20,7 @@ from temporalio.worker import (
     Worker,
 )
 
+import telemetry
 from activities.billing import BillingActivities
 from activities.carrier import CarrierActivities
 from activities.deliveries import DeliveryActivities
@@ -184,14 +185,20 @@ def metrics_runtime(settings: Settings) -> Runtime | None:
     raise RuntimeError(f"no free port for worker metrics from {settings.worker_metrics_port}")
 
 
-async def connect(settings: Settings, within: float = 60, runtime: Runtime | None = None) -> Client:
+async def connect(
+    settings: Settings, within: float = 60, runtime: Runtime | None = None, tracing: telemetry.Tracing | None = None
+) -> Client:
     """Temporal may be starting or restarting as the worker starts: keep trying for a while, then give up
     (and let the supervisor start the worker again)."""
     deadline = time.monotonic() + within
     while True:
         try:
             return await Client.connect(
-                settings.temporal_address, namespace=settings.temporal_namespace, runtime=runtime or Runtime.default()
+                settings.temporal_address,
+                namespace=settings.temporal_namespace,
+                runtime=runtime or Runtime.default(),
+                # On the client, so the workers built on it trace their workflows and activities too.
+                interceptors=[tracing.interceptor()] if tracing else [],
             )
         except RuntimeError as err:
             if time.monotonic() > deadline:
@@ -203,7 +210,8 @@ async def connect(settings: Settings, within: float = 60, runtime: Runtime | Non
 async def run(settings: Settings) -> None:
     url = settings.resolved_database_url
     engine = create_engine(url)
-    client = await connect(settings, runtime=metrics_runtime(settings))
+    tracing = telemetry.setup("orderflow-worker")
+    client = await connect(settings, runtime=metrics_runtime(settings), tracing=tracing)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -224,6 +232,8 @@ async def run(settings: Settings) -> None:
     finally:
         await engine.dispose()
         await short_work.close()
+        if tracing:
+            tracing.shutdown()
 
 
 def main() -> None:

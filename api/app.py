@@ -7,13 +7,14 @@ import structlog
 from fastapi import FastAPI
 from temporalio.client import Client
 
+import telemetry
 from api import openapi, problems
 from api.access import AccessMiddleware
 from api.audit import AuditMiddleware
 from api.caches import ActiveProducts, Principals
 from api.idempotency import IdempotencyMiddleware
 from api.limits import RequestLimitsMiddleware
-from api.metrics import LatencyMiddleware
+from api.metrics import LatencyMiddleware, TracingMiddleware
 from api.requestlog import RequestLogMiddleware
 from api.routers import (
     audit,
@@ -38,8 +39,10 @@ from store.db import ShortWork, create_engine, create_sessions
 log = structlog.get_logger(__name__)
 
 
-def create_app(settings: Settings, temporal: Client | None = None) -> FastAPI:
-    """`temporal` may be given by tests; otherwise the lifespan connects (lazily) to settings' address."""
+def create_app(settings: Settings, temporal: Client | None = None, tracing: telemetry.Tracing | None = None) -> FastAPI:
+    """`temporal` may be given by tests; otherwise the lifespan connects (lazily) to settings' address.
+    `tracing`: on when given (tests) or when OTEL_EXPORTER_OTLP_ENDPOINT is set (telemetry.py)."""
+    tracing = tracing or (None if temporal else telemetry.setup("orderflow-api"))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -50,7 +53,10 @@ def create_app(settings: Settings, temporal: Client | None = None) -> FastAPI:
         # The audit row and the submit path's lookups wait for nothing outside the database (store/db.py).
         app.state.short_work = ShortWork.for_database(url, app.state.sessions)
         app.state.temporal = temporal or await Client.connect(
-            settings.temporal_address, namespace=settings.temporal_namespace, lazy=True
+            settings.temporal_address,
+            namespace=settings.temporal_namespace,
+            lazy=True,
+            interceptors=[tracing.interceptor()] if tracing else [],
         )
         log.info("api ready", docs=f"http://{settings.api_host}:{settings.api_port}/docs")
         try:
@@ -58,6 +64,8 @@ def create_app(settings: Settings, temporal: Client | None = None) -> FastAPI:
         finally:
             await engine.dispose()
             await app.state.short_work.close()
+            if tracing and temporal is None:
+                tracing.shutdown()
 
     app = FastAPI(
         title="orderflow",
@@ -99,4 +107,6 @@ def create_app(settings: Settings, temporal: Client | None = None) -> FastAPI:
     app.add_middleware(AccessMiddleware, settings=settings, principals=app.state.principals)
     app.add_middleware(RequestLogMiddleware)
     app.add_middleware(LatencyMiddleware)  # outermost: the whole request, refusals included
+    if tracing:
+        app.add_middleware(TracingMiddleware, tracing=tracing)
     return app

@@ -1,4 +1,5 @@
-"""Prometheus exposition: business metrics from the database, request latency from this process.
+"""Prometheus exposition: business metrics from the database, request latency from this process; and the
+request span when tracing is on (telemetry.py).
 
 Business metrics are read from the database at scrape time (store/metrics.py): every process sees the
 same figures, so however many API and worker processes run, nothing is counted twice or lost. Request
@@ -18,6 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from store.metrics import BusinessMetrics
 from store.metrics import Histogram as Buckets
+from telemetry import Tracing
 
 MULTIPROCESS = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
 # Seconds, from 5 ms to 10 s: the submit path answers in tens of milliseconds (docs/performance.md).
@@ -116,3 +118,33 @@ def exposition(figures: BusinessMetrics) -> bytes:
         requests = CollectorRegistry()
         multiprocess.MultiProcessCollector(requests)  # type: ignore[no-untyped-call]
     return generate_latest(business) + generate_latest(requests)
+
+
+class TracingMiddleware:
+    """A server span per request (installed only when tracing is on): the Temporal client's spans nest under it."""
+
+    def __init__(self, app: ASGIApp, tracing: Tracing) -> None:
+        self.app = app
+        self.tracer = tracing.tracer
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        from opentelemetry.trace import SpanKind
+
+        with self.tracer.start_as_current_span(f"{scope['method']} {scope['path']}", kind=SpanKind.SERVER) as span:
+            status = 500
+
+            async def note(message: Message) -> None:
+                nonlocal status
+                if message["type"] == "http.response.start":
+                    status = message["status"]
+                await send(message)
+
+            try:
+                await self.app(scope, receive, note)
+            finally:
+                span.update_name(f"{scope['method']} {route_of(scope)}")
+                span.set_attribute("http.route", route_of(scope))
+                span.set_attribute("http.response.status_code", status)
