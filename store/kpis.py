@@ -11,8 +11,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, exists, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from domain.kpis import (
     ERROR_KINDS,
@@ -215,31 +216,36 @@ async def _exceptions(session: AsyncSession, f: KpiFilter) -> list[ExceptionFact
     return result
 
 
-def _events_in_window(f: KpiFilter, *conditions: Any) -> Select[datetime, str]:
+def _events_in_window(f: KpiFilter, *conditions: Any) -> Select[str, datetime, str]:
     return (
-        select(OrderEvent.occurred_at, OrderEvent.actor)
+        select(OrderEvent.order_id, OrderEvent.occurred_at, OrderEvent.actor)
         .join(OrderRow, OrderRow.order_id == OrderEvent.order_id)
         .where(OrderEvent.occurred_at >= f.start, OrderEvent.occurred_at < f.end, *conditions, *_order_conditions(f))
     )
 
 
 async def _completions(session: AsyncSession, f: KpiFilter) -> list[datetime]:
-    """When orders first reached `completed` (the timeline entry that brought the status), in the window."""
-    completed_in_window = select(OrderEvent.order_id).where(
-        OrderEvent.occurred_at >= f.start, OrderEvent.occurred_at < f.end, OrderEvent.status == COMPLETED
-    )
+    """When orders first reached `completed` (the timeline entry that brought the status), in the window:
+    a `completed` entry in the window with none before it for the same order."""
+    earlier = aliased(OrderEvent)
     rows = await session.execute(
-        select(func.min(OrderEvent.occurred_at))
-        .join(OrderRow, OrderRow.order_id == OrderEvent.order_id)
-        .where(OrderEvent.order_id.in_(completed_in_window), OrderEvent.status == COMPLETED, *_order_conditions(f))
-        .group_by(OrderEvent.order_id)
+        _events_in_window(f, OrderEvent.status == COMPLETED).where(
+            ~exists().where(
+                earlier.order_id == OrderEvent.order_id,
+                earlier.status == COMPLETED,
+                earlier.occurred_at < OrderEvent.occurred_at,
+            )
+        )
     )
-    return [at for at in (_utc(first) for (first,) in rows) if f.start <= at < f.end]
+    first: dict[str, datetime] = {}
+    for order_id, at, _ in rows:
+        first[order_id] = min(_utc(at), first.get(order_id, _utc(at)))
+    return list(first.values())
 
 
 async def _actions(session: AsyncSession, f: KpiFilter) -> list[Action]:
     rows = await session.execute(_events_in_window(f, OrderEvent.actor.startswith(PERSON_PREFIX)))
-    return [Action(_utc(at), actor) for at, actor in rows]
+    return [Action(_utc(at), actor) for _, at, actor in rows]
 
 
 def _utc(value: datetime) -> datetime:
