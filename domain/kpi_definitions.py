@@ -23,7 +23,8 @@ DEFINITIONS: tuple[Definition, ...] = (
         "cycle_time",
         "p50 and p90 (nearest rank) of hours from received to shipped, and from received to delivered",
         "the order's received time (orders.created_at)",
-        "shipped: the last shipment's shipped_at, for orders shipped, completed or delivered; "
+        "shipped: the last shipment's shipped_at, for fully shipped orders (status shipped, completed or "
+        "delivered, or every ordered unit shipped); "
         "delivered: the last shipment's delivered_at, for orders delivered",
         "orders received in the window that have reached the end point",
         "a recent window is censored: orders not shipped yet are not in it, so its figures look better until they ship",

@@ -137,6 +137,14 @@ async def facts(session: AsyncSession, f: KpiFilter) -> Facts:
         .join(earliest, (earliest.c.order_id == Reservation.order_id) & (earliest.c.at == Reservation.created_at))
         .group_by(Reservation.order_id),
     )
+    # Reservations are consumed as their parcel ships: an order needing attention after it shipped
+    # everything (a failed delivery) is still fully shipped.
+    consumed = await _by_order(
+        session,
+        select(Reservation.order_id, func.sum(Reservation.quantity))
+        .where(Reservation.order_id.in_(cohort), Reservation.state == "consumed")
+        .group_by(Reservation.order_id),
+    )
     warnings = await _by_order(
         session,
         select(AlertRow.order_id, func.min(AlertRow.raised_at))
@@ -148,6 +156,8 @@ async def facts(session: AsyncSession, f: KpiFilter) -> Facts:
     for order_id, channel, received_at, ship_by, status in orders:
         shipped_at, delivered_at = shipped.get(order_id, (None, None))
         allocation = first_allocation.get(order_id)
+        ordered = int(units.get(order_id) or 0)
+        fully_shipped = status in SHIPPED_STATUSES or (ordered > 0 and int(consumed.get(order_id) or 0) >= ordered)
         order_facts.append(
             OrderFacts(
                 order_id=order_id,
@@ -155,11 +165,11 @@ async def facts(session: AsyncSession, f: KpiFilter) -> Facts:
                 received_at=_utc(received_at),
                 status=status,
                 ship_by=_utc(ship_by) if ship_by else None,
-                shipped_at=shipped_at if status in SHIPPED_STATUSES else None,
+                shipped_at=shipped_at if fully_shipped else None,
                 delivered_at=delivered_at if status == "delivered" else None,
                 touches=frozenset(touches.get(order_id, ())),
                 errors=frozenset(errors.get(order_id, ())),
-                units_ordered=int(units.get(order_id) or 0),
+                units_ordered=ordered,
                 units_first_allocation=(
                     None
                     if allocation is None
