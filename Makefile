@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 # every new order, and with PYTHONDONTWRITEBYTECODE set (as on this machine) a stale .pyc means compiling
 # from source each time (docs/performance.md). Recompiles only what changed.
 bytecode: $(STAMP)
-	@$(BIN)/python -m compileall -q domain workflows activities gateway store rules api config.py egress.py worker.py devstack.py
+	@$(BIN)/python -m compileall -q domain workflows activities gateway store rules api config.py egress.py worker.py devstack.py telemetry.py
 
 ## make run: Temporal dev server + worker + API on the embedded SQLite default (Ctrl-C stops all)
 run: bytecode

@@ -19,6 +19,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+import telemetry
 from domain.egress import EgressRule, parse_address, parse_networks
 from domain.exceptions import ExceptionKind
 from domain.money import to_minor
@@ -207,6 +208,11 @@ class Settings(BaseSettings):
     # Per API process (docs/security.md): how long a verified key, and a product found active, are
     # believed without asking the database again. 0 asks on every request.
     api_key_cache_seconds: Annotated[float, Field(ge=0, le=60)] = 5
+    # GET /metrics (docs/operations.md): an admin key, or this token when set (for the scraper).
+    metrics_token: SecretStr | None = None
+    # Each worker process serves the Temporal SDK's metrics on the first free port from this one (0: off).
+    worker_metrics_port: Annotated[int, Field(ge=0, le=65535)] = 0
+    metrics_host: str = "127.0.0.1"
     catalog_cache_seconds: Annotated[float, Field(ge=0, le=60)] = 5
 
     @model_validator(mode="after")
@@ -397,6 +403,7 @@ def configure_logging(settings: Settings) -> None:
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
+        telemetry.add_trace_id,
     ]
     last: list[Any] = [structlog.processors.format_exc_info, redact_secrets]
     renderer: Any = structlog.processors.JSONRenderer() if use_json else structlog.dev.ConsoleRenderer(colors=False)

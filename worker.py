@@ -23,6 +23,7 @@ from temporalio.client import (
     ScheduleUpdate,
     ScheduleUpdateInput,
 )
+from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.service import RPCError
 from temporalio.worker import (
     ActivityInboundInterceptor,
@@ -31,6 +32,7 @@ from temporalio.worker import (
     Worker,
 )
 
+import telemetry
 from activities.billing import BillingActivities
 from activities.carrier import CarrierActivities
 from activities.deliveries import DeliveryActivities
@@ -112,6 +114,8 @@ def build_activities(settings: Settings, sessions: async_sessionmaker[AsyncSessi
 
 
 STEPS_AT_ONCE = 20
+# Worker processes on one host, each on its own metrics port: worker_metrics_port and the next ones.
+WORKER_METRICS_PORTS = 16
 
 
 class StepLog(Interceptor):
@@ -251,13 +255,38 @@ async def ensure_forecast_schedule(client: Client, settings: Settings) -> str | 
     return "kept"
 
 
-async def connect(settings: Settings, within: float = 60) -> Client:
+def metrics_runtime(settings: Settings) -> Runtime | None:
+    """The SDK's own metrics (task slots, poll and schedule-to-start latency) on the first free port from
+    `worker_metrics_port`: each worker process serves its own, so nothing is summed twice (docs/operations.md)."""
+    if not settings.worker_metrics_port:
+        return None
+    for port in range(settings.worker_metrics_port, settings.worker_metrics_port + WORKER_METRICS_PORTS):
+        address = f"{settings.metrics_host}:{port}"
+        try:
+            metrics = PrometheusConfig(bind_address=address, durations_as_seconds=True)
+            runtime = Runtime(telemetry=TelemetryConfig(metrics=metrics))
+        except ValueError:  # the port is taken, by another worker process most likely
+            continue
+        log.info("worker metrics", url=f"http://{address}/metrics")
+        return runtime
+    raise RuntimeError(f"no free port for worker metrics from {settings.worker_metrics_port}")
+
+
+async def connect(
+    settings: Settings, within: float = 60, runtime: Runtime | None = None, tracing: telemetry.Tracing | None = None
+) -> Client:
     """Temporal may be starting or restarting as the worker starts: keep trying for a while, then give up
     (and let the supervisor start the worker again)."""
     deadline = time.monotonic() + within
     while True:
         try:
-            return await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace)
+            return await Client.connect(
+                settings.temporal_address,
+                namespace=settings.temporal_namespace,
+                runtime=runtime or Runtime.default(),
+                # On the client, so the workers built on it trace their workflows and activities too.
+                interceptors=[tracing.interceptor()] if tracing else [],
+            )
         except RuntimeError as err:
             if time.monotonic() > deadline:
                 raise
@@ -290,7 +319,8 @@ async def schedule_retention(client: Client, settings: Settings) -> None:
 async def run(settings: Settings) -> None:
     crypto.configure(crypto.keys_of(settings.secret_keys))
     database = Database(settings.resolved_database_url, short_transactions=True)
-    client = await connect(settings)
+    tracing = telemetry.setup("orderflow-worker")
+    client = await connect(settings, runtime=metrics_runtime(settings), tracing=tracing)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -311,6 +341,8 @@ async def run(settings: Settings) -> None:
             log.info("worker stopping: finishing the tasks in hand")
     finally:
         await database.close()
+        if tracing:
+            tracing.shutdown()
 
 
 def main() -> None:

@@ -28,7 +28,8 @@ from store.db import READ_ONLY
 log = structlog.get_logger(__name__)
 
 # Reachable without a key: the health check (for load balancers) and the API's own description.
-PUBLIC_PATHS = frozenset({"/healthz", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"})
+# /metrics checks its own credentials: an admin key or the metrics token (api/routers/metrics.py).
+PUBLIC_PATHS = frozenset({"/healthz", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json", "/metrics"})
 # Authenticated by a partner's signature over the body instead of a key (api/callbacks.py).
 SIGNED_PREFIX = "/v1/callbacks/"
 # Authenticated by a sign-in session instead of a key (api/console/sessions.py).

@@ -7,12 +7,14 @@ import structlog
 from fastapi import Depends, FastAPI
 from temporalio.client import Client
 
+import telemetry
 from api import console, openapi, problems
 from api.access import AccessMiddleware
 from api.audit import AuditMiddleware
 from api.caches import ActiveProducts, Principals
 from api.idempotency import IdempotencyMiddleware
 from api.limits import RequestLimitsMiddleware, json_content, known_query
+from api.metrics import LatencyMiddleware, TracingMiddleware
 from api.ratelimit import listening
 from api.requestlog import RequestLogMiddleware
 from api.routers import (
@@ -25,6 +27,8 @@ from api.routers import (
     imports,
     inbound,
     keys,
+    kpis,
+    metrics,
     orders,
     partners,
     pick_lists,
@@ -43,8 +47,10 @@ from store.shared import redis_of
 log = structlog.get_logger(__name__)
 
 
-def create_app(settings: Settings, temporal: Client | None = None) -> FastAPI:
-    """`temporal` may be given by tests; otherwise the lifespan connects (lazily) to settings' address."""
+def create_app(settings: Settings, temporal: Client | None = None, tracing: telemetry.Tracing | None = None) -> FastAPI:
+    """`temporal` may be given by tests; otherwise the lifespan connects (lazily) to settings' address.
+    `tracing`: on when given (tests) or when OTEL_EXPORTER_OTLP_ENDPOINT is set (telemetry.py)."""
+    tracing = tracing or (None if temporal else telemetry.setup("orderflow-api"))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -54,7 +60,10 @@ def create_app(settings: Settings, temporal: Client | None = None) -> FastAPI:
         # The audit row and the submit path's lookups wait for nothing outside the database.
         app.state.short_work = database.short_work
         app.state.temporal = temporal or await Client.connect(
-            settings.temporal_address, namespace=settings.temporal_namespace, lazy=True
+            settings.temporal_address,
+            namespace=settings.temporal_namespace,
+            lazy=True,
+            interceptors=[tracing.interceptor()] if tracing else [],
         )
         log.info("api ready", docs=f"http://{settings.api_host}:{settings.api_port}/docs")
         try:
@@ -64,6 +73,8 @@ def create_app(settings: Settings, temporal: Client | None = None) -> FastAPI:
             await database.close()
             if app.state.redis is not None:
                 await app.state.redis.aclose()
+            if tracing and temporal is None:
+                tracing.shutdown()
 
     app = FastAPI(
         title="orderflow",
@@ -86,6 +97,7 @@ def create_app(settings: Settings, temporal: Client | None = None) -> FastAPI:
         orders.router,
         controls.router,
         queues.router,
+        kpis.router,
         pick_lists.router,
         warehouses.router,  # before catalog: /v1/inventory/{sku}/ledger must not match {warehouse}/{sku}
         catalog.router,
@@ -99,6 +111,7 @@ def create_app(settings: Settings, temporal: Client | None = None) -> FastAPI:
         inbound.router,
         foresight.router,
         health.router,
+        metrics.router,
     ):
         app.include_router(router)
     console.install(app)
@@ -112,4 +125,7 @@ def create_app(settings: Settings, temporal: Client | None = None) -> FastAPI:
     app.add_middleware(console.ConsoleSessionMiddleware)
     app.add_middleware(AccessMiddleware, settings=settings, principals=app.state.principals, redis=app.state.redis)
     app.add_middleware(RequestLogMiddleware)
+    app.add_middleware(LatencyMiddleware)  # outermost: the whole request, refusals included
+    if tracing:
+        app.add_middleware(TracingMiddleware, tracing=tracing)
     return app

@@ -127,7 +127,7 @@ class OrderEvent(Base):
     """Append-only timeline; (order_id, key) makes each projected event land once."""
 
     __tablename__ = "order_events"
-    __table_args__ = (UniqueConstraint("order_id", "key"),)
+    __table_args__ = (UniqueConstraint("order_id", "key"), Index("ix_order_events_occurred", "occurred_at", "status"))
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     order_id: Mapped[str] = mapped_column(ForeignKey("orders.order_id"), index=True)
     key: Mapped[str] = mapped_column(String(100))
@@ -140,7 +140,10 @@ class OrderEvent(Base):
 
 class OrderExceptionRow(Base):
     __tablename__ = "order_exceptions"
-    __table_args__ = (Index("ix_order_exceptions_open", "resolved_at", "raised_at"),)
+    __table_args__ = (
+        Index("ix_order_exceptions_open", "resolved_at", "raised_at"),
+        Index("ix_order_exceptions_raised", "raised_at"),
+    )
     exception_id: Mapped[str] = mapped_column(String(120), primary_key=True)
     order_id: Mapped[str] = mapped_column(ForeignKey("orders.order_id"), index=True)
     kind: Mapped[str] = mapped_column(String(32), index=True)
@@ -177,6 +180,7 @@ class Reservation(Base):
 
     __tablename__ = "reservations"
     __table_args__ = (
+        Index("ix_reservations_warehouse", "warehouse", "order_id"),
         CheckConstraint("quantity > 0", name="quantity_positive"),
         CheckConstraint("state IN ('active', 'released', 'consumed')", name="state_known"),
     )
@@ -244,6 +248,7 @@ class PickList(Base):
 
 class Shipment(Base):
     __tablename__ = "shipments"
+    __table_args__ = (Index("ix_shipments_carrier", "carrier", "order_id"),)
     shipment_id: Mapped[str] = mapped_column(String(120), primary_key=True)
     order_id: Mapped[str] = mapped_column(ForeignKey("orders.order_id"), index=True)
     pick_list_id: Mapped[str] = mapped_column(ForeignKey("pick_lists.pick_list_id"), unique=True)

@@ -215,6 +215,8 @@ def routes(w: World) -> list[Route]:
         ),
         Route("GET", "/v1/exceptions", OPERATE),
         Route("GET", "/v1/alerts", OPERATE),
+        Route("GET", "/v1/kpis", READ_ORDERS),
+        Route("GET", "/v1/kpis/definitions", READ_ORDERS),
         Route(
             "POST",
             "/v1/alerts/{alert_id}/acknowledge",
