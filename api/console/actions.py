@@ -16,9 +16,9 @@ from api.audit import target
 from api.console.common import ACTS, OPERATES, may, render
 from api.console.sessions import PREFIX, Person
 from api.deps import SessionDep, SessionsDep, TemporalDep
+from api.order_schemas import AddressIn, CancelIn, ChangeAddressIn, HoldIn, NoteIn, OrderOut, ResolveIn
 from api.problems import ProblemError, problem_of
 from api.routers import controls
-from api.schemas import AddressIn, CancelIn, ChangeAddressIn, HoldIn, NoteIn, OrderOut, ResolveIn
 from domain.access import Principal
 from domain.exceptions import Action, ExceptionKind
 from gateway.errors import GatewayError
