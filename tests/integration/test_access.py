@@ -1,4 +1,8 @@
-"""Who may do what, through the real API: every route and every role, channel scoping, revocation."""
+"""Who may do what, through the real API: every route and every role, channel scoping, revocation.
+
+One piece on purpose: `routes` is the table of every route the app registers with the roles allowed on it,
+kept whole so that a reader sees every route's roles in one place; the test that walks it fails on a route
+missing from it."""
 
 import asyncio
 from collections.abc import Awaitable, Callable
