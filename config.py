@@ -1,4 +1,7 @@
-"""Settings (environment variables prefixed ORDERFLOW_) and structured logging."""
+"""Settings (environment variables prefixed ORDERFLOW_) and structured logging.
+
+One piece on purpose: `Settings` is one pydantic model, and its fields and the validators that check them
+against each other belong together (docs/operations.md documents each field)."""
 
 import logging
 import os

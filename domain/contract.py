@@ -80,6 +80,11 @@ def order_workflow_id(order_id: str) -> str:
     return f"order-{order_id}"
 
 
+def order_id_of(workflow_id: str) -> str:
+    """The order ID back from its workflow's ID."""
+    return workflow_id.removeprefix("order-")
+
+
 def restock_workflow_id(source: str) -> str:
     """One restock per receipt (`receipt-...`) or released order (`release-...`)."""
     return f"restock-{source}"

@@ -12,8 +12,8 @@ from fastapi import APIRouter
 from api import ordering
 from api.access import Handler
 from api.deps import IdPath, OrderIdPath, SessionsDep, TemporalDep
+from api.order_schemas import CancelIn, ChangeAddressIn, HoldIn, NoteIn, OrderOut, ResolveIn
 from api.problems import Problem, not_found
-from api.schemas import CancelIn, ChangeAddressIn, HoldIn, NoteIn, OrderOut, ResolveIn
 from domain.contract import Update
 from domain.orders import Address, is_order_id
 from domain.steps import CancelRequest, ChangeAddress, ControlRequest, HoldRequest, ResolveException

@@ -17,7 +17,7 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
 from config import Settings, WarehouseMode
-from domain.contract import order_workflow_id
+from domain.contract import Update, order_workflow_id
 from domain.deliveries import ShipmentReport
 from domain.exceptions import Action
 from domain.orders import Address, Customer, Order, OrderLine, OrderStatus
@@ -80,7 +80,7 @@ async def record_delivered(client: Client, settings: Settings) -> None:
     view = await handle.query(OrderWorkflow.view)
     assert view.fulfilments[0].shipment is not None
     shipment_id = view.fulfilments[0].shipment.shipment_id
-    for update, ref in (("shipment_handed_over", "acme-post:e1"), ("shipment_delivered", "acme-post:e2")):
+    for update, ref in ((Update.SHIPMENT_HANDED_OVER, "acme-post:e1"), (Update.SHIPMENT_DELIVERED, "acme-post:e2")):
         report = ShipmentReport(shipment_id, datetime.now(UTC), "", "partner:acme-post", ref)
         await handle.execute_update(update, report, result_type=OrderView)
     assert (await handle.result()).status is OrderStatus.DELIVERED
@@ -138,7 +138,7 @@ async def main(names: list[str]) -> None:
                     await inventory.count(session, "MAIN", "POSTER", 10, "count")
                 view = await handle.query(OrderWorkflow.view)
                 retry = ResolveException(view.exceptions[0].exception_id, Action.RETRY, "carol", "stock counted")
-                await handle.execute_update("resolve_exception", retry, result_type=OrderView)
+                await handle.execute_update(Update.RESOLVE_EXCEPTION, retry, result_type=OrderView)
                 await until(handle, OrderStatus.PICKING)
                 view = await handle.query(OrderWorkflow.view)
                 assert view.fulfilments and view.fulfilments[0].pick_list is not None

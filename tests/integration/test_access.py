@@ -1,9 +1,13 @@
-"""Who may do what, through the real API: every route and every role, channel scoping, revocation."""
+"""Who may do what, through the real API: every route and every role, channel scoping, revocation.
+
+One piece on purpose: `routes` is the table of every route the app registers with the roles allowed on it,
+kept whole so that a reader sees every route's roles in one place; the test that walks it fails on a route
+missing from it."""
 
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from api.access import CONSOLE_PREFIX, PUBLIC_PATHS, SIGNED_PREFIX
@@ -12,6 +16,7 @@ from config import WarehouseMode
 from domain.access import Role
 from domain.events import BusinessEvent, event_id
 from store import events, keys
+from store.tables import ProjectionRow
 from tests.conftest import Stack, StackFactory, bearer, make_key, order_body, stock_up, unique
 from tests.integration.test_api_exceptions import eventually
 from tests.unit.test_access import api_routes, role_checks
@@ -24,6 +29,7 @@ HANDLE = {Role.HANDLER, Role.ADMIN}
 ADMIN = {Role.ADMIN}
 RULES = {Role.RULES_EDITOR, Role.ADMIN}
 READ_RULES = {Role.RULES_EDITOR, Role.HANDLER, Role.VIEWER, Role.ADMIN}
+PURCHASE = {Role.HANDLER, Role.PARTNER, Role.ADMIN}
 
 Request = tuple[str, dict[str, Any] | bytes | None]  # concrete path, JSON body or a file to upload
 
@@ -105,6 +111,28 @@ class World:
             json={"partner_id": self.partner, "name": "matrix", "kind": "warehouse", "warehouses": ["MAIN"]},
         )
         assert created.status_code == 201, created.text
+        await self.foresight()
+
+    async def foresight(self) -> None:
+        """An open inbound to read and move, and a stock projection of the matrix SKU to reorder from."""
+        self.inbound = (await self.stack.http.post("/v1/inbound", json=self.inbound_body())).json()["inbound_id"]
+        now = datetime.now(UTC)
+        async with self.stack.sessions.begin() as s:
+            zero = ("backordered", "inbound", "open_orders", "safety_stock", "reorder_point", "suggested_quantity")
+            figures = {
+                **dict.fromkeys(zero, 0),
+                "lead_time_days": 7.0,
+                "lead_time_sd_days": 0.0,
+                "lead_time_demand": 0.0,
+            }
+            s.add(
+                ProjectionRow(sku=self.sku, warehouse="MAIN", available=1000, at_risk=False, computed_at=now, **figures)
+            )
+
+    def inbound_body(self) -> dict[str, Any]:
+        expected_at = (datetime.now(UTC) + timedelta(days=3)).isoformat()
+        lines = [{"sku": self.sku, "quantity": 10}]
+        return {"reference": unique("PO"), "warehouse": "MAIN", "expected_at": expected_at, "lines": lines}
 
     def sheet(self, role: Role) -> bytes:
         """An import file of one order, for the channel key's channel or another."""
@@ -145,6 +173,9 @@ def routes(w: World) -> list[Route]:
     stock = f"/v1/inventory/MAIN/{w.sku}"
     hook = f"/v1/webhooks/{w.webhook}"
     rule = f"/v1/rules/{w.rule_id}"
+    inbound = f"/v1/inbound/{w.inbound}"
+    moved = {"expected_at": (datetime.now(UTC) + timedelta(days=4)).isoformat()}
+    reorder = {"sku": w.sku, "warehouse": "MAIN", "quantity": 5}
     draft = {"name": "matrix", "when": 'order.channel == "never"', "then": [{"type": "tag", "tags": ["m"]}]}
 
     def submit(role: Role) -> Request:
@@ -358,6 +389,22 @@ def routes(w: World) -> list[Route]:
             "/v1/partners/{partner_id}/rotate-secret",
             ADMIN,
             request=per_role(lambda r: (f"/v1/partners/{w.partner}/rotate-secret", None)),
+        ),
+        Route("POST", "/v1/inbound", PURCHASE, 201, per_role(lambda r: ("/v1/inbound", w.inbound_body()))),
+        Route("GET", "/v1/inbound", OPERATE),
+        Route("GET", "/v1/inbound/{inbound_id}", OPERATE, request=per_role(lambda r: (inbound, None))),
+        Route("PATCH", "/v1/inbound/{inbound_id}", PURCHASE, request=per_role(lambda r: (inbound, moved))),
+        Route("GET", "/v1/forecasts", OPERATE),
+        Route("POST", "/v1/forecasts/runs", ADMIN, 202),
+        Route("GET", "/v1/stock/projections", OPERATE),
+        Route("GET", "/v1/stock/alerts", OPERATE),
+        Route("GET", "/v1/replenishment", OPERATE),
+        Route(
+            "POST",
+            "/v1/replenishment/reorder",
+            PURCHASE,
+            201,
+            per_role(lambda r: ("/v1/replenishment/reorder", {**reorder, "reference": unique("RO")})),
         ),
         Route(
             "POST",

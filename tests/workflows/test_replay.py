@@ -8,6 +8,7 @@ from temporalio import workflow
 from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
+from domain.contract import WorkflowType, order_workflow_id
 from domain.policy import NewOrder
 from domain.steps import OrderView
 from workflows.order import OrderWorkflow
@@ -32,14 +33,14 @@ RECORDED = [*PATHS, *(f"lean/{name}" for name in PATHS)]
 
 @pytest.mark.parametrize("name", RECORDED)
 async def test_recorded_history_replays(name: str) -> None:
-    history = WorkflowHistory.from_json(f"order-{name}", (HISTORIES / f"{name}.json").read_text())
+    history = WorkflowHistory.from_json(order_workflow_id(name), (HISTORIES / f"{name}.json").read_text())
     result = await Replayer(workflows=[OrderWorkflow, RestockWorkflow]).replay_workflow(
         history, raise_on_replay_failure=True
     )
     assert result.replay_failure is None
 
 
-@workflow.defn(name="Order", sandboxed=False)
+@workflow.defn(name=WorkflowType.ORDER, sandboxed=False)
 class ReorderedOrderWorkflow(OrderWorkflow):
     """Today's workflow with one change that orders in flight would trip over: a timer before the first step."""
 
@@ -51,7 +52,7 @@ class ReorderedOrderWorkflow(OrderWorkflow):
 
 @pytest.mark.parametrize("name", ["happy_path", "split", "delivered", "lean/happy_path", "lean/split"])
 async def test_the_gate_catches_a_non_deterministic_change(name: str) -> None:
-    history = WorkflowHistory.from_json(f"order-{name}", (HISTORIES / f"{name}.json").read_text())
+    history = WorkflowHistory.from_json(order_workflow_id(name), (HISTORIES / f"{name}.json").read_text())
     result = await Replayer(workflows=[ReorderedOrderWorkflow, RestockWorkflow]).replay_workflow(
         history, raise_on_replay_failure=False
     )
