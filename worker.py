@@ -72,6 +72,7 @@ def build_activities(settings: Settings, sessions: async_sessionmaker[AsyncSessi
         orders.confirm_order,
         orders.project_order,
         orders.cancel_order,
+        orders.release_remainder,
         inventory.reserve_stock,
         inventory.waiting_orders,
         warehouse.create_pick_list,

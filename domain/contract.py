@@ -27,6 +27,8 @@ class Signal(StrEnum):
 class Update(StrEnum):
     RESOLVE_EXCEPTION = "resolve_exception"
     CANCEL = "cancel"
+    CANCEL_REMAINDER = "cancel_remainder"  # what has not shipped of a partly shipped order
+    EDIT_ORDER = "edit_order"  # lines, quantities, prices, priority: before the goods leave
     HOLD = "hold"
     RELEASE = "release"
     CHANGE_ADDRESS = "change_address"

@@ -25,6 +25,8 @@ ORDER_SHIPPED = "order.shipped"
 ORDER_DELIVERED = "order.delivered"
 ORDER_COMPLETED = "order.completed"
 ORDER_CANCELLED = "order.cancelled"
+ORDER_EDITED = "order.edited"
+ORDER_REMAINDER_CANCELLED = "order.remainder_cancelled"
 SHIPMENT_HANDED_TO_CARRIER = "shipment.handed_to_carrier"
 EXCEPTION_OPENED = "exception.opened"
 EXCEPTION_ESCALATED = "exception.escalated"
@@ -39,6 +41,8 @@ TIMELINE_EVENTS: dict[str, str] = {
     "backordered": ORDER_BACKORDERED,
     "shipped": ORDER_SHIPPED,
     "cancelled": ORDER_CANCELLED,
+    "edited": ORDER_EDITED,
+    "remainder_cancelled": ORDER_REMAINDER_CANCELLED,
     "handed_to_carrier": SHIPMENT_HANDED_TO_CARRIER,
 }
 # Statuses whose arrival is an event, once per order.
@@ -63,6 +67,8 @@ CATALOGUE: tuple[str, ...] = (
     ORDER_DELIVERED,
     ORDER_COMPLETED,
     ORDER_CANCELLED,
+    ORDER_EDITED,
+    ORDER_REMAINDER_CANCELLED,
     EXCEPTION_OPENED,
     EXCEPTION_ESCALATED,
     EXCEPTION_RESOLVED,

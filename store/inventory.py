@@ -180,6 +180,28 @@ async def release(session: AsyncSession, order_id: str, reason: str) -> list[Sto
     return [StockLine(sku, quantity) for _, sku, quantity, _ in held]
 
 
+async def release_allocations(session: AsyncSession, allocation_ids: Sequence[str], reason: str) -> list[StockLine]:
+    """Give back what these allocations still hold (the rest of the order keeps its reservations)."""
+    if not allocation_ids:
+        return []
+    claim = (
+        update(RESERVATIONS)
+        .where(RESERVATIONS.c.allocation_id.in_(list(allocation_ids)), RESERVATIONS.c.state == "active")
+        .values(state="released")
+        .returning(*_HELD)
+    )
+    held = sorted(tuple(row) for row in await session.execute(claim))
+    if not held:
+        return []
+    now = utcnow()
+    await session.execute(_UNRESERVE, [_stock_change(w, sku, quantity, now) for w, sku, quantity, _ in held])
+    await _record_moves(
+        session,
+        [_move(w, sku, "release", 0, -quantity, reason, allocation_id) for w, sku, quantity, allocation_id in held],
+    )
+    return [StockLine(sku, quantity) for _, sku, quantity, _ in held]
+
+
 async def consume(session: AsyncSession, allocation_id: str) -> None:
     """Goods left the building: the allocation's reservation becomes a reduction of on-hand stock."""
     held = sorted(tuple(row) for row in await session.execute(_CONSUME, {"match_allocation_id": allocation_id}))
