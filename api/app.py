@@ -19,6 +19,7 @@ from api.routers import (
     callbacks,
     catalog,
     controls,
+    edits,
     health,
     imports,
     keys,
@@ -69,6 +70,7 @@ def create_app(settings: Settings, temporal: Client | None = None) -> FastAPI:
         imports.router,  # before orders: /v1/orders/import is not an order ID
         orders.router,
         controls.router,
+        edits.router,
         queues.router,
         pick_lists.router,
         warehouses.router,  # before catalog: /v1/inventory/{sku}/ledger must not match {warehouse}/{sku}

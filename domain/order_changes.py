@@ -94,6 +94,9 @@ class OrderChanges:
             state.waiting = list(plan.to_reserve)
         if not state.waiting:
             state.waiting_since = None
+        # The edit reserves what it needs itself (the workflow clears this once it has): meanwhile the
+        # main flow does not treat the order as backordered.
+        state.editing = allocated_once and bool(state.waiting)
         closed = self._waiting_for_nothing(plan.dropped)
         entries = [state.close(now, e, Action.CANCEL, req.actor, "replaced by an edit") for e in closed]
         detail = f"{plan.summary}. {req.reason}" if req.reason else plan.summary

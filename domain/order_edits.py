@@ -15,8 +15,8 @@ same function, so a preview shows exactly what a commit at that moment would do.
 from dataclasses import dataclass, field
 
 from domain.order_state import rejected
-from domain.orders import OrderLine, Priority
-from domain.steps import Fulfilment, StockLine
+from domain.orders import OrderLine, OrderStatus, Priority
+from domain.steps import Fulfilment, OrderView, StockLine
 
 
 @dataclass(frozen=True)
@@ -143,3 +143,17 @@ def plan_edit(
         priority=new_priority,
         summary=summary,
     )
+
+
+CLOSED_TO_EDITS = (OrderStatus.COMPLETED, OrderStatus.DELIVERED, OrderStatus.CANCELLED)
+
+
+def preview_edit(view: OrderView, edit: EditOrder) -> EditPlan:
+    """What committing the edit would do to the order as its view shows it; raises `Refusal` as the
+    commit would."""
+    if view.status in CLOSED_TO_EDITS:
+        raise rejected(f"the order is {view.status.value}; it can no longer be edited")
+    live = [f for f in view.fulfilments if not f.cancelled]
+    if live and not view.backordered and all(f.shipment is not None for f in live):
+        raise rejected("everything on the order has shipped; it can no longer be edited")
+    return plan_edit(view.lines, view.fulfilments, view.backordered, view.order.priority, edit)

@@ -83,6 +83,7 @@ class OrderState:
     shipping: set[str] = field(default_factory=set)  # allocations handed to the carrier: no more cancel or re-address
     hold: HoldRequest | None = None
     cancel: CancelRequest | None = None
+    editing: bool = False  # an edit is reserving what it needs
     remainder: CancelRequest | None = None  # what had not shipped was cancelled; the shipped part stays
     awaiting_approval: bool = False
     approved: bool | None = None

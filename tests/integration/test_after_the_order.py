@@ -87,3 +87,74 @@ async def test_nothing_left_to_cancel_is_refused(stack_factory: StackFactory, sq
         refused = await stack.http.post(f"/v1/orders/{order_id}/cancel-remainder", json={"reason": "late"})
         assert refused.status_code == 409
         assert "nothing remains" in refused.json()["detail"]
+
+
+async def pick_all(stack: Stack, order_id: str) -> None:
+    view = (await stack.http.get(f"/v1/orders/{order_id}")).json()
+    for f in view["fulfilments"]:
+        if f["pick_list_id"] and not f["cancelled"] and not f["picked_at"]:
+            assert (await stack.http.post(f"/v1/pick-lists/{f['pick_list_id']}/confirm")).status_code == 202
+
+
+async def test_an_edit_before_pick_adds_a_line_that_is_allocated_shipped_and_invoiced(
+    stack_factory: StackFactory, sqlite_url: str
+) -> None:
+    async with stack_factory(sqlite_url, mode=WarehouseMode.MANUAL) as stack:
+        tee, cap = unique("TEE"), unique("CAP")
+        await stock_up(stack.sessions, {tee: 5, cap: 5})
+        order_id = (await stack.http.post("/v1/orders", json=order_body({tee: 2}))).json()["order_id"]
+        await stack.until(order_id, lambda v: v["fulfilments"] and v["fulfilments"][0]["pick_list_id"])
+
+        change = {"lines": [{"sku": cap, "quantity": 3, "unit_price": "4.50"}, {"sku": tee, "quantity": 1}]}
+        preview = await stack.http.post(f"/v1/orders/{order_id}/edits", json={**change, "preview": True})
+        assert preview.status_code == 200, preview.text
+        plan = preview.json()
+        assert plan["total"]["amount"] == "23.50" and plan["difference"]["amount"] == "3.50"
+        assert plan["to_reserve"] == [
+            {"sku": tee, "quantity": 1, "available": 3},
+            {"sku": cap, "quantity": 3, "available": 5},
+        ]
+        assert plan["to_release"] == [{"sku": tee, "quantity": 2}] and plan["replaces"] == [f"{order_id}.1"]
+        unchanged = (await stack.http.get(f"/v1/orders/{order_id}")).json()
+        assert unchanged["total"]["amount"] == "20.00" and len(unchanged["fulfilments"]) == 1
+
+        committed = await stack.http.post(f"/v1/orders/{order_id}/edits", json={**change, "reason": "customer called"})
+        assert committed.status_code == 200, committed.text
+        edited = committed.json()
+        assert edited["total"]["amount"] == "23.50"
+        assert [(line["sku"], line["quantity"]) for line in edited["lines"]] == [(tee, 1), (cap, 3)]
+        assert edited["fulfilments"][0]["cancelled"]
+        entry = next(t for t in edited["timeline"] if t["event"] == "edited")
+        assert entry["actor"].startswith("key:") and "customer called" in entry["detail"]
+
+        await stack.until(order_id, lambda v: any(f["pick_list_id"] for f in v["fulfilments"][1:]))
+        await pick_all(stack, order_id)
+        done = await stack.wait_for_status(order_id, "completed")
+        invoiced = [f["invoice"]["amount"]["amount"] for f in done["fulfilments"] if f["invoice"]]
+        assert invoiced == ["23.50"]
+        assert [(line["shipped"], line["invoiced"]) for line in done["lines"]] == [(1, 1), (3, 3)]
+        assert await stock_of(stack, "MAIN", tee) == (4, 0)
+        assert await stock_of(stack, "MAIN", cap) == (2, 0)
+        events = (await stack.http.get(f"/v1/orders/{order_id}")).json()["timeline"]
+        assert "pick_list_created" in [t["event"] for t in events]
+
+
+async def test_an_edit_is_refused_once_its_line_is_picked(stack_factory: StackFactory, sqlite_url: str) -> None:
+    async with stack_factory(sqlite_url, mode=WarehouseMode.MANUAL) as stack:
+        tee, cap = unique("TEE"), unique("CAP")
+        await stock_up(stack.sessions, {tee: 5, cap: 5})
+        order_id = (await stack.http.post("/v1/orders", json=order_body({tee: 2}))).json()["order_id"]
+        await stack.until(order_id, lambda v: v["fulfilments"] and v["fulfilments"][0]["pick_list_id"])
+        await pick_all(stack, order_id)
+        await stack.until(order_id, lambda v: v["fulfilments"][0]["picked_at"])
+
+        refused = await stack.http.post(f"/v1/orders/{order_id}/edits", json={"lines": [{"sku": tee, "quantity": 3}]})
+        assert refused.status_code == 409
+        assert "can no longer" in refused.json()["detail"]
+        unknown = await stack.http.post(
+            f"/v1/orders/{order_id}/edits", json={"lines": [{"sku": unique("NOPE"), "quantity": 1, "unit_price": "1"}]}
+        )
+        assert unknown.status_code == 422 and unknown.json()["errors"][0]["field"] == "lines[0].sku"
+        view = await stack.wait_for_status(order_id, "completed")
+        assert [(line["sku"], line["quantity"]) for line in view["lines"]] == [(tee, 2)]
+        assert await stock_of(stack, "MAIN", tee) == (3, 0)

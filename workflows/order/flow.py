@@ -171,6 +171,9 @@ class Flow:
                 if isinstance(outcome, BaseException):
                     raise outcome
 
+    def all_fulfilled(self) -> bool:
+        return all(task.done() for task in self._tasks)
+
     async def stopped(self) -> None:
         """Wait for every fulfilment to stop at its checkpoint."""
         waited = 0
@@ -219,8 +222,11 @@ class Flow:
                     start_to_close_timeout=PROJECTION_TIMEOUT,
                     retry_policy=PROJECTION_RETRY,
                 )
-        if edited.reallocate and state.waiting:
-            await self.allocate(replacing=plan.dropped)
+        if state.editing:
+            try:
+                await self.allocate(replacing=plan.dropped)
+            finally:
+                state.editing = False
         skus = sorted({line.sku for line in plan.to_release})
         if skus:
             await self._wake_waiting(f"edit-{state.order_id}-{len(state.timeline)}", skus)

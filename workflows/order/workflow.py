@@ -66,10 +66,12 @@ class OrderWorkflow:
             state.to_allocate()
             await self._attention.step(Step.ALLOCATE, flow.allocate)
             while True:
-                while state.waiting:
+                while state.waiting and not state.editing:
                     await self._attention.step(Step.ALLOCATE, flow.await_stock)
                 await flow.fulfilled()
-                if not state.waiting:  # an edit may have added what is still to be reserved
+                # An edit reserves what it needs itself; it may leave new parts to fulfil or stock to wait for.
+                await workflow.wait_condition(lambda: not state.editing)
+                if not state.waiting and flow.all_fulfilled():
                     break
             skipped = state.completed(workflow.now())
             if skipped is not None:  # invoicing was skipped

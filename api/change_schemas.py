@@ -1,0 +1,102 @@
+"""Request and response bodies for changes after the order: edits (and their preview)."""
+
+from typing import Annotated
+
+from pydantic import BaseModel, Field
+
+from api.problems import invalid
+from api.schemas import Decimal, Money, Sku, StockLineOut, Strict
+from domain.money import MoneyError, format_minor, to_minor
+from domain.order_edits import EditOrder, EditPlan, LineChange
+from domain.orders import FieldProblem, Priority
+
+MAX_CHANGES = 500
+
+
+class LineChangeIn(Strict):
+    sku: Sku
+    quantity: Annotated[int, Field(ge=0, le=100_000)] = Field(description="the line's new quantity; 0 removes it")
+    unit_price: Decimal | None = Field(
+        default=None, examples=["49.00"], description="required for a new line; else the line keeps its price"
+    )
+
+
+class EditIn(Strict):
+    preview: bool = Field(default=False, description="true: show what the edit would do, change nothing")
+    lines: Annotated[list[LineChangeIn], Field(default_factory=list, max_length=MAX_CHANGES)]
+    priority: Priority | None = None
+    reason: Annotated[str, Field(max_length=500)] = ""
+
+    def to_domain(self, currency: str, actor: str) -> EditOrder:
+        """The domain edit; 422 for prices finer than the order's currency allows."""
+        problems: list[FieldProblem] = []
+        changes: list[LineChange] = []
+        for i, line in enumerate(self.lines):
+            price = None
+            if line.unit_price is not None:
+                try:
+                    price = to_minor(line.unit_price, currency)
+                except MoneyError as err:
+                    problems.append(FieldProblem(f"lines[{i}].unit_price", str(err)))
+                    continue
+            changes.append(LineChange(line.sku, line.quantity, price))
+        if problems:
+            raise invalid(problems)
+        return EditOrder(changes, self.priority, actor, self.reason)
+
+
+class EditedLineOut(BaseModel):
+    sku: str
+    quantity: int
+    unit_price: Money
+    total: Money
+
+
+class NeededOut(BaseModel):
+    sku: str
+    quantity: int
+    available: int = Field(description="available now across warehouses, before this order's own release")
+
+
+class EditPreviewOut(BaseModel):
+    """What committing the edit would do now; nothing has changed."""
+
+    order_id: str
+    preview: bool = True
+    summary: str
+    lines: list[EditedLineOut]
+    total: Money
+    difference: Money = Field(description="new total minus old total; negative when the order gets cheaper")
+    priority: Priority
+    to_reserve: list[NeededOut] = Field(description="stock the edited order needs reserved again")
+    to_release: list[StockLineOut] = Field(description="stock the parts it replaces give back")
+    replaces: list[str] = Field(description="allocations not picked yet that the edit replaces")
+
+    @classmethod
+    def of(cls, order_id: str, plan: EditPlan, currency: str, available: dict[str, int]) -> "EditPreviewOut":
+        return cls(
+            order_id=order_id,
+            summary=plan.summary,
+            lines=[
+                EditedLineOut(
+                    sku=line.sku,
+                    quantity=line.quantity,
+                    unit_price=Money.of(line.unit_price, currency),
+                    total=Money.of(line.total, currency),
+                )
+                for line in plan.lines
+            ],
+            total=Money.of(plan.total, currency),
+            difference=Money(amount=signed(plan.difference, currency), currency=currency),
+            priority=plan.priority,
+            to_reserve=[
+                NeededOut(sku=line.sku, quantity=line.quantity, available=available.get(line.sku, 0))
+                for line in plan.to_reserve
+            ],
+            to_release=[StockLineOut(sku=line.sku, quantity=line.quantity) for line in plan.to_release],
+            replaces=[f.allocation.allocation_id for f in plan.dropped],
+        )
+
+
+def signed(minor: int, currency: str) -> str:
+    return f"-{format_minor(-minor, currency)}" if minor < 0 else format_minor(minor, currency)
