@@ -27,6 +27,7 @@ from activities.importing import ImportActivities
 from activities.inventory import InventoryActivities
 from activities.orders import OrderActivities
 from activities.outbox import RelayOptions, running_relay
+from activities.returns import ReturnActivities
 from activities.warehouse import WarehouseActivities
 from activities.webhooks import WebhookActivities
 from config import Settings, WarehouseMode, configure_logging, get_settings
@@ -34,11 +35,18 @@ from store.db import Database, ShortWork
 from workflows.importing import ImportBatchWorkflow
 from workflows.order import OrderWorkflow
 from workflows.restock import RestockWorkflow
+from workflows.returns import ReturnWorkflow
 from workflows.webhook import WebhookDeliveryWorkflow
 
 log = structlog.get_logger(__name__)
 
-WORKFLOWS: Sequence[type] = (OrderWorkflow, RestockWorkflow, WebhookDeliveryWorkflow, ImportBatchWorkflow)
+WORKFLOWS: Sequence[type] = (
+    OrderWorkflow,
+    RestockWorkflow,
+    WebhookDeliveryWorkflow,
+    ImportBatchWorkflow,
+    ReturnWorkflow,
+)
 
 
 def partner(settings: Settings, system: str) -> Partner | None:
@@ -68,11 +76,15 @@ def build_activities(settings: Settings, sessions: async_sessionmaker[AsyncSessi
     billing = BillingActivities(sessions, HttpLedger(erp) if erp else None)
     webhooks = WebhookActivities(sessions)
     deliveries = DeliveryActivities(sessions)
+    returns = ReturnActivities(sessions)
     return [
         orders.confirm_order,
         orders.project_order,
         orders.cancel_order,
         orders.release_remainder,
+        returns.record_return,
+        returns.restock_return,
+        returns.refund_return,
         inventory.reserve_stock,
         inventory.waiting_orders,
         warehouse.create_pick_list,

@@ -27,6 +27,7 @@ from api.routers import (
     partners,
     pick_lists,
     queues,
+    returns,
     warehouses,
     webhooks,
 )
@@ -71,6 +72,7 @@ def create_app(settings: Settings, temporal: Client | None = None) -> FastAPI:
         orders.router,
         controls.router,
         edits.router,
+        returns.router,
         queues.router,
         pick_lists.router,
         warehouses.router,  # before catalog: /v1/inventory/{sku}/ledger must not match {warehouse}/{sku}

@@ -1,5 +1,6 @@
-"""Request and response bodies for changes after the order: edits (and their preview)."""
+"""Request and response bodies for changes after the order: edits (and their preview), returns."""
 
+from datetime import datetime
 from typing import Annotated
 
 from pydantic import BaseModel, Field
@@ -9,6 +10,8 @@ from api.schemas import Decimal, Money, Sku, StockLineOut, Strict
 from domain.money import MoneyError, format_minor, to_minor
 from domain.order_edits import EditOrder, EditPlan, LineChange
 from domain.orders import FieldProblem, Priority
+from domain.returns import Disposition, ReturnStatus, ReturnView
+from store.tables import ReturnRow
 
 MAX_CHANGES = 500
 
@@ -100,3 +103,97 @@ class EditPreviewOut(BaseModel):
 
 def signed(minor: int, currency: str) -> str:
     return f"-{format_minor(-minor, currency)}" if minor < 0 else format_minor(minor, currency)
+
+
+class ReturnLineIn(Strict):
+    sku: Sku
+    quantity: Annotated[int, Field(ge=1, le=100_000)]
+    reason: Annotated[str, Field(max_length=200)] = ""
+
+
+class ReturnIn(Strict):
+    lines: Annotated[list[ReturnLineIn], Field(min_length=1, max_length=MAX_CHANGES)]
+    note: Annotated[str, Field(max_length=500)] = ""
+
+
+class DecisionIn(Strict):
+    note: Annotated[str, Field(max_length=500)] = ""
+
+
+class ReceivedLineIn(Strict):
+    sku: Sku
+    quantity: Annotated[int, Field(ge=1, le=100_000)]
+    disposition: Disposition
+
+
+class ReceiveIn(Strict):
+    report_id: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$")] = Field(
+        description="the warehouse's reference for this report: the same report sent again acts once"
+    )
+    lines: Annotated[list[ReceivedLineIn], Field(min_length=1, max_length=MAX_CHANGES)]
+    warehouse: Annotated[str, Field(min_length=1, max_length=32)] | None = Field(
+        default=None, description="where restocked units go back on hand; the default warehouse if not given"
+    )
+
+
+class ReturnedLineOut(BaseModel):
+    sku: str
+    quantity: int
+    reason: str = ""
+
+
+class ReceivedLineOut(BaseModel):
+    sku: str
+    quantity: int
+    disposition: Disposition
+
+
+class ReturnEventOut(BaseModel):
+    at: datetime
+    event: str
+    detail: str = ""
+    actor: str = "system"
+
+
+class ReturnOut(BaseModel):
+    return_id: str
+    order_id: str
+    status: ReturnStatus
+    lines: list[ReturnedLineOut]
+    received: list[ReceivedLineOut] = []
+    label: str | None = None
+    credit_note: str | None = None
+    refunded: Money
+    events: list[ReturnEventOut] = []
+
+    @classmethod
+    def from_view(cls, view: ReturnView, currency: str) -> "ReturnOut":
+        return cls(
+            return_id=view.return_id,
+            order_id=view.order_id,
+            status=view.status,
+            lines=[ReturnedLineOut(**vars(line)) for line in view.lines],
+            received=[ReceivedLineOut(**vars(line)) for line in view.received],
+            label=view.label,
+            credit_note=view.credit_note,
+            refunded=Money.of(view.refunded, currency),
+            events=[ReturnEventOut(**vars(e)) for e in view.events],
+        )
+
+    @classmethod
+    def from_row(cls, row: ReturnRow, credit_note: str | None) -> "ReturnOut":
+        return cls(
+            return_id=row.return_id,
+            order_id=row.order_id,
+            status=ReturnStatus(row.status),
+            lines=[ReturnedLineOut(**line) for line in row.lines],
+            received=[ReceivedLineOut(**line) for line in row.received or []],
+            label=row.label,
+            credit_note=credit_note,
+            refunded=Money.of(row.refunded, row.currency),
+            events=[ReturnEventOut(**e) for e in row.events],
+        )
+
+
+class ReturnListOut(BaseModel):
+    returns: list[ReturnOut]

@@ -16,6 +16,7 @@ class WorkflowType(StrEnum):
     RESTOCK = "Restock"
     IMPORT_BATCH = "ImportBatch"
     WEBHOOK_DELIVERY = "WebhookDelivery"
+    RETURN = "Return"
 
 
 class Signal(StrEnum):
@@ -37,11 +38,16 @@ class Update(StrEnum):
     SHIPMENT_HANDED_OVER = "shipment_handed_over"
     SHIPMENT_DELIVERED = "shipment_delivered"
     DELIVERY_FAILED = "delivery_failed"
+    # Return (RMA)
+    APPROVE_RETURN = "approve_return"
+    DECLINE_RETURN = "decline_return"
+    RECEIVE_RETURN = "receive_return"
 
 
 class Query(StrEnum):
     VIEW = "view"  # Order: OrderView
     PROGRESS = "progress"  # ImportBatch: ImportProgress
+    RETURN_VIEW = "return_view"  # Return: ReturnView
 
 
 class ErrorType(StrEnum):
@@ -58,6 +64,7 @@ class ErrorType(StrEnum):
     WEBHOOK_UNAVAILABLE = "WebhookUnavailable"  # the subscriber did not answer: retried
     WEBHOOK_REFUSED = "WebhookRefused"  # the subscriber answered with a client error: not retried
     SUBSCRIPTION_GONE = "SubscriptionGone"  # the subscription or event no longer exists
+    REFUND_REFUSED = "RefundRefused"  # a refund would credit more than was paid for those units
 
 
 class SearchAttribute(StrEnum):
@@ -78,6 +85,10 @@ def order_workflow_id(order_id: str) -> str:
 def restock_workflow_id(source: str) -> str:
     """One restock per receipt (`receipt-...`) or released order (`release-...`)."""
     return f"restock-{source}"
+
+
+def return_workflow_id(return_id: str) -> str:
+    return f"return-{return_id}"
 
 
 def import_workflow_id(import_id: str) -> str:

@@ -28,6 +28,23 @@ ORDER_CANCELLED = "order.cancelled"
 ORDER_EDITED = "order.edited"
 ORDER_REMAINDER_CANCELLED = "order.remainder_cancelled"
 SHIPMENT_HANDED_TO_CARRIER = "shipment.handed_to_carrier"
+# A return's timeline events (`domain.returns.ReturnEvent.event`) and the business events they are.
+RETURN_EVENTS: dict[str, str] = {
+    event: f"return.{event}"
+    for event in (
+        "requested",
+        "approved",
+        "declined",
+        "received",
+        "refunded",
+        "refund_overdue",
+        "refund_refused",
+        "expired",
+        "closed",
+    )
+}
+# Return events that are also alerts for people.
+RETURN_ALERTS = ("refund_overdue", "refund_refused")
 EXCEPTION_OPENED = "exception.opened"
 EXCEPTION_ESCALATED = "exception.escalated"
 EXCEPTION_RESOLVED = "exception.resolved"
@@ -73,6 +90,7 @@ CATALOGUE: tuple[str, ...] = (
     EXCEPTION_ESCALATED,
     EXCEPTION_RESOLVED,
     ALERT_SLA_AT_RISK,
+    *RETURN_EVENTS.values(),
 )
 ALL_TYPES = "*"
 

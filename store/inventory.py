@@ -216,7 +216,11 @@ async def consume(session: AsyncSession, allocation_id: str) -> None:
 
 
 async def receive(
-    session: AsyncSession, warehouse: str, lines: Sequence[StockLine], reference: str
+    session: AsyncSession,
+    warehouse: str,
+    lines: Sequence[StockLine],
+    reference: str,
+    reason: str = "goods received",
 ) -> tuple[Receipt, bool]:
     """Goods received. A receipt's reference (an ASN, a delivery note) is recorded once per warehouse."""
     existing = (
@@ -241,7 +245,7 @@ async def receive(
         else:
             stock.on_hand += line.quantity
             stock.updated_at = utcnow()
-        moves.append(_move(warehouse, line.sku, "receipt", line.quantity, 0, "goods received", reference))
+        moves.append(_move(warehouse, line.sku, "receipt", line.quantity, 0, reason, reference))
     await _record_moves(session, moves)
     await session.flush()
     return receipt, True

@@ -1,0 +1,117 @@
+"""Returns (RMA) through the API on the real dev server: request, approve or decline, receive with
+dispositions (stock and ledger), refund by credit note."""
+
+import pytest
+from temporalio.exceptions import ApplicationError
+
+from activities.returns import RefundReturn, ReturnActivities
+from config import WarehouseMode
+from domain.steps import StockLine
+from tests.conftest import Stack, StackFactory, order_body, stock_up, unique
+
+
+async def shipped_order(stack: Stack, lines: dict[str, int]) -> str:
+    order_id: str = (await stack.http.post("/v1/orders", json=order_body(lines))).json()["order_id"]
+    await stack.wait_for_status(order_id, "completed")
+    return order_id
+
+
+async def until_return(stack: Stack, return_id: str, status: str) -> dict:  # type: ignore[type-arg]
+    import asyncio
+
+    for _ in range(300):
+        body = (await stack.http.get(f"/v1/returns/{return_id}")).json()
+        if body["status"] == status:
+            return body  # type: ignore[no-any-return]
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"{return_id} never reached {status}: {body}")
+
+
+async def test_a_return_of_two_lines_with_mixed_dispositions_restocks_and_refunds_exactly(
+    stack_factory: StackFactory, sqlite_url: str
+) -> None:
+    async with stack_factory(sqlite_url, mode=WarehouseMode.AUTO) as stack:
+        tee, cap = unique("TEE"), unique("CAP")
+        await stock_up(stack.sessions, {tee: 5, cap: 5})
+        order_id = await shipped_order(stack, {tee: 2, cap: 1})
+
+        asked = await stack.http.post(
+            f"/v1/orders/{order_id}/returns",
+            json={"lines": [{"sku": tee, "quantity": 2, "reason": "too small"}, {"sku": cap, "quantity": 1}]},
+        )
+        assert asked.status_code == 201, asked.text
+        return_id = asked.json()["return_id"]
+        assert asked.headers["location"] == f"/v1/returns/{return_id}"
+        await until_return(stack, return_id, "requested")
+        twice = await stack.http.post(f"/v1/orders/{order_id}/returns", json={"lines": [{"sku": tee, "quantity": 1}]})
+        assert twice.status_code == 422 and twice.json()["errors"][0]["field"] == "lines[0].quantity"
+
+        approved = await stack.http.post(f"/v1/returns/{return_id}/approve", json={"note": "ok"})
+        assert approved.status_code == 200, approved.text
+        assert approved.json()["status"] == "approved" and approved.json()["label"]
+
+        report = {
+            "report_id": "RCV-1",
+            "lines": [
+                {"sku": tee, "quantity": 1, "disposition": "restock"},
+                {"sku": tee, "quantity": 1, "disposition": "damaged"},
+                {"sku": cap, "quantity": 1, "disposition": "missing"},
+            ],
+        }
+        received = await stack.http.post(f"/v1/returns/{return_id}/receive", json=report)
+        assert received.status_code == 200, received.text
+        again = await stack.http.post(f"/v1/returns/{return_id}/receive", json=report)
+        assert again.status_code == 200  # the same report acts once
+
+        done = await until_return(stack, return_id, "closed")
+        assert done["refunded"] == {"amount": "20.00", "currency": "CNY"}  # two tees; the missing cap is not refunded
+        assert done["credit_note"].startswith("CN-")
+        assert [e["event"] for e in done["events"]] == ["requested", "approved", "received", "refunded", "closed"]
+        stock = (await stack.http.get(f"/v1/inventory/MAIN/{tee}")).json()
+        assert (stock["on_hand"], stock["reserved"]) == (4, 0)  # 5 - 2 shipped + 1 restocked
+        assert (await stack.http.get(f"/v1/inventory/MAIN/{cap}")).json()["on_hand"] == 4
+        ledger = (await stack.http.get(f"/v1/inventory/{tee}/ledger")).json()
+        returned = [m for m in ledger["items"] if m["reason"] == f"returned ({return_id})"]
+        assert [(m["kind"], m["on_hand_change"], m["reference"]) for m in returned] == [
+            ("receipt", 1, f"{return_id}:RCV-1")
+        ]
+
+        listed = (await stack.http.get("/v1/returns", params={"order_id": order_id})).json()["returns"]
+        assert [(r["return_id"], r["status"]) for r in listed] == [(return_id, "closed")]
+
+
+async def test_a_declined_return_frees_its_units_for_another_request(
+    stack_factory: StackFactory, sqlite_url: str
+) -> None:
+    async with stack_factory(sqlite_url, mode=WarehouseMode.AUTO) as stack:
+        tee = unique("TEE")
+        await stock_up(stack.sessions, {tee: 5})
+        order_id = await shipped_order(stack, {tee: 1})
+        return_id = (
+            await stack.http.post(f"/v1/orders/{order_id}/returns", json={"lines": [{"sku": tee, "quantity": 1}]})
+        ).json()["return_id"]
+        declined = await stack.http.post(f"/v1/returns/{return_id}/decline", json={"note": "worn"})
+        assert declined.status_code == 200 and declined.json()["status"] == "declined"
+        late = await stack.http.post(
+            f"/v1/returns/{return_id}/receive",
+            json={"report_id": "R1", "lines": [{"sku": tee, "quantity": 1, "disposition": "restock"}]},
+        )
+        assert late.status_code == 409
+        await until_return(stack, return_id, "declined")
+        again = await stack.http.post(f"/v1/orders/{order_id}/returns", json={"lines": [{"sku": tee, "quantity": 1}]})
+        assert again.status_code == 201
+        unshipped = await stack.http.post(
+            f"/v1/orders/{order_id}/returns", json={"lines": [{"sku": unique("HAT"), "quantity": 1}]}
+        )
+        assert unshipped.status_code == 422 and "has not shipped" in unshipped.json()["detail"]
+
+
+async def test_a_refund_beyond_what_was_invoiced_is_refused(stack_factory: StackFactory, sqlite_url: str) -> None:
+    async with stack_factory(sqlite_url, mode=WarehouseMode.AUTO) as stack:
+        tee = unique("TEE")
+        await stock_up(stack.sessions, {tee: 5})
+        order_id = await shipped_order(stack, {tee: 2})
+        billing = ReturnActivities(stack.sessions)
+        with pytest.raises(ApplicationError, match="beyond what was invoiced") as refused:
+            await billing.refund_return(RefundReturn("RMA-NONE", order_id, "CNY", [StockLine(tee, 3)]))
+        assert refused.value.type == "RefundRefused" and refused.value.non_retryable
