@@ -47,14 +47,13 @@ class ReturnWorkflow:
         self._new = new
         self._state = ReturnState.requested(new, workflow.now())
         self._writes = asyncio.Lock()  # one write at a time: the read model follows the return in order
+        if new.policy.auto_approve:  # here, so a receipt arriving with the start finds it approved
+            self._state.approve(workflow.now(), ReturnDecision("policy", "approved by policy"), self._label())
 
     @workflow.run
     async def run(self, new: NewReturn) -> ReturnView:
         state, policy = self._state, new.policy
         await self._record()
-        if policy.auto_approve:
-            state.approve(workflow.now(), ReturnDecision("policy", "approved by policy"), self._label())
-            await self._record()
         window = timedelta(seconds=policy.receive_within_s)
         waiting = (ReturnStatus.REQUESTED, ReturnStatus.APPROVED)
         if not await within(window, lambda: state.status not in waiting):
