@@ -15,7 +15,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from activities.returns import Refunded, RefundReturn
-from domain.contract import return_workflow_id
+from domain.contract import Update, return_workflow_id
 from domain.returns import (
     Disposition,
     NewReturn,
@@ -67,7 +67,7 @@ async def test_a_return_nothing_arrives_for_expires_after_its_window(
     env = time_skipping_env
     async with return_worker(env, sqlite_url, sessions) as task_queue:
         handle = await start(env, task_queue)
-        await handle.execute_update(ReturnWorkflow.approve, ReturnDecision("alice"))
+        await handle.execute_update(Update.APPROVE_RETURN.value, ReturnDecision("alice"), result_type=ReturnView)
         await env.sleep(timedelta(days=13, hours=23))
         assert (await handle.query(ReturnWorkflow.view)).status is ReturnStatus.APPROVED
         await env.sleep(timedelta(hours=2))
@@ -83,7 +83,7 @@ async def test_a_received_return_not_refunded_within_its_sla_alerts_and_keeps_tr
     async with return_worker(env, sqlite_url, sessions, refund_return=billing_down) as task_queue:
         handle = await start(env, task_queue, auto_approve=True)
         receipt = ReturnReceipt("RCV-1", [ReceivedLine("TEE", 1, Disposition.DAMAGED)], "MAIN")
-        await handle.execute_update(ReturnWorkflow.receive, receipt)
+        await handle.execute_update(Update.RECEIVE_RETURN.value, receipt, result_type=ReturnView)
         await env.sleep(timedelta(hours=47))
         assert "refund_overdue" not in [e.event for e in (await handle.query(ReturnWorkflow.view)).events]
         await env.sleep(timedelta(hours=2))
