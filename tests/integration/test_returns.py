@@ -115,3 +115,45 @@ async def test_a_refund_beyond_what_was_invoiced_is_refused(stack_factory: Stack
         with pytest.raises(ApplicationError, match="beyond what was invoiced") as refused:
             await billing.refund_return(RefundReturn("RMA-NONE", order_id, "CNY", [StockLine(tee, 3)]))
         assert refused.value.type == "RefundRefused" and refused.value.non_retryable
+
+
+async def test_an_edit_and_a_return_racing_on_one_order_leave_it_consistent(
+    stack_factory: StackFactory, sqlite_url: str
+) -> None:
+    import asyncio
+
+    policies = {"channel_policies": {"b2b": {"allow_partial_shipment": True}}}
+    async with stack_factory(sqlite_url, mode=WarehouseMode.AUTO, **policies) as stack:
+        tee, cap = unique("TEE"), unique("CAP")
+        await stock_up(stack.sessions, {tee: 3, cap: 0})
+        order_id = (await stack.http.post("/v1/orders", json=order_body({tee: 3, cap: 2}, channel="b2b"))).json()[
+            "order_id"
+        ]
+        await stack.until(order_id, lambda v: v["fulfilments"] and v["fulfilments"][0]["invoice"])
+
+        returned, edited, refused = await asyncio.gather(
+            stack.http.post(f"/v1/orders/{order_id}/returns", json={"lines": [{"sku": tee, "quantity": 3}]}),
+            stack.http.post(f"/v1/orders/{order_id}/edits", json={"lines": [{"sku": cap, "quantity": 1}]}),
+            stack.http.post(f"/v1/orders/{order_id}/edits", json={"lines": [{"sku": tee, "quantity": 4}]}),
+        )
+        assert returned.status_code == 201, returned.text
+        assert edited.status_code == 200, edited.text
+        assert refused.status_code == 409 and "has been shipped" in refused.json()["detail"]
+
+        view = (await stack.http.get(f"/v1/orders/{order_id}")).json()
+        assert [(line["sku"], line["quantity"], line["shipped"]) for line in view["lines"]] == [
+            (tee, 3, 3),
+            (cap, 1, 0),
+        ]
+        assert view["backordered"] == [{"sku": cap, "quantity": 1}] and view["total"]["amount"] == "40.00"
+
+        return_id = returned.json()["return_id"]
+        assert (await stack.http.post(f"/v1/returns/{return_id}/approve")).status_code == 200
+        report = {"report_id": "R1", "lines": [{"sku": tee, "quantity": 3, "disposition": "restock"}]}
+        assert (await stack.http.post(f"/v1/returns/{return_id}/receive", json=report)).status_code == 200
+        done = await until_return(stack, return_id, "closed")
+        assert done["refunded"]["amount"] == "30.00"
+        stock = (await stack.http.get(f"/v1/inventory/MAIN/{tee}")).json()
+        assert (stock["on_hand"], stock["reserved"]) == (3, 0)
+        # The backordered cap still waits: the return did not touch it.
+        assert (await stack.http.get(f"/v1/orders/{order_id}")).json()["backordered"] == [{"sku": cap, "quantity": 1}]
