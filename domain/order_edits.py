@@ -42,7 +42,7 @@ class EditPlan:
     changed: list[str]  # SKUs whose quantity changes
     dropped: list[Fulfilment]  # parts not picked yet that the edit replaces
     to_release: list[StockLine]  # what the dropped parts give back
-    to_reserve: list[StockLine]  # what must be reserved again (may be backordered)
+    to_reserve: list[StockLine]  # what must be reserved (at once, or when a not yet allocated order is)
     priority: Priority
     summary: str
 
@@ -123,8 +123,6 @@ def plan_edit(
         for line in kept_lines
         if line.quantity > staying.get(line.sku, 0)
     ]
-    if not fulfilments and not waiting:
-        to_reserve = []  # not allocated yet: allocation will take the edited lines as they are
     to_release = [StockLine(sku, q) for sku, q in _units([ln for f in dropped for ln in f.allocation.lines]).items()]
     old_total = sum(line.total for line in lines)
     total = sum(line.total for line in kept_lines)

@@ -157,3 +157,42 @@ async def test_an_edit_and_a_return_racing_on_one_order_leave_it_consistent(
         assert (stock["on_hand"], stock["reserved"]) == (3, 0)
         # The backordered cap still waits: the return did not touch it.
         assert (await stack.http.get(f"/v1/orders/{order_id}")).json()["backordered"] == [{"sku": cap, "quantity": 1}]
+
+
+async def test_the_readme_tour_customer_changes_their_mind(stack_factory: StackFactory, sqlite_url: str) -> None:
+    """README "Customer changes their mind", step by step (with this test's own SKUs)."""
+    async with stack_factory(sqlite_url, mode=WarehouseMode.AUTO, auto_pick_delay_seconds=0.5) as stack:
+        tee, mug = unique("TEE"), unique("MUG")
+        await stock_up(stack.sessions, {tee: 100, mug: 50})
+        body = order_body({tee: 60})
+        body["lines"][0]["unit_price"] = "880.00"
+        order_id = (await stack.http.post("/v1/orders", json=body)).json()["order_id"]
+        await stack.wait_for_status(order_id, "awaiting_approval")
+
+        change = {"lines": [{"sku": tee, "quantity": 50}, {"sku": mug, "quantity": 2, "unit_price": "29.90"}]}
+        preview = (await stack.http.post(f"/v1/orders/{order_id}/edits", json={**change, "preview": True})).json()
+        assert (preview["total"]["amount"], preview["difference"]["amount"]) == ("44059.80", "-8740.20")
+        assert [line["quantity"] for line in preview["to_reserve"]] == [50, 2]
+        edited = await stack.http.post(f"/v1/orders/{order_id}/edits", json={**change, "reason": "customer called"})
+        assert edited.status_code == 200 and edited.json()["total"]["amount"] == "44059.80"
+        assert (await stack.http.post(f"/v1/orders/{order_id}/approve")).status_code == 200
+        done = await stack.wait_for_status(order_id, "completed")
+        assert [f["invoice"]["amount"]["amount"] for f in done["fulfilments"]] == ["44059.80"]
+
+        asked = await stack.http.post(
+            f"/v1/orders/{order_id}/returns",
+            json={"lines": [{"sku": tee, "quantity": 5, "reason": "too big"}], "note": "customer changed their mind"},
+        )
+        return_id = asked.json()["return_id"]
+        assert (await stack.http.post(f"/v1/returns/{return_id}/approve")).json()["status"] == "approved"
+        report = {
+            "report_id": "RCV-100",
+            "lines": [
+                {"sku": tee, "quantity": 4, "disposition": "restock"},
+                {"sku": tee, "quantity": 1, "disposition": "damaged"},
+            ],
+        }
+        assert (await stack.http.post(f"/v1/returns/{return_id}/receive", json=report)).status_code == 200
+        closed = await until_return(stack, return_id, "closed")
+        assert closed["refunded"]["amount"] == "4400.00"
+        assert (await stack.http.get(f"/v1/inventory/MAIN/{tee}")).json()["on_hand"] == 54
