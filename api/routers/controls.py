@@ -67,6 +67,17 @@ async def cancel_order(
     return await _send(temporal, sessions, order_id, Update.CANCEL, CancelRequest(body.reason, handler.actor), "cancel")
 
 
+@router.post("/cancel-remainder", responses=RESPONSES)
+async def cancel_remainder(
+    order_id: OrderIdPath, body: CancelIn, handler: Handler, temporal: TemporalDep, sessions: SessionsDep
+) -> OrderOut:
+    """Cancel what has not shipped of a partly shipped order: backordered lines and parts not picked yet.
+    Their stock goes back, and the order completes with (and is invoiced for) what shipped. 409 when
+    nothing has shipped (cancel the order instead) or nothing remains."""
+    request = CancelRequest(body.reason, handler.actor)
+    return await _send(temporal, sessions, order_id, Update.CANCEL_REMAINDER, request, "cancel-remainder")
+
+
 @router.post("/hold", responses=RESPONSES)
 async def hold_order(
     order_id: OrderIdPath, body: HoldIn, handler: Handler, temporal: TemporalDep, sessions: SessionsDep

@@ -18,6 +18,7 @@ from store.tables.orders import (
     Shipment,
 )
 from store.tables.partners import InboundEvent, PartnerRow
+from store.tables.returns import CreditNote, ReturnRow
 from store.tables.rules import RuleFiringRow, RuleRow, RuleVersionRow
 
 __all__ = [
@@ -27,6 +28,7 @@ __all__ = [
     "Backorder",
     "Base",
     "ConsoleSession",
+    "CreditNote",
     "DemandDay",
     "EventRow",
     "ForecastRow",
@@ -47,6 +49,7 @@ __all__ = [
     "ProjectionRow",
     "Receipt",
     "Reservation",
+    "ReturnRow",
     "RuleFiringRow",
     "RuleRow",
     "RuleVersionRow",

@@ -91,6 +91,7 @@ class World:
         self.shortages = [(v["order_id"], v["exceptions"][0]["exception_id"]) for v in views[7:9]]
         self.awaiting = [v["order_id"] for v in views[9:13]]
         self.web_order = views[13]["order_id"]
+        await self.after_the_order()
         alerts = await eventually(
             lambda: self.stack.http.get("/v1/alerts", params={"order_id": self.shortages[0][0]}),
             lambda r: r.json()["items"],
@@ -133,6 +134,35 @@ class World:
         expected_at = (datetime.now(UTC) + timedelta(days=3)).isoformat()
         lines = [{"sku": self.sku, "quantity": 10}]
         return {"reference": unique("PO"), "warehouse": "MAIN", "expected_at": expected_at, "lines": lines}
+
+    async def after_the_order(self) -> None:
+        """Partly shipped orders to cancel the remainder of, and a shipped order with returns in every state
+        the return routes act on: two to approve, two to decline, three approved to receive."""
+        partial = [unique("MXP"), unique("MXP")]
+        await stock_up(self.stack.sessions, dict.fromkeys(partial, 1))
+        halves = []
+        for sku in partial:  # a part allocated, the rest backordered (with a stock_shortage, the window being 0)
+            order_id = (await self.stack.http.post("/v1/orders", json=order_body({sku: 2}, channel="b2b"))).json()[
+                "order_id"
+            ]
+            halves.append(
+                await self.stack.until(order_id, lambda v: v["fulfilments"] and v["fulfilments"][0]["pick_list_id"])
+            )
+        shipped = await self.order({self.sku: 9}, "picking")
+        for view in [*halves, shipped]:
+            await self.stack.http.post(f"/v1/pick-lists/{view['fulfilments'][0]['pick_list_id']}/confirm")
+        self.partly_shipped = [v["order_id"] for v in halves]
+        for order_id in self.partly_shipped:
+            await self.stack.until(order_id, lambda v: v["fulfilments"][0]["invoice"])
+        self.shipped = (await self.stack.wait_for_status(shipped["order_id"], "completed"))["order_id"]
+        one = {"lines": [{"sku": self.sku, "quantity": 1}]}
+        rmas = [
+            (await self.stack.http.post(f"/v1/orders/{self.shipped}/returns", json=one)).json()["return_id"]
+            for _ in range(7)
+        ]
+        self.to_approve, self.to_decline, self.to_receive = rmas[0:2], rmas[2:4], rmas[4:7]
+        for return_id in self.to_receive:
+            assert (await self.stack.http.post(f"/v1/returns/{return_id}/approve")).status_code == 200
 
     def sheet(self, role: Role) -> bytes:
         """An import file of one order, for the channel key's channel or another."""
@@ -243,6 +273,62 @@ def routes(w: World) -> list[Route]:
             "/v1/orders/{order_id}/reject",
             HANDLE,
             request=per_role(lambda r: (f"/v1/orders/{w.one(rejections, r, handlers)}/reject", {"note": "matrix"})),
+        ),
+        Route(
+            "POST",
+            "/v1/orders/{order_id}/cancel-remainder",
+            HANDLE,
+            request=per_role(
+                lambda r: (f"/v1/orders/{w.one(w.partly_shipped, r, handlers)}/cancel-remainder", {"reason": "x"})
+            ),
+        ),
+        Route(
+            "POST",
+            "/v1/orders/{order_id}/edits",
+            HANDLE,
+            request=per_role(
+                lambda r: (
+                    f"/v1/orders/{w.picking[3]}/edits",
+                    {"lines": [{"sku": w.sku, "quantity": 2}], "preview": True},
+                )
+            ),
+        ),
+        Route(
+            "POST",
+            "/v1/orders/{order_id}/returns",
+            HANDLE,
+            201,
+            per_role(lambda r: (f"/v1/orders/{w.shipped}/returns", {"lines": [{"sku": w.sku, "quantity": 1}]})),
+        ),
+        Route("GET", "/v1/returns", OPERATE),
+        Route(
+            "GET",
+            "/v1/returns/{return_id}",
+            OPERATE,
+            request=per_role(lambda r: (f"/v1/returns/{w.to_approve[0]}", None)),
+        ),
+        Route(
+            "POST",
+            "/v1/returns/{return_id}/approve",
+            HANDLE,
+            request=per_role(lambda r: (f"/v1/returns/{w.one(w.to_approve, r, handlers)}/approve", None)),
+        ),
+        Route(
+            "POST",
+            "/v1/returns/{return_id}/decline",
+            HANDLE,
+            request=per_role(lambda r: (f"/v1/returns/{w.one(w.to_decline, r, handlers)}/decline", {"note": "x"})),
+        ),
+        Route(
+            "POST",
+            "/v1/returns/{return_id}/receive",
+            {Role.PARTNER, *HANDLE},
+            request=per_role(
+                lambda r: (
+                    f"/v1/returns/{w.one(w.to_receive, r, confirmers)}/receive",
+                    {"report_id": "R1", "lines": [{"sku": w.sku, "quantity": 1, "disposition": "restock"}]},
+                )
+            ),
         ),
         Route("GET", "/v1/exceptions", OPERATE),
         Route("GET", "/v1/alerts", OPERATE),
@@ -424,7 +510,10 @@ async def send(stack: Stack, method: str, path: str, body: Any, headers: dict[st
 async def test_every_route_answers_every_role_as_declared(stack_factory: StackFactory, sqlite_url: str) -> None:
     """401 without a key, 403 for a role the route does not admit (404 for a channel key on another
     channel's order), 2xx for every role it does."""
-    settings = {"backorder_window_hours": 0}
+    settings = {
+        "backorder_window_hours": 0,
+        "channel_policies": {"b2b": {"allow_partial_shipment": True}},
+    }
     async with stack_factory(sqlite_url, mode=WarehouseMode.MANUAL, **settings) as stack:
         world = World(stack)
         await world.build()
