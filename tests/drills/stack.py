@@ -53,12 +53,20 @@ class Processes:
             command = [*temporal_server_command(settings, "127.0.0.1", self.temporal_port), "--headless"]
         else:
             command = [str(BIN / f"orderflow-{name}")]
+        ready_before = self.log_text("worker").count('"worker running"') if name == "worker" else 0
         with open(self.tmp / f"{name}.log", "ab") as out:
             self.running[name] = subprocess.Popen(command, env=self.env, stdout=out, stderr=out)
         if name == "temporal":
             wait_for_port(self.temporal_port)
+        if name == "worker":
+            # Polling before the drill goes on: a kill during start-up would cut off no step.
+            deadline = time.monotonic() + 90
+            while self.log_text("worker").count('"worker running"') <= ready_before:
+                assert time.monotonic() < deadline, self.log("worker")
+                assert self.running[name].poll() is None, self.log("worker")
+                time.sleep(0.1)
         if name == "api":
-            deadline = time.monotonic() + 30
+            deadline = time.monotonic() + 90
             while True:
                 try:
                     if httpx.get(f"{self.api}/healthz", timeout=2).status_code in (200, 503):
@@ -74,9 +82,12 @@ class Processes:
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=30)
 
-    def log(self, name: str) -> str:
+    def log_text(self, name: str) -> str:
         path = self.tmp / f"{name}.log"
-        return path.read_text(errors="replace")[-4000:] if path.exists() else ""
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def log(self, name: str) -> str:
+        return self.log_text(name)[-4000:]
 
     def stop_all(self) -> None:
         for name in list(self.running):
