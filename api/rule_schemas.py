@@ -1,12 +1,13 @@
 """Request and response bodies of /v1/rules."""
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic_core import PydanticCustomError
 
 from api.order_schemas import SubmitOrder
-from api.schemas import Sku, Strict, Text
+from api.schemas import Sku, Strict, Text, clean_text
 from domain.orders import Priority
 from domain.policy import RuleFiring
 from domain.rules import (
@@ -33,10 +34,21 @@ Hours = Annotated[float, Field(gt=0, le=24 * 365)]
 
 
 class ActionBody(BaseModel):
-    """An action: unknown fields are refused. (Not `Strict`: a before-validator on every field would
-    take `type`, the discriminator, too; text fields here are patterns or bounded reasons.)"""
+    """An action: unknown fields are refused, and so is text we cannot store. (Not `Strict`: a
+    before-validator on every field would take `type`, the discriminator, too.)"""
 
     model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _storable_text(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            for field, text in value.items():
+                if isinstance(text, str) and (problem := clean_text(text)):
+                    raise PydanticCustomError(
+                        "storable_text", "{field}: {problem}", {"field": field, "problem": problem}
+                    )
+        return value
 
 
 class AddGiftIn(ActionBody):
