@@ -1,0 +1,195 @@
+"""The per-order KPI facts (table order_kpi_facts): one narrow row per order, so a window of orders is
+aggregated in SQL (store/kpis.py) instead of read fact by fact.
+
+`refresh` rewrites the rows of some orders from the read model; the projection calls it for its order
+in the transaction that changes the order (store/orders.project), and migration 0015_kpi_facts calls
+`backfill` for every order already there. What a row says is decided here once, by the same statements
+either way: statements() reads the facts of a set of orders, rows() turns them into rows.
+"""
+
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, Executable, Table, delete, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from domain.kpis import (
+    ERROR_BITS,
+    ERROR_KINDS,
+    TOUCH_BITS,
+    TOUCH_REASONS,
+    error_kind_of_cancel,
+    hours,
+    mask_of,
+    touch_reason,
+)
+from store.tables import (
+    AlertRow,
+    KpiFactRow,
+    OrderEvent,
+    OrderExceptionRow,
+    OrderLineRow,
+    OrderRow,
+    Reservation,
+    Shipment,
+)
+
+FACTS: Table = KpiFactRow.__table__  # type: ignore[assignment]
+FIRST_ALLOCATION_KEY = "allocation:1"  # the timeline key of an order's first allocation attempt
+SLA_AT_RISK = "sla_at_risk"
+COMPLETED = "completed"
+SHIPPED_STATUSES = ("shipped", "completed", "delivered")
+BACKFILL_BATCH = 5000
+
+Rows = Sequence[Any]
+
+
+def statements(order_ids: Sequence[str]) -> dict[str, Executable]:
+    """What the facts of these orders are made of, one statement per source."""
+    ids = list(order_ids)
+    earliest = (
+        select(Reservation.order_id, func.min(Reservation.created_at).label("at"))
+        .where(Reservation.order_id.in_(ids))
+        .group_by(Reservation.order_id)
+        .subquery()
+    )
+    return {
+        "orders": select(
+            OrderRow.order_id, OrderRow.channel, OrderRow.created_at, OrderRow.ship_by, OrderRow.status
+        ).where(OrderRow.order_id.in_(ids)),
+        "shipments": select(
+            Shipment.order_id,
+            func.max(Shipment.shipped_at),
+            func.max(Shipment.delivered_at),
+            func.count(),
+            func.count(Shipment.delivered_at),
+        )
+        .where(Shipment.order_id.in_(ids))
+        .group_by(Shipment.order_id),
+        "events": select(OrderEvent.order_id, OrderEvent.key, OrderEvent.event, OrderEvent.actor).where(
+            OrderEvent.order_id.in_(ids), OrderEvent.event.in_(sorted({*TOUCH_REASONS, "allocated", "backordered"}))
+        ),
+        "completed": select(OrderEvent.order_id, func.min(OrderEvent.occurred_at))
+        .where(OrderEvent.order_id.in_(ids), OrderEvent.status == COMPLETED)
+        .group_by(OrderEvent.order_id),
+        "error_exceptions": select(OrderExceptionRow.order_id, OrderExceptionRow.kind)
+        .where(OrderExceptionRow.order_id.in_(ids), OrderExceptionRow.kind.in_(sorted(ERROR_KINDS)))
+        .distinct(),
+        "units": select(OrderLineRow.order_id, func.sum(OrderLineRow.quantity))
+        .where(OrderLineRow.order_id.in_(ids))
+        .group_by(OrderLineRow.order_id),
+        # One reserve call writes all of an attempt's reservations with one timestamp: the earliest is the first.
+        "first_units": select(Reservation.order_id, func.sum(Reservation.quantity))
+        .join(earliest, (earliest.c.order_id == Reservation.order_id) & (earliest.c.at == Reservation.created_at))
+        .group_by(Reservation.order_id),
+        # Reservations are consumed as their parcel ships: an order needing attention after it shipped
+        # everything (a failed delivery) is still fully shipped.
+        "consumed": select(Reservation.order_id, func.sum(Reservation.quantity))
+        .where(Reservation.order_id.in_(ids), Reservation.state == "consumed")
+        .group_by(Reservation.order_id),
+        "warnings": select(AlertRow.order_id, func.min(AlertRow.raised_at))
+        .where(AlertRow.order_id.in_(ids), AlertRow.kind == SLA_AT_RISK)
+        .group_by(AlertRow.order_id),
+    }
+
+
+def rows(results: Mapping[str, Rows]) -> list[dict[str, Any]]:
+    """The order_kpi_facts rows of the orders, from what statements() read."""
+    shipped: dict[str, tuple[datetime | None, datetime | None]] = {}
+    for order_id, last_shipped, last_delivered, shipments, delivered in results["shipments"]:
+        complete = last_delivered is not None and delivered == shipments
+        shipped[order_id] = (_maybe_utc(last_shipped), _maybe_utc(last_delivered) if complete else None)
+    touches: dict[str, set[str]] = defaultdict(set)
+    errors: dict[str, set[str]] = defaultdict(set)
+    first_allocation: dict[str, str] = {}
+    for order_id, key, event, actor in results["events"]:
+        if key == FIRST_ALLOCATION_KEY:
+            first_allocation[order_id] = event
+        if (reason := touch_reason(event, actor)) is not None:
+            touches[order_id].add(reason)
+        if event == "cancelled" and (kind := error_kind_of_cancel(actor)) is not None:
+            errors[order_id].add(kind)
+    for order_id, kind in results["error_exceptions"]:
+        errors[order_id].add(kind)
+    units, first_units, consumed, warnings, completed = (
+        {row[0]: row[1] for row in results[name]}
+        for name in ("units", "first_units", "consumed", "warnings", "completed")
+    )
+
+    out = []
+    for order_id, channel, received, ship_by_at, status in results["orders"]:
+        received_at = _utc(received)
+        ship_by = _maybe_utc(ship_by_at)
+        shipped_at, delivered_at = shipped.get(order_id, (None, None))
+        ordered = int(units.get(order_id) or 0)
+        fully_shipped = status in SHIPPED_STATUSES or (ordered > 0 and int(consumed.get(order_id) or 0) >= ordered)
+        shipped_at = shipped_at if fully_shipped else None
+        delivered_at = delivered_at if status == "delivered" else None
+        allocation = first_allocation.get(order_id)
+        warned = _maybe_utc(warnings.get(order_id))
+        completed_at = _maybe_utc(completed.get(order_id))
+        out.append(
+            {
+                "order_id": order_id,
+                "channel": channel,
+                "status": status,
+                "received_at": received_at,
+                "received_hour": epoch_hour(received_at),
+                "ship_by": ship_by,
+                "shipped_at": shipped_at,
+                "shipped_hours": hours(shipped_at - received_at) if shipped_at else None,
+                "delivered_hours": hours(delivered_at - received_at) if delivered_at else None,
+                "touches": mask_of(touches.get(order_id, ()), TOUCH_BITS),
+                "errors": mask_of(errors.get(order_id, ()), ERROR_BITS),
+                "units_ordered": ordered,
+                "units_first_allocation": (
+                    None
+                    if allocation is None
+                    else int(first_units.get(order_id) or 0)
+                    if allocation == "allocated"
+                    else 0
+                ),
+                "warning_lead_hours": hours(ship_by - warned) if warned and ship_by else None,
+                "completed_at": completed_at,
+                "completed_hour": epoch_hour(completed_at) if completed_at else None,
+            }
+        )
+    return out
+
+
+async def refresh(session: AsyncSession, order_ids: Sequence[str]) -> None:
+    """Rewrite the facts rows of these orders from the read model, in the caller's transaction."""
+    results = {name: (await session.execute(statement)).all() for name, statement in statements(order_ids).items()}
+    await session.execute(delete(FACTS).where(FACTS.c.order_id.in_(list(order_ids))))
+    if new := rows(results):
+        await session.execute(FACTS.insert(), new)
+
+
+def backfill(connection: Connection) -> int:
+    """Write the facts rows of every order (the migration's backfill, on its synchronous connection)."""
+    order_ids = list(connection.execute(select(OrderRow.order_id).order_by(OrderRow.order_id)).scalars())
+    for first in range(0, len(order_ids), BACKFILL_BATCH):
+        batch = order_ids[first : first + BACKFILL_BATCH]
+        results = {name: connection.execute(statement).all() for name, statement in statements(batch).items()}
+        connection.execute(delete(FACTS).where(FACTS.c.order_id.in_(batch)))
+        if new := rows(results):
+            connection.execute(FACTS.insert(), new)
+    return len(order_ids)
+
+
+def epoch_hour(at: datetime) -> int:
+    """Whole hours since 1970-01-01 UTC: the hour bucket; // 24 gives the day bucket."""
+    return int((at - EPOCH).total_seconds() // 3600)
+
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+
+
+def _maybe_utc(value: datetime | None) -> datetime | None:
+    return _utc(value) if value is not None else None
