@@ -1,21 +1,24 @@
 """The per-order KPI facts (table order_kpi_facts): one narrow row per order, so a window of orders is
 aggregated in SQL (store/kpis.py) instead of read fact by fact.
 
-`refresh` rewrites the rows of some orders from the read model; the projection calls it for its order
+`refresh` rewrites the rows of some orders from the read model and moves the hourly rollup (table
+kpi_rollup: counts per hour and channel) by the difference; the projection calls it for its order
 in the transaction that changes the order (store/orders.project), and migration 0015_kpi_facts calls
 `backfill` for every order already there. What a row says is decided here once, by the same statements
 either way: statements() reads the facts of a set of orders, rows() turns them into rows.
 """
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, Executable, Table, delete, func, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.kpis import (
+    EARLY_WARNING_HOURS,
     ERROR_BITS,
     ERROR_KINDS,
     TOUCH_BITS,
@@ -23,9 +26,12 @@ from domain.kpis import (
     error_kind_of_cancel,
     hours,
     mask_of,
+    names_of,
     touch_reason,
 )
 from store.tables import (
+    KPI_ROLLUP,
+    ROLLUP_COUNTERS,
     AlertRow,
     KpiFactRow,
     OrderEvent,
@@ -159,23 +165,90 @@ def rows(results: Mapping[str, Rows]) -> list[dict[str, Any]]:
     return out
 
 
+def received_counters(row: Mapping[str, Any]) -> Counter[str]:
+    """What one facts row adds to the counts of the hour it was received in. Only what does not change
+    with the time of asking: whether an unshipped order is late is decided by store/kpis.py."""
+    ship_by, shipped_at, lead = row["ship_by"], row["shipped_at"], row["warning_lead_hours"]
+    late_shipped = ship_by is not None and shipped_at is not None and shipped_at > ship_by
+    added: Counter[str] = Counter(
+        orders=1,
+        touched=row["touches"] != 0,
+        errored=row["errors"] != 0,
+        shipped=row["shipped_hours"] is not None,
+        delivered=row["delivered_hours"] is not None,
+        on_time=ship_by is not None and shipped_at is not None and shipped_at <= ship_by,
+        late_shipped=late_shipped,
+        late_shipped_warned=late_shipped and lead is not None and lead >= EARLY_WARNING_HOURS,
+        first_units=row["units_first_allocation"] or 0,
+        allocated_units=row["units_ordered"] if row["units_first_allocation"] is not None else 0,
+        warned=lead is not None,
+    )
+    added.update({f"touch_{name}": 1 for name in names_of(row["touches"], TOUCH_BITS)})
+    added.update({f"error_{name}": 1 for name in names_of(row["errors"], ERROR_BITS)})
+    return added
+
+
+def counters(row: Mapping[str, Any]) -> dict[tuple[int, str], Counter[str]]:
+    """What one facts row adds to the rollup (table kpi_rollup), by (hour, channel): to the hour it was
+    received in, and `completed` to the hour it completed in."""
+    out = {(row["received_hour"], row["channel"]): received_counters(row)}
+    if row["completed_hour"] is not None:
+        out.setdefault((row["completed_hour"], row["channel"]), Counter())["completed"] += 1
+    return out
+
+
+def _delta(old: Sequence[Mapping[str, Any]], new: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The rollup rows to add (counts may be negative) to go from the old facts rows to the new."""
+    change: dict[tuple[int, str], Counter[str]] = defaultdict(Counter)
+    for rows, sign in ((new, 1), (old, -1)):
+        for row in rows:
+            for key, added in counters(row).items():
+                for name, value in added.items():
+                    change[key][name] += sign * int(value)
+    return [
+        {"hour": hour, "channel": channel, **{name: counts[name] for name in ROLLUP_COUNTERS}}
+        for (hour, channel), counts in sorted(change.items())
+        if any(counts.values())
+    ]
+
+
+def _upsert(dialect: str) -> Any:
+    """INSERT into kpi_rollup, adding to the counters of a row that is already there."""
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = insert(KPI_ROLLUP)
+    return statement.on_conflict_do_update(
+        index_elements=["hour", "channel"],
+        set_={name: KPI_ROLLUP.c[name] + statement.excluded[name] for name in ROLLUP_COUNTERS},
+    )
+
+
 async def refresh(session: AsyncSession, order_ids: Sequence[str]) -> None:
-    """Rewrite the facts rows of these orders from the read model, in the caller's transaction."""
-    results = {name: (await session.execute(statement)).all() for name, statement in statements(order_ids).items()}
-    await session.execute(delete(FACTS).where(FACTS.c.order_id.in_(list(order_ids))))
-    if new := rows(results):
+    """Rewrite the facts rows of these orders from the read model and move the rollup by the
+    difference, in the caller's transaction."""
+    ids = list(order_ids)
+    results = {name: (await session.execute(statement)).all() for name, statement in statements(ids).items()}
+    old = [row._asdict() for row in await session.execute(select(FACTS).where(FACTS.c.order_id.in_(ids)))]
+    new = rows(results)
+    if old:
+        await session.execute(delete(FACTS).where(FACTS.c.order_id.in_(ids)))
+    if new:
         await session.execute(FACTS.insert(), new)
+    if delta := _delta(old, new):
+        await session.execute(_upsert(session.get_bind().dialect.name), delta)
 
 
 def backfill(connection: Connection) -> int:
-    """Write the facts rows of every order (the migration's backfill, on its synchronous connection)."""
+    """Write the facts rows of every order and the rollup (the migration's backfill, on its synchronous
+    connection); the tables start empty."""
     order_ids = list(connection.execute(select(OrderRow.order_id).order_by(OrderRow.order_id)).scalars())
+    upsert = _upsert(connection.dialect.name)
     for first in range(0, len(order_ids), BACKFILL_BATCH):
         batch = order_ids[first : first + BACKFILL_BATCH]
-        results = {name: connection.execute(statement).all() for name, statement in statements(batch).items()}
-        connection.execute(delete(FACTS).where(FACTS.c.order_id.in_(batch)))
-        if new := rows(results):
+        new = rows({name: connection.execute(statement).all() for name, statement in statements(batch).items()})
+        if new:
             connection.execute(FACTS.insert(), new)
+        if delta := _delta([], new):
+            connection.execute(upsert, delta)
     return len(order_ids)
 
 

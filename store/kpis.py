@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Integer, Select, and_, case, cast, extract, func, literal, select, text
+from sqlalchemy import Integer, Select, case, cast, extract, func, literal, select, text, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.kpis import (
@@ -37,8 +37,18 @@ from domain.kpis import (
     rate,
     throughput_by_day,
 )
-from store.kpi_facts import EPOCH, FACTS, epoch_hour
-from store.tables import PEOPLE_ONLY, AlertRow, OrderEvent, OrderExceptionRow, OrderRow, Reservation, Shipment
+from store.kpi_facts import EPOCH, FACTS, epoch_hour, received_counters
+from store.tables import (
+    KPI_ROLLUP,
+    PEOPLE_ONLY,
+    ROLLUP_COUNTERS,
+    AlertRow,
+    OrderEvent,
+    OrderExceptionRow,
+    OrderRow,
+    Reservation,
+    Shipment,
+)
 
 
 @dataclass(frozen=True)
@@ -65,122 +75,183 @@ def _fact_conditions(f: KpiFilter) -> list[Any]:
     return _order_conditions(f, FACTS.c.order_id, FACTS.c.channel)
 
 
-def _count(condition: ColumnElement[bool]) -> Any:
-    return func.sum(case((condition, 1), else_=0))
+def _window_hours(f: KpiFilter) -> tuple[int, int]:
+    """The whole hours inside the window, [first, last): the rollup's part of it."""
+    first = epoch_hour(f.start) + (0 if f.start == _hour_start(epoch_hour(f.start)) else 1)
+    return first, max(first, epoch_hour(f.end))
 
 
-def _has(column: Any, bit: int) -> ColumnElement[bool]:
-    has: ColumnElement[bool] = column.op("&")(1 << bit) != 0
-    return has
+async def _hourly(session: AsyncSession, f: KpiFilter) -> dict[int, Counter[str]]:
+    """Per epoch hour: the counts of the orders received in it (within the window) and `completed`, the
+    orders that completed in it. The rollup answers for whole hours; the parts of an hour at the window's
+    edges, and a warehouse or carrier filter (an order can have several), are counted from the facts rows."""
+    hourly: dict[int, Counter[str]] = defaultdict(Counter)
+    if f.warehouse or f.carrier:
+        edges = [(f.start, f.end)]
+    else:
+        first, last = _window_hours(f)
+        edges = [(f.start, _hour_start(first)), (_hour_start(last), f.end)] if first < last else [(f.start, f.end)]
+        statement = (
+            select(KPI_ROLLUP.c.hour, *(func.sum(KPI_ROLLUP.c[name]) for name in ROLLUP_COUNTERS))
+            .where(KPI_ROLLUP.c.hour >= first, KPI_ROLLUP.c.hour < last)
+            .group_by(KPI_ROLLUP.c.hour)
+        )
+        if f.channel:
+            statement = statement.where(KPI_ROLLUP.c.channel == f.channel)
+        for hour, *counts in await session.execute(statement):
+            hourly[int(hour)].update({name: int(n) for name, n in zip(ROLLUP_COUNTERS, counts, strict=True) if n})
+    c = FACTS.c
+    for low, high in edges:
+        if low >= high:
+            continue
+        for row in await session.execute(
+            select(FACTS).where(c.received_at >= low, c.received_at < high, *_fact_conditions(f))
+        ):
+            hourly[row.received_hour].update(received_counters(row._asdict()))
+        for (hour,) in await session.execute(
+            select(c.completed_hour).where(c.completed_at >= low, c.completed_at < high, *_fact_conditions(f))
+        ):
+            hourly[int(hour)]["completed"] += 1
+    return hourly
+
+
+async def _open(session: AsyncSession, f: KpiFilter, now: datetime) -> dict[int, Counter[str]]:
+    """Per epoch hour received: the unshipped, uncancelled orders with a promise, late (ship_by passed)
+    or pending, and the late ones warned EARLY_WARNING_HOURS ahead."""
+    c = FACTS.c
+    late = c.ship_by < now
+    statement = (
+        select(
+            c.received_hour,
+            func.sum(case((late, 1), else_=0)),
+            func.sum(case((late, 0), else_=1)),
+            func.sum(case((late & (c.warning_lead_hours >= EARLY_WARNING_HOURS), 1), else_=0)),
+        )
+        .with_hint(FACTS, "INDEXED BY ix_order_kpi_facts_open", "sqlite")
+        .where(
+            c.shipped_at.is_(None),
+            c.received_at >= f.start,
+            c.received_at < f.end,
+            c.status != "cancelled",
+            c.ship_by.is_not(None),
+            *_fact_conditions(f),
+        )
+        .group_by(c.received_hour)
+    )
+    return {
+        int(hour): Counter(late_open=int(n_late), pending=int(n_pending), late_open_warned=int(n_warned))
+        for hour, n_late, n_pending, n_warned in await session.execute(statement)
+    }
+
+
+async def _nth(session: AsyncSession, wanted: list[tuple[str, Any, str, int, list[Any]]]) -> dict[str, float]:
+    """{tag: the value at a 1-based rank}, for (tag, column, index, rank, conditions): each by walking an
+    index in value order (one statement for all)."""
+    if not wanted:
+        return {}
+    parts = [
+        select(literal(tag).label("tag"), column.label("v"))
+        .with_hint(FACTS, f"INDEXED BY {index}", "sqlite")
+        .where(column.is_not(None), *conditions)
+        .order_by(column)
+        .limit(1)
+        .offset(n - 1)
+        .subquery()
+        for tag, column, index, n, conditions in wanted
+    ]
+    union = union_all(*(select(part.c.tag, part.c.v) for part in parts))
+    return {tag: float(v) for tag, v in await session.execute(union)}
 
 
 async def report(session: AsyncSession, f: KpiFilter, now: datetime) -> tuple[Kpis, list[Point]]:
     """The KPIs of the window and its series (hourly for windows up to 48 h, else daily)."""
     starts = buckets(f.start, f.end)
     per = 24 if bucket_size(f.start, f.end) == timedelta(days=1) else 1
-    first = epoch_hour(starts[0]) // per if starts else 0
+    first = epoch_hour(starts[0]) // per
+    hourly = await _hourly(session, f)
+    for hour, counts in (await _open(session, f, now)).items():
+        hourly[hour].update(counts)
+    total: Counter[str] = Counter()
+    by_bucket: dict[int, Counter[str]] = defaultdict(Counter)
+    for hour, counts in hourly.items():
+        total.update(counts)
+        by_bucket[hour // per - first].update(counts)
+
     c = FACTS.c
     in_window = [c.received_at >= f.start, c.received_at < f.end, *_fact_conditions(f)]
-    bucket = (c.received_hour // per).label("bucket")
-
-    late = and_(
-        c.ship_by.is_not(None),
-        (c.shipped_at > c.ship_by) | (c.shipped_at.is_(None) & (c.status != "cancelled") & (c.ship_by < now)),
-    )
-    columns: dict[str, Any] = {
-        "orders": func.count(),
-        "touched": _count(c.touches != 0),
-        "errored": _count(c.errors != 0),
-        "shipped": func.count(c.shipped_hours),
-        "delivered": func.count(c.delivered_hours),
-        "on_time": _count(c.ship_by.is_not(None) & c.shipped_at.is_not(None) & (c.shipped_at <= c.ship_by)),
-        "late": _count(late),
-        "pending": _count(
-            c.ship_by.is_not(None) & c.shipped_at.is_(None) & (c.status != "cancelled") & (c.ship_by >= now)
-        ),
-        "first_units": func.coalesce(func.sum(c.units_first_allocation), 0),
-        "allocated_units": func.coalesce(
-            func.sum(case((c.units_first_allocation.is_not(None), c.units_ordered), else_=0)), 0
-        ),
-        "warned": func.count(c.warning_lead_hours),
-        "lead_min": func.min(c.warning_lead_hours),
-        "breaches_warned": _count(late & (c.warning_lead_hours >= EARLY_WARNING_HOURS)),
-    }
-    columns |= {f"touch:{name}": _count(_has(c.touches, i)) for i, name in enumerate(TOUCH_BITS)}
-    columns |= {f"error:{name}": _count(_has(c.errors, i)) for i, name in enumerate(ERROR_BITS)}
-    by_bucket: dict[int, dict[str, Any]] = {}
-    for row in await session.execute(
-        select(bucket, *(value.label(f"c{i}") for i, value in enumerate(columns.values())))
-        .where(*in_window)
-        .group_by(bucket)
+    wanted: list[tuple[str, Any, str, int, list[Any]]] = []
+    for name, column, quantiles in (
+        ("shipped", c.shipped_hours, (50, 90)),
+        ("delivered", c.delivered_hours, (50, 90)),
+        ("warned", c.warning_lead_hours, (50,)),
     ):
-        by_bucket[row[0] - first] = dict(zip(columns, row[1:], strict=True))
-    total: Counter[str] = Counter()
-    for counts in by_bucket.values():
-        total.update({k: v for k, v in counts.items() if k != "lead_min"})
-    lead_mins = [counts["lead_min"] for counts in by_bucket.values() if counts["lead_min"] is not None]
+        if total[name]:
+            index = f"ix_order_kpi_facts_{'lead' if name == 'warned' else name}"
+            wanted += [(f"{name}:{q}", column, index, rank(q, total[name]), in_window) for q in quantiles]
+    if total["warned"]:
+        wanted.append(("warned:min", c.warning_lead_hours, "ix_order_kpi_facts_lead", 1, in_window))
+    for i, counts in by_bucket.items():
+        if counts["shipped"] and 0 <= i < len(starts):
+            hours = [c.received_hour >= (first + i) * per, c.received_hour < (first + i + 1) * per]
+            wanted.append(
+                (
+                    f"bucket:{i}",
+                    c.shipped_hours,
+                    "ix_order_kpi_facts_hour",
+                    rank(50, counts["shipped"]),
+                    hours + in_window,
+                )
+            )
+    nth = await _nth(session, wanted)
 
-    shipped_ranks = {rank(q, total["shipped"]) for q in (50, 90)}
-    shipped_total = await _at_ranks(session, c.shipped_hours, in_window, shipped_ranks)
-    bucket_ranks = {i: rank(50, counts["shipped"]) for i, counts in by_bucket.items() if counts["shipped"]}
-    shipped_by_bucket = await _at_ranks(session, c.shipped_hours, in_window, set(bucket_ranks.values()), bucket)
-    delivered = await _at_ranks(session, c.delivered_hours, in_window, {rank(q, total["delivered"]) for q in (50, 90)})
-    leads = await _at_ranks(session, c.warning_lead_hours, in_window, {rank(50, total["warned"])})
+    def pct(name: str) -> Percentiles:
+        return Percentiles(total[name], nth.get(f"{name}:50"), nth.get(f"{name}:90"))
 
-    def at(values: dict[tuple[int, int], float], count: int, q: int) -> float | None:
-        return values.get((0, rank(q, count))) if count else None
-
-    def pct(values: dict[tuple[int, int], float], count: int) -> Percentiles:
-        return Percentiles(count, at(values, count, 50), at(values, count, 90))
-
-    completed_hours = await _completions(session, f)
-    people_hours = await _people(session, f)
     completed_days: Counter[date] = Counter()
-    for hour, count in completed_hours.items():
-        completed_days[_hour_start(hour).date()] += count
+    for hour, counts in hourly.items():
+        if counts["completed"]:
+            completed_days[_hour_start(hour).date()] += counts["completed"]
+    people_hours = await _people(session, f)
     people_days: dict[date, set[str]] = defaultdict(set)
-    for hour, actor in people_hours:
-        people_days[_hour_start(hour).date()].add(actor)
-    completed_buckets: Counter[int] = Counter()
-    for hour, count in completed_hours.items():
-        completed_buckets[hour // per - first] += count
     people_buckets: dict[int, set[str]] = defaultdict(set)
     for hour, actor in people_hours:
+        people_days[_hour_start(hour).date()].add(actor)
         people_buckets[hour // per - first].add(actor)
 
-    n, breaches = total["orders"], total["late"]
+    n = total["orders"]
+    late = total["late_shipped"] + total["late_open"]
+    warned_late = total["late_shipped_warned"] + total["late_open_warned"]
     kpis = Kpis(
         orders=n,
-        cycle_time=CycleTime(pct(shipped_total, total["shipped"]), pct(delivered, total["delivered"])),
-        manual_intervention=rate(total["touched"], n, _breakdown(total, "touch:", TOUCH_BITS)),
+        cycle_time=CycleTime(pct("shipped"), pct("delivered")),
+        manual_intervention=rate(total["touched"], n, _breakdown(total, "touch_", TOUCH_BITS)),
         touchless=rate(n - total["touched"], n),
-        errors=rate(total["errored"], n, _breakdown(total, "error:", ERROR_BITS)),
-        on_time_ship=on_time_of(total["on_time"], total["late"], total["pending"]),
+        errors=rate(total["errored"], n, _breakdown(total, "error_", ERROR_BITS)),
+        on_time_ship=on_time_of(total["on_time"], late, total["pending"]),
         fill_rate=rate(total["first_units"], total["allocated_units"]),
         early_warning=EarlyWarning(
             warned=total["warned"],
-            lead_p50=at(leads, total["warned"], 50),
-            lead_min=min(lead_mins) if lead_mins else None,
-            breaches=breaches,
-            breaches_warned_48h=total["breaches_warned"],
-            share_warned_48h=total["breaches_warned"] / breaches if breaches else None,
+            lead_p50=nth.get("warned:50"),
+            lead_min=nth.get("warned:min"),
+            breaches=late,
+            breaches_warned_48h=warned_late,
+            share_warned_48h=warned_late / late if late else None,
         ),
         exception_response=exception_response(await _exceptions(session, f)),
         throughput=throughput_by_day(completed_days, people_days),
     )
     points = []
     for i, start in enumerate(starts):
-        counts = by_bucket.get(i, {})
-        orders = counts.get("orders", 0)
+        counts = by_bucket.get(i, Counter())
         points.append(
             Point(
                 start=start,
-                orders=orders,
-                shipped_p50_hours=shipped_by_bucket.get((i + first, bucket_ranks[i])) if i in bucket_ranks else None,
-                manual_intervention_rate=rate(counts.get("touched", 0), orders).rate,
-                error_rate=rate(counts.get("errored", 0), orders).rate,
-                on_time_ship_rate=on_time_of(counts.get("on_time", 0), counts.get("late", 0), 0).rate,
-                completed=completed_buckets.get(i, 0),
+                orders=counts["orders"],
+                shipped_p50_hours=nth.get(f"bucket:{i}"),
+                manual_intervention_rate=rate(counts["touched"], counts["orders"]).rate,
+                error_rate=rate(counts["errored"], counts["orders"]).rate,
+                on_time_ship_rate=on_time_of(counts["on_time"], counts["late_shipped"] + counts["late_open"], 0).rate,
+                completed=counts["completed"],
                 people=len(people_buckets.get(i, ())),
             )
         )
@@ -189,38 +260,6 @@ async def report(session: AsyncSession, f: KpiFilter, now: datetime) -> tuple[Kp
 
 def _breakdown(total: Counter[str], prefix: str, names: Sequence[str]) -> dict[str, int]:
     return {name: total[prefix + name] for name in sorted(names) if total[prefix + name]}
-
-
-async def _at_ranks(
-    session: AsyncSession, value: Any, conditions: list[Any], ranks: set[int], partition: Any = None
-) -> dict[tuple[int, int], float]:
-    """The values at these nearest ranks (ascending, 1-based) among the non-null `value`s, per partition:
-    {(partition, rank): value}; the partition is 0 when there is none."""
-    if not ranks:
-        return {}
-    group = partition if partition is not None else literal(0)
-    ordered = (
-        select(
-            group.label("g"),
-            value.label("v"),
-            func.row_number().over(partition_by=partition, order_by=value).label("rn"),
-        )
-        .where(value.is_not(None), *conditions)
-        .subquery()
-    )
-    rows = await session.execute(select(ordered.c.g, ordered.c.rn, ordered.c.v).where(ordered.c.rn.in_(sorted(ranks))))
-    return {(int(g), int(rn)): float(v) for g, rn, v in rows}
-
-
-async def _completions(session: AsyncSession, f: KpiFilter) -> dict[int, int]:
-    """Orders completed (their first `completed` timeline entry) in the window, per epoch hour."""
-    c = FACTS.c
-    rows = await session.execute(
-        select(c.completed_hour, func.count())
-        .where(c.completed_at >= f.start, c.completed_at < f.end, *_fact_conditions(f))
-        .group_by(c.completed_hour)
-    )
-    return {int(hour): int(count) for hour, count in rows}
 
 
 async def _people(session: AsyncSession, f: KpiFilter) -> list[tuple[int, str]]:

@@ -8,6 +8,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
+    Column,
     Date,
     DateTime,
     Float,
@@ -17,6 +18,7 @@ from sqlalchemy import (
     LargeBinary,
     MetaData,
     String,
+    Table,
     Text,
     TypeDecorator,
     UniqueConstraint,
@@ -631,6 +633,40 @@ class RuleFiringRow(Base):
     fired_at: Mapped[datetime] = mapped_column(TS)
 
 
+def _where(column: str) -> dict[str, Any]:
+    return {"sqlite_where": text(f"{column} IS NOT NULL"), "postgresql_where": text(f"{column} IS NOT NULL")}
+
+
+# What a rollup row counts (store/kpi_facts.counters), per hour and channel: the orders received in the
+# hour, and (`completed`) the orders that completed in it.
+ROLLUP_COUNTERS: tuple[str, ...] = (
+    "orders",
+    "touched",
+    *(f"touch_{name}" for name in ("address_changed", "approval", "cancelled", "exception_resolved", "hold")),
+    "errored",
+    *(
+        f"error_{name}"
+        for name in ("address_rejected", "delivery_failed", "order_invalid", "step_failed", "system_cancelled")
+    ),
+    "shipped",
+    "delivered",
+    "on_time",
+    "late_shipped",
+    "late_shipped_warned",
+    "first_units",
+    "allocated_units",
+    "warned",
+    "completed",
+)
+KPI_ROLLUP = Table(
+    "kpi_rollup",
+    Base.metadata,
+    Column("hour", Integer, primary_key=True),  # whole hours since the epoch, UTC
+    Column("channel", String(32), primary_key=True),
+    *(Column(name, BigInteger, nullable=False) for name in ROLLUP_COUNTERS),
+)
+
+
 class KpiFactRow(Base):
     """One row per order: what the KPIs need to know about it (domain.kpis.OrderFacts), rewritten by the
     projection in the transaction that changes the order (store/kpi_facts.py). Durations are hours,
@@ -640,6 +676,27 @@ class KpiFactRow(Base):
     __table_args__ = (
         Index("ix_order_kpi_facts_received", "received_at"),
         Index("ix_order_kpi_facts_completed", "completed_at"),
+        # Nearest ranks are found by walking these in value order (store/kpis.py), never by sorting a window.
+        *(
+            Index(f"ix_order_kpi_facts_{name}", f"{name}_hours", "received_at", "channel", **_where(f"{name}_hours"))
+            for name in ("shipped", "delivered")
+        ),
+        Index(
+            "ix_order_kpi_facts_lead", "warning_lead_hours", "received_at", "channel", **_where("warning_lead_hours")
+        ),
+        Index("ix_order_kpi_facts_hour", "received_hour", "shipped_hours", "received_at", "channel"),
+        # Unshipped orders: late or not depends on the time of asking.
+        Index(
+            "ix_order_kpi_facts_open",
+            "received_at",
+            "ship_by",
+            "status",
+            "warning_lead_hours",
+            "received_hour",
+            "channel",
+            sqlite_where=text("shipped_at IS NULL"),
+            postgresql_where=text("shipped_at IS NULL"),
+        ),
     )
     order_id: Mapped[str] = mapped_column(ForeignKey("orders.order_id"), primary_key=True)
     channel: Mapped[str] = mapped_column(String(32))
