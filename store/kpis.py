@@ -11,7 +11,7 @@ domain.kpis.rank names; every ratio, percentile rank and the throughput are comp
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Integer, Select, case, cast, extract, func, literal, select, text, union_all
@@ -24,13 +24,13 @@ from domain.kpis import (
     TOUCH_BITS,
     CycleTime,
     EarlyWarning,
-    ExceptionFacts,
+    ExceptionResponse,
     Kpis,
     Percentiles,
     Point,
     bucket_size,
     buckets,
-    exception_response,
+    hours,
     is_person,
     on_time_of,
     rank,
@@ -127,7 +127,6 @@ async def _open(session: AsyncSession, f: KpiFilter, now: datetime) -> dict[int,
             func.sum(case((late, 0), else_=1)),
             func.sum(case((late & (c.warning_lead_hours >= EARLY_WARNING_HOURS), 1), else_=0)),
         )
-        .with_hint(FACTS, "INDEXED BY ix_order_kpi_facts_open", "sqlite")
         .where(
             c.shipped_at.is_(None),
             c.received_at >= f.start,
@@ -144,20 +143,22 @@ async def _open(session: AsyncSession, f: KpiFilter, now: datetime) -> dict[int,
     }
 
 
-async def _nth(session: AsyncSession, wanted: list[tuple[str, Any, str, int, list[Any]]]) -> dict[str, float]:
-    """{tag: the value at a 1-based rank}, for (tag, column, index, rank, conditions): each by walking an
-    index in value order (one statement for all)."""
+Wanted = tuple[str, Any, int, int, list[Any]]  # tag, column, rank, count of the non-null values, conditions
+
+
+async def _nth(session: AsyncSession, wanted: list[Wanted]) -> dict[str, float]:
+    """{tag: the value at a 1-based rank among `count` values}: each by walking the column's index
+    (ix_order_kpi_facts_shipped, _delivered, _lead, _hour) from the nearer end, in one statement."""
     if not wanted:
         return {}
     parts = [
         select(literal(tag).label("tag"), column.label("v"))
-        .with_hint(FACTS, f"INDEXED BY {index}", "sqlite")
         .where(column.is_not(None), *conditions)
-        .order_by(column)
+        .order_by(column if n - 1 <= count - n else column.desc())
         .limit(1)
-        .offset(n - 1)
+        .offset(min(n - 1, count - n))
         .subquery()
-        for tag, column, index, n, conditions in wanted
+        for tag, column, n, count, conditions in wanted
     ]
     union = union_all(*(select(part.c.tag, part.c.v) for part in parts))
     return {tag: float(v) for tag, v in await session.execute(union)}
@@ -178,18 +179,21 @@ async def report(session: AsyncSession, f: KpiFilter, now: datetime) -> tuple[Kp
         by_bucket[hour // per - first].update(counts)
 
     c = FACTS.c
-    in_window = [c.received_at >= f.start, c.received_at < f.end, *_fact_conditions(f)]
-    wanted: list[tuple[str, Any, str, int, list[Any]]] = []
+    # The walks must follow a value index. SQLite would take received_at's own index instead unless the
+    # column is wrapped; PostgreSQL, wrapped, misjudges the share of rows and sorts.
+    sqlite = session.get_bind().dialect.name == "sqlite"
+    received_at = func.coalesce(c.received_at, c.received_at) if sqlite else c.received_at
+    in_window = [received_at >= f.start, received_at < f.end, *_fact_conditions(f)]
+    wanted: list[Wanted] = []
     for name, column, quantiles in (
         ("shipped", c.shipped_hours, (50, 90)),
         ("delivered", c.delivered_hours, (50, 90)),
         ("warned", c.warning_lead_hours, (50,)),
     ):
         if total[name]:
-            index = f"ix_order_kpi_facts_{'lead' if name == 'warned' else name}"
-            wanted += [(f"{name}:{q}", column, index, rank(q, total[name]), in_window) for q in quantiles]
+            wanted += [(f"{name}:{q}", column, rank(q, total[name]), total[name], in_window) for q in quantiles]
     if total["warned"]:
-        wanted.append(("warned:min", c.warning_lead_hours, "ix_order_kpi_facts_lead", 1, in_window))
+        wanted.append(("warned:min", c.warning_lead_hours, 1, total["warned"], in_window))
     for i, counts in by_bucket.items():
         if counts["shipped"] and 0 <= i < len(starts):
             hours = [c.received_hour >= (first + i) * per, c.received_hour < (first + i + 1) * per]
@@ -197,8 +201,8 @@ async def report(session: AsyncSession, f: KpiFilter, now: datetime) -> tuple[Kp
                 (
                     f"bucket:{i}",
                     c.shipped_hours,
-                    "ix_order_kpi_facts_hour",
                     rank(50, counts["shipped"]),
+                    counts["shipped"],
                     hours + in_window,
                 )
             )
@@ -237,7 +241,7 @@ async def report(session: AsyncSession, f: KpiFilter, now: datetime) -> tuple[Kp
             breaches_warned_48h=warned_late,
             share_warned_48h=warned_late / late if late else None,
         ),
-        exception_response=exception_response(await _exceptions(session, f)),
+        exception_response=await _exception_response(session, f),
         throughput=throughput_by_day(completed_days, people_days),
     )
     points = []
@@ -285,35 +289,83 @@ def _hour_start(hour: int) -> datetime:
     return EPOCH + timedelta(hours=hour)
 
 
-async def _exceptions(session: AsyncSession, f: KpiFilter) -> list[ExceptionFacts]:
+def _span(session: AsyncSession, start: Any, end: Any) -> Any:
+    """Something that orders like end - start (only for ordering: the hours come from domain.kpis.hours)."""
+    if session.get_bind().dialect.name == "sqlite":
+        return func.julianday(end) - func.julianday(start)
+    return end - start
+
+
+async def _exception_response(session: AsyncSession, f: KpiFilter) -> dict[str, ExceptionResponse]:
+    """Per kind, the exceptions raised in the window (domain.kpis.exception_response, counted in SQL):
+    the first human action is an acknowledgement of one of its alerts or a resolution, by a person."""
+    x = OrderExceptionRow
     acknowledged = (
         select(AlertRow.exception_id, func.min(AlertRow.acknowledged_at).label("at"))
         .where(AlertRow.exception_id.is_not(None), AlertRow.acknowledged_by.startswith(PERSON_PREFIX))
         .group_by(AlertRow.exception_id)
         .subquery()
     )
+    by_person = case((x.resolved_by.startswith(PERSON_PREFIX), x.resolved_at), else_=None)
+    ack = acknowledged.c.at
     statement = (
         select(
-            OrderExceptionRow.kind,
-            OrderExceptionRow.raised_at,
-            OrderExceptionRow.resolved_at,
-            OrderExceptionRow.resolved_by,
-            acknowledged.c.at,
+            x.kind,
+            x.raised_at,
+            x.resolved_at,
+            case((ack.is_(None), by_person), (by_person.is_(None), ack), (ack < by_person, ack), else_=by_person).label(
+                "acted_at"
+            ),
         )
-        .outerjoin(acknowledged, acknowledged.c.exception_id == OrderExceptionRow.exception_id)
-        .where(OrderExceptionRow.raised_at >= f.start, OrderExceptionRow.raised_at < f.end)
+        .outerjoin(acknowledged, acknowledged.c.exception_id == x.exception_id)
+        .where(x.raised_at >= f.start, x.raised_at < f.end)
     )
-    if conditions := _order_conditions(f, OrderExceptionRow.order_id, OrderRow.channel):
-        statement = statement.join(OrderRow, OrderRow.order_id == OrderExceptionRow.order_id).where(*conditions)
-    result = []
-    for kind, raised_at, resolved_at, resolved_by, acknowledged_at in await session.execute(statement):
-        human = [t for t in (acknowledged_at, resolved_at if is_person(resolved_by) else None) if t]
-        result.append(
-            ExceptionFacts(
-                kind=kind,
-                raised_at=raised_at,
-                first_human_action_at=min(human) if human else None,
-                resolved_at=resolved_at,
+    if conditions := _order_conditions(f, x.order_id, OrderRow.channel):
+        statement = statement.join(OrderRow, OrderRow.order_id == x.order_id).where(*conditions)
+    facts = statement.subquery()
+    counts = {
+        kind: (int(n), int(resolved), int(acted))
+        for kind, n, resolved, acted in await session.execute(
+            select(facts.c.kind, func.count(), func.count(facts.c.resolved_at), func.count(facts.c.acted_at)).group_by(
+                facts.c.kind
             )
         )
-    return result
+    }
+    spans: dict[str, dict[tuple[str, int], float]] = {}
+    for name, end, index in (("acted", facts.c.acted_at, 2), ("resolved", facts.c.resolved_at, 1)):
+        ranks = {rank(q, known[index]) for known in counts.values() if known[index] for q in (50, 90)}
+        ordered = (
+            select(
+                facts.c.kind,
+                facts.c.raised_at,
+                end.label("end"),
+                func.row_number()
+                .over(partition_by=facts.c.kind, order_by=_span(session, facts.c.raised_at, end))
+                .label("rn"),
+            )
+            .where(end.is_not(None))
+            .subquery()
+        )
+        at_ranks = select(ordered.c.kind, ordered.c.rn, ordered.c.raised_at, ordered.c.end)
+        rows: Sequence[Any] = (
+            (await session.execute(at_ranks.where(ordered.c.rn.in_(sorted(ranks))))).all() if ranks else []
+        )
+        spans[name] = {(kind, int(rn)): hours(_utc(ended) - _utc(raised)) for kind, rn, raised, ended in rows}
+
+    def pct(name: str, kind: str, count: int) -> Percentiles:
+        values = spans[name]
+        return Percentiles(count, *(values.get((kind, rank(q, count))) if count else None for q in (50, 90)))
+
+    return {
+        kind: ExceptionResponse(
+            count=n,
+            open=n - resolved,
+            to_first_action=pct("acted", kind, acted),
+            to_resolution=pct("resolved", kind, resolved),
+        )
+        for kind, (n, resolved, acted) in sorted(counts.items())
+    }
+
+
+def _utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
