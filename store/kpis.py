@@ -81,8 +81,8 @@ def _window_hours(f: KpiFilter) -> tuple[int, int]:
     return first, max(first, epoch_hour(f.end))
 
 
-async def _hourly(session: AsyncSession, f: KpiFilter) -> dict[int, Counter[str]]:
-    """Per epoch hour: the counts of the orders received in it (within the window) and `completed`, the
+async def _hourly(session: AsyncSession, f: KpiFilter, per: int) -> dict[int, Counter[str]]:
+    """Per bucket (epoch hour // per): the counts of the orders received in it (within the window) and `completed`, the
     orders that completed in it. The rollup answers for whole hours; the parts of an hour at the window's
     edges, and a warehouse or carrier filter (an order can have several), are counted from the facts rows."""
     hourly: dict[int, Counter[str]] = defaultdict(Counter)
@@ -91,10 +91,11 @@ async def _hourly(session: AsyncSession, f: KpiFilter) -> dict[int, Counter[str]
     else:
         first, last = _window_hours(f)
         edges = [(f.start, _hour_start(first)), (_hour_start(last), f.end)] if first < last else [(f.start, f.end)]
+        key = (KPI_ROLLUP.c.hour // per).label("key")
         statement = (
-            select(KPI_ROLLUP.c.hour, *(func.sum(KPI_ROLLUP.c[name]) for name in ROLLUP_COUNTERS))
+            select(key, *(func.sum(KPI_ROLLUP.c[name]) for name in ROLLUP_COUNTERS))
             .where(KPI_ROLLUP.c.hour >= first, KPI_ROLLUP.c.hour < last)
-            .group_by(KPI_ROLLUP.c.hour)
+            .group_by(key)
         )
         if f.channel:
             statement = statement.where(KPI_ROLLUP.c.channel == f.channel)
@@ -107,22 +108,23 @@ async def _hourly(session: AsyncSession, f: KpiFilter) -> dict[int, Counter[str]
         for row in await session.execute(
             select(FACTS).where(c.received_at >= low, c.received_at < high, *_fact_conditions(f))
         ):
-            hourly[row.received_hour].update(received_counters(row._asdict()))
+            hourly[row.received_hour // per].update(received_counters(row._asdict()))
         for (hour,) in await session.execute(
             select(c.completed_hour).where(c.completed_at >= low, c.completed_at < high, *_fact_conditions(f))
         ):
-            hourly[int(hour)]["completed"] += 1
+            hourly[int(hour) // per]["completed"] += 1
     return hourly
 
 
-async def _open(session: AsyncSession, f: KpiFilter, now: datetime) -> dict[int, Counter[str]]:
-    """Per epoch hour received: the unshipped, uncancelled orders with a promise, late (ship_by passed)
+async def _open(session: AsyncSession, f: KpiFilter, now: datetime, per: int) -> dict[int, Counter[str]]:
+    """Per bucket received (epoch hour // per): the unshipped, uncancelled orders with a promise, late (ship_by passed)
     or pending, and the late ones warned EARLY_WARNING_HOURS ahead."""
     c = FACTS.c
     late = c.ship_by < now
+    key = (c.received_hour // per).label("key")
     statement = (
         select(
-            c.received_hour,
+            key,
             func.sum(case((late, 1), else_=0)),
             func.sum(case((late, 0), else_=1)),
             func.sum(case((late & (c.warning_lead_hours >= EARLY_WARNING_HOURS), 1), else_=0)),
@@ -135,7 +137,7 @@ async def _open(session: AsyncSession, f: KpiFilter, now: datetime) -> dict[int,
             c.ship_by.is_not(None),
             *_fact_conditions(f),
         )
-        .group_by(c.received_hour)
+        .group_by(key)
     )
     return {
         int(hour): Counter(late_open=int(n_late), pending=int(n_pending), late_open_warned=int(n_warned))
@@ -169,14 +171,14 @@ async def report(session: AsyncSession, f: KpiFilter, now: datetime) -> tuple[Kp
     starts = buckets(f.start, f.end)
     per = 24 if bucket_size(f.start, f.end) == timedelta(days=1) else 1
     first = epoch_hour(starts[0]) // per
-    hourly = await _hourly(session, f)
-    for hour, counts in (await _open(session, f, now)).items():
+    hourly = await _hourly(session, f, per)
+    for hour, counts in (await _open(session, f, now, per)).items():
         hourly[hour].update(counts)
     total: Counter[str] = Counter()
     by_bucket: dict[int, Counter[str]] = defaultdict(Counter)
     for hour, counts in hourly.items():
         total.update(counts)
-        by_bucket[hour // per - first].update(counts)
+        by_bucket[hour - first].update(counts)
 
     c = FACTS.c
     # The walks must follow a value index. SQLite would take received_at's own index instead unless the
@@ -214,13 +216,13 @@ async def report(session: AsyncSession, f: KpiFilter, now: datetime) -> tuple[Kp
     completed_days: Counter[date] = Counter()
     for hour, counts in hourly.items():
         if counts["completed"]:
-            completed_days[_hour_start(hour).date()] += counts["completed"]
-    people_hours = await _people(session, f)
+            completed_days[_hour_start(hour * per).date()] += counts["completed"]
+    people_hours = await _people(session, f, per)
     people_days: dict[date, set[str]] = defaultdict(set)
     people_buckets: dict[int, set[str]] = defaultdict(set)
     for hour, actor in people_hours:
-        people_days[_hour_start(hour).date()].add(actor)
-        people_buckets[hour // per - first].add(actor)
+        people_days[_hour_start(hour * per).date()].add(actor)
+        people_buckets[hour - first].add(actor)
 
     n = total["orders"]
     late = total["late_shipped"] + total["late_open"]
@@ -266,10 +268,10 @@ def _breakdown(total: Counter[str], prefix: str, names: Sequence[str]) -> dict[s
     return {name: total[prefix + name] for name in sorted(names) if total[prefix + name]}
 
 
-async def _people(session: AsyncSession, f: KpiFilter) -> list[tuple[int, str]]:
-    """(epoch hour, person) for every person who acted on an order in the window."""
+async def _people(session: AsyncSession, f: KpiFilter, per: int) -> list[tuple[int, str]]:
+    """(epoch hour // per, person) for every person who acted on an order in the window."""
     assert PERSON_PREFIX == "key:"  # PEOPLE_ONLY is written out so the partial index applies
-    hour = _epoch_hour(session, OrderEvent.occurred_at).label("hour")
+    hour = (_epoch_hour(session, OrderEvent.occurred_at) // per).label("hour")
     statement: Select[Any] = select(hour, OrderEvent.actor).where(
         OrderEvent.occurred_at >= f.start, OrderEvent.occurred_at < f.end, text(f"order_events.{PEOPLE_ONLY}")
     )
