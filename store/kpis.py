@@ -324,20 +324,23 @@ async def _exception_response(session: AsyncSession, f: KpiFilter) -> dict[str, 
     )
     if conditions := _order_conditions(f, x.order_id, OrderRow.channel):
         statement = statement.join(OrderRow, OrderRow.order_id == x.order_id).where(*conditions)
-    facts = statement.subquery()
+    listed = statement.subquery()
     counts = {
         kind: (int(n), int(resolved), int(acted))
         for kind, n, resolved, acted in await session.execute(
-            select(facts.c.kind, func.count(), func.count(facts.c.resolved_at), func.count(facts.c.acted_at)).group_by(
-                facts.c.kind
-            )
+            select(
+                listed.c.kind, func.count(), func.count(listed.c.resolved_at), func.count(listed.c.acted_at)
+            ).group_by(listed.c.kind)
         )
     }
-    spans: dict[str, dict[tuple[str, int], float]] = {}
+    # Both rankings in one statement over the exceptions read once (a CTE used twice is materialized).
+    facts = statement.cte("exception_facts")
+    parts = []
     for name, end, index in (("acted", facts.c.acted_at, 2), ("resolved", facts.c.resolved_at, 1)):
         ranks = {rank(q, known[index]) for known in counts.values() if known[index] for q in (50, 90)}
         ordered = (
             select(
+                literal(name).label("name"),
                 facts.c.kind,
                 facts.c.raised_at,
                 end.label("end"),
@@ -348,11 +351,12 @@ async def _exception_response(session: AsyncSession, f: KpiFilter) -> dict[str, 
             .where(end.is_not(None))
             .subquery()
         )
-        at_ranks = select(ordered.c.kind, ordered.c.rn, ordered.c.raised_at, ordered.c.end)
-        rows: Sequence[Any] = (
-            (await session.execute(at_ranks.where(ordered.c.rn.in_(sorted(ranks))))).all() if ranks else []
-        )
-        spans[name] = {(kind, int(rn)): hours(_utc(ended) - _utc(raised)) for kind, rn, raised, ended in rows}
+        if ranks:
+            parts.append(select(ordered).where(ordered.c.rn.in_(sorted(ranks))))
+    spans: dict[str, dict[tuple[str, int], float]] = {"acted": {}, "resolved": {}}
+    if parts:
+        for name, kind, raised, ended, rn in await session.execute(union_all(*parts)):
+            spans[name][(kind, int(rn))] = hours(_utc(ended) - _utc(raised))
 
     def pct(name: str, kind: str, count: int) -> Percentiles:
         values = spans[name]
