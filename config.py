@@ -1,4 +1,7 @@
-"""Settings (environment variables prefixed ORDERFLOW_) and structured logging."""
+"""Settings (environment variables prefixed ORDERFLOW_) and structured logging.
+
+One piece on purpose: `Settings` is one pydantic model, and its fields and the validators that check them
+against each other belong together (docs/operations.md documents each field)."""
 
 import logging
 import os
@@ -26,6 +29,7 @@ from domain.money import to_minor
 from domain.orders import Order
 from domain.policy import Ladder, OrderPolicy, promised_ship_by
 from domain.retention import PruneTable, RetentionPlan
+from domain.returns import ReturnPolicy
 from store.crypto import parse_keys
 
 # The hard ceiling of lines per order in the request schema; `max_order_lines` sets the limit below it.
@@ -162,6 +166,13 @@ class Settings(BaseSettings):
     backorder_window_hours: Annotated[float, Field(ge=0)] = 24
     # A completed order waits this long for the carrier to report delivery (docs/integrations.md).
     delivery_window_days: Annotated[float, Field(gt=0)] = 30
+    # Returns (docs/api.md): asked for within this long of delivery (of shipping, when never reported
+    # delivered); received within `return_receive_days` of the request or it expires; refunded within
+    # `return_refund_sla_hours` of receipt or people are alerted. Auto-approval skips the handler's approval.
+    return_window_days: Annotated[float, Field(gt=0)] = 30
+    return_receive_days: Annotated[float, Field(gt=0)] = 14
+    return_refund_sla_hours: Annotated[float, Field(gt=0)] = 48
+    returns_auto_approve: bool = False
 
     # Business events (docs/integrations.md): the message bus when set, webhook retries, the outbox relay.
     nats_url: str = ""
@@ -349,6 +360,14 @@ class Settings(BaseSettings):
             backorder_window_s=self.backorder_window_hours * 3600,
             delivery_window_s=self.delivery_window_days * 86400,
             local_steps=True,  # every new order; see OrderPolicy.local_steps
+        )
+
+    def return_policy(self) -> ReturnPolicy:
+        return ReturnPolicy(
+            receive_within_s=self.return_receive_days * 86400,
+            refund_sla_s=self.return_refund_sla_hours * 3600,
+            auto_approve=self.returns_auto_approve,
+            carrier=self.carrier_name,
         )
 
     def worker_count(self) -> int:

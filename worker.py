@@ -43,6 +43,7 @@ from activities.inventory import InventoryActivities
 from activities.orders import OrderActivities
 from activities.outbox import RelayOptions, running_relay
 from activities.retention import RetentionActivities
+from activities.returns import ReturnActivities
 from activities.warehouse import WarehouseActivities
 from activities.webhooks import WebhookActivities
 from config import Settings, WarehouseMode, configure_logging, get_settings
@@ -56,6 +57,7 @@ from workflows.importing import ImportBatchWorkflow
 from workflows.order import OrderWorkflow
 from workflows.restock import RestockWorkflow
 from workflows.retention import RetentionWorkflow
+from workflows.returns import ReturnWorkflow
 from workflows.webhook import WebhookDeliveryWorkflow
 
 log = structlog.get_logger(__name__)
@@ -67,6 +69,7 @@ WORKFLOWS: Sequence[type] = (
     ImportBatchWorkflow,
     RetentionWorkflow,
     ForecastWorkflow,
+    ReturnWorkflow,
 )
 
 
@@ -98,10 +101,15 @@ def build_activities(settings: Settings, sessions: async_sessionmaker[AsyncSessi
     billing = BillingActivities(sessions, HttpLedger(erp) if erp else None)
     webhooks = WebhookActivities(sessions, Egress.from_settings(settings))
     deliveries = DeliveryActivities(sessions)
+    returns = ReturnActivities(sessions)
     return [
         orders.confirm_order,
         orders.project_order,
         orders.cancel_order,
+        orders.release_remainder,
+        returns.record_return,
+        returns.restock_return,
+        returns.refund_return,
         inventory.reserve_stock,
         inventory.waiting_orders,
         warehouse.create_pick_list,

@@ -16,7 +16,7 @@ from domain.steps import (
     WaitingOrders,
     describe_missing,
 )
-from store import inventory, orders
+from store import fulfilment, inventory, orders
 from store.inventory import Hold
 from store.sql import utcnow
 
@@ -51,6 +51,9 @@ class InventoryActivities:
             for _ in range(PLAN_ATTEMPTS):
                 result = None
                 async with self._sessions.begin() as s:
+                    if req.replaces:
+                        await fulfilment.cancel_pick_lists(s, req.replaces_pick_lists)
+                        await inventory.release_allocations(s, req.replaces, "order edited")
                     sites, stock = await inventory.snapshot(s, [line.sku for line in req.lines])
                     planned = plan(req.lines, req.ship_to, sites, stock, policy)
                     allocations = [

@@ -11,7 +11,15 @@ from temporalio.exceptions import ApplicationError
 from activities.warehouse import ExternalWarehouse
 from domain.money import format_minor
 from domain.orders import OrderStatus, TimelineEntry, invalid_skus, validate
-from domain.steps import CancelOrder, ConfirmOrder, KeyedEntry, OrderCancelled, OrderConfirmed, ProjectOrder
+from domain.steps import (
+    CancelOrder,
+    ConfirmOrder,
+    KeyedEntry,
+    OrderCancelled,
+    OrderConfirmed,
+    ProjectOrder,
+    ReleaseRemainder,
+)
 from store import catalog, fulfilment, inventory, orders
 from store import rules as rule_store
 from store.sql import utcnow
@@ -69,7 +77,12 @@ class OrderActivities:
         """Compensate in reverse order of doing: cancel the open pick list, then release the stock."""
         with structlog.contextvars.bound_contextvars(order_id=req.order_id):
             if self._wms is not None:
-                req = await self._stop_external_picking(self._wms, req)
+                async with self._sessions() as s:
+                    open_lists = await fulfilment.open_pick_lists(s, req.order_id)
+                refusals = await self._stop_external_picking(self._wms, req.order_id, req.reason, open_lists)
+                if refusals:
+                    entries = [*req.projection.entries, *refusals]
+                    req = replace(req, projection=replace(req.projection, entries=entries))
             async with self._sessions.begin() as s:
                 pick_lists = await fulfilment.cancel_open_pick_lists(s, req.order_id)
                 await inventory.set_backorders(s, req.order_id, [], rush=False, since_at=utcnow())
@@ -78,16 +91,38 @@ class OrderActivities:
             log.info("order cancelled", released=len(released), pick_lists=pick_lists, reason=req.reason)
             return OrderCancelled(released=released, pick_lists_cancelled=pick_lists)
 
-    async def _stop_external_picking(self, wms: ExternalWarehouse, req: CancelOrder) -> CancelOrder:
+    @activity.defn(name="release_remainder")
+    async def release_remainder(self, req: ReleaseRemainder) -> OrderCancelled:
+        """The part of a shipped order that has not left: its pick lists close, its stock goes back, its
+        backorders end. Keyed by allocation, so a retry finds nothing left to release."""
+        with structlog.contextvars.bound_contextvars(order_id=req.order_id):
+            projection = req.projection
+            if self._wms is not None:
+                async with self._sessions() as s:
+                    still_open = set(await fulfilment.open_pick_lists(s, req.order_id))
+                open_lists = [p for p in req.pick_list_ids if p in still_open]
+                refusals = await self._stop_external_picking(self._wms, req.order_id, req.reason, open_lists)
+                projection = replace(projection, entries=[*projection.entries, *refusals])
+            async with self._sessions.begin() as s:
+                pick_lists = await fulfilment.cancel_pick_lists(s, req.pick_list_ids)
+                await inventory.set_backorders(s, req.order_id, [], rush=False, since_at=utcnow())
+                released = await inventory.release_allocations(
+                    s, req.allocation_ids, f"remainder cancelled: {req.reason}"
+                )
+                await orders.project(s, projection)
+            log.info("remainder cancelled", released=len(released), pick_lists=pick_lists, reason=req.reason)
+            return OrderCancelled(released=released, pick_lists_cancelled=pick_lists)
+
+    async def _stop_external_picking(
+        self, wms: ExternalWarehouse, order_id: str, reason: str, open_lists: list[str]
+    ) -> list[KeyedEntry]:
         """Tell the WMS before our pick lists close and their stock goes back to other orders.
 
         Unreachable: the activity retries, and the stock stays reserved until the WMS has heard it.
         Refused (it never had the list, or finished it): ours close anyway, and the timeline says so."""
-        async with self._sessions() as s:
-            open_lists = await fulfilment.open_pick_lists(s, req.order_id)
         # At once, not one after another: several slow answers must still fit in one attempt.
         outcomes = await asyncio.gather(
-            *(wms.cancel_pick_list(pick_list_id, req.order_id, req.reason) for pick_list_id in open_lists),
+            *(wms.cancel_pick_list(pick_list_id, order_id, reason) for pick_list_id in open_lists),
             return_exceptions=True,
         )
         refusals = []
@@ -98,6 +133,4 @@ class OrderActivities:
                 refusals.append(KeyedEntry(f"wms-cancel:{pick_list_id}", entry))
             elif isinstance(outcome, BaseException):
                 raise outcome
-        if not refusals:
-            return req
-        return replace(req, projection=replace(req.projection, entries=[*req.projection.entries, *refusals]))
+        return refusals

@@ -5,7 +5,8 @@ from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, BaseModel, Field, StringConstraints
 
-from api.schemas import MAX_LINES, ReceiptLineIn, Strict
+from api.schemas import MAX_LINES, Strict
+from api.stock_schemas import ReceiptLineIn
 
 WarehouseCode = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,32}$")]
 Reference = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=120)]

@@ -3,7 +3,7 @@
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.foresight_schemas import ExpectedInboundOut
-from api.schemas import OrderOut
+from api.order_schemas import OrderOut
 from store import inbound as inbound_store
 
 

@@ -16,8 +16,8 @@ from typing import Any
 from openpyxl import Workbook, load_workbook
 from pydantic import ValidationError
 
+from api.order_schemas import SubmitOrder
 from api.problems import ProblemError
-from api.schemas import SubmitOrder
 from domain.orders import InvalidField, Order, invalid_skus, order_id_for, validate
 
 COLUMNS = (

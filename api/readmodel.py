@@ -2,20 +2,19 @@
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.schemas import (
+from api.order_schemas import (
     AddressIn,
     CustomerIn,
     ExceptionOut,
     FulfilmentOut,
     InvoiceOut,
-    Money,
     OrderOut,
     RuleFiringOut,
     ShipmentOut,
-    StockLineOut,
     TimelineOut,
     line_progress,
 )
+from api.schemas import Money, StockLineOut
 from domain.exceptions import Action, ExceptionKind
 from domain.orders import OrderLine, OrderStatus, Priority
 from store import deliveries, fulfilment, orders

@@ -5,7 +5,8 @@ from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
-from api.schemas import Sku, Strict, SubmitOrder, Text
+from api.order_schemas import SubmitOrder
+from api.schemas import Sku, Strict, Text
 from domain.orders import Priority
 from domain.policy import RuleFiring
 from domain.rules import (

@@ -3,7 +3,7 @@
     python -m bench.kpis --database-url sqlite+aiosqlite:////tmp/kpis.db --orders 100000
     python -m bench.kpis --database-url postgresql+asyncpg://postgres@127.0.0.1:5432/kpis_bench --orders 100000
 
-The database is created and migrated if needed (a database seeded before migration 0015_kpi_facts gets
+The database is created and migrated if needed (a database seeded before migration 0016_kpi_facts gets
 its KPI facts from that migration's backfill); seeding is skipped when it already holds the orders.
 The orders are what the projection writes for real ones (rows, lines, timeline, reservations, pick
 lists, shipments, exceptions, alerts), with a mix of outcomes: most ship on time untouched, some are

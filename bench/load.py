@@ -14,6 +14,7 @@ from temporalio.client import Client
 
 from bench.measure import latency_ms
 from bench.stack import Stack
+from domain.contract import Query, order_workflow_id
 
 WAREHOUSE = "MAIN"
 STOCK = 10**9
@@ -163,8 +164,8 @@ async def poll_until(what: str, done: Callable[[], Awaitable[bool]], within: flo
 
 async def until_completed(client: Client, order_id: str) -> None:
     """Until the order's status is `completed` (its workflow then waits for delivery reports)."""
-    handle = client.get_workflow_handle(f"order-{order_id}")
+    handle = client.get_workflow_handle(order_workflow_id(order_id))
     while True:
-        if (await handle.query("view")).get("status") == "completed":
+        if (await handle.query(Query.VIEW)).get("status") == "completed":
             return
         await asyncio.sleep(0.01)

@@ -18,6 +18,7 @@ class WorkflowType(StrEnum):
     WEBHOOK_DELIVERY = "WebhookDelivery"
     RETENTION = "Retention"
     FORECAST = "Forecast"
+    RETURN = "Return"
 
 
 class Signal(StrEnum):
@@ -29,6 +30,8 @@ class Signal(StrEnum):
 class Update(StrEnum):
     RESOLVE_EXCEPTION = "resolve_exception"
     CANCEL = "cancel"
+    CANCEL_REMAINDER = "cancel_remainder"  # what has not shipped of a partly shipped order
+    EDIT_ORDER = "edit_order"  # lines, quantities, prices, priority: before the goods leave
     HOLD = "hold"
     RELEASE = "release"
     CHANGE_ADDRESS = "change_address"
@@ -37,11 +40,16 @@ class Update(StrEnum):
     SHIPMENT_HANDED_OVER = "shipment_handed_over"
     SHIPMENT_DELIVERED = "shipment_delivered"
     DELIVERY_FAILED = "delivery_failed"
+    # Return (RMA)
+    APPROVE_RETURN = "approve_return"
+    DECLINE_RETURN = "decline_return"
+    RECEIVE_RETURN = "receive_return"
 
 
 class Query(StrEnum):
     VIEW = "view"  # Order: OrderView
     PROGRESS = "progress"  # ImportBatch: ImportProgress
+    RETURN_VIEW = "return_view"  # Return: ReturnView
 
 
 class ErrorType(StrEnum):
@@ -59,6 +67,7 @@ class ErrorType(StrEnum):
     WEBHOOK_REFUSED = "WebhookRefused"  # the subscriber answered with a client error: not retried
     WEBHOOK_TARGET_FORBIDDEN = "WebhookTargetForbidden"  # the target resolves to an address we may not call
     SUBSCRIPTION_GONE = "SubscriptionGone"  # the subscription or event no longer exists
+    REFUND_REFUSED = "RefundRefused"  # a refund would credit more than was paid for those units
 
 
 class SearchAttribute(StrEnum):
@@ -80,9 +89,18 @@ def order_workflow_id(order_id: str) -> str:
     return f"order-{order_id}"
 
 
+def order_id_of(workflow_id: str) -> str:
+    """The order ID back from its workflow's ID."""
+    return workflow_id.removeprefix("order-")
+
+
 def restock_workflow_id(source: str) -> str:
     """One restock per receipt (`receipt-...`) or released order (`release-...`)."""
     return f"restock-{source}"
+
+
+def return_workflow_id(return_id: str) -> str:
+    return f"return-{return_id}"
 
 
 def import_workflow_id(import_id: str) -> str:

@@ -25,7 +25,26 @@ ORDER_SHIPPED = "order.shipped"
 ORDER_DELIVERED = "order.delivered"
 ORDER_COMPLETED = "order.completed"
 ORDER_CANCELLED = "order.cancelled"
+ORDER_EDITED = "order.edited"
+ORDER_REMAINDER_CANCELLED = "order.remainder_cancelled"
 SHIPMENT_HANDED_TO_CARRIER = "shipment.handed_to_carrier"
+# A return's timeline events (`domain.returns.ReturnEvent.event`) and the business events they are.
+RETURN_EVENTS: dict[str, str] = {
+    event: f"return.{event}"
+    for event in (
+        "requested",
+        "approved",
+        "declined",
+        "received",
+        "refunded",
+        "refund_overdue",
+        "refund_refused",
+        "expired",
+        "closed",
+    )
+}
+# Return events that are also alerts for people.
+RETURN_ALERTS = ("refund_overdue", "refund_refused")
 EXCEPTION_OPENED = "exception.opened"
 EXCEPTION_ESCALATED = "exception.escalated"
 EXCEPTION_RESOLVED = "exception.resolved"
@@ -46,6 +65,8 @@ TIMELINE_EVENTS: dict[str, str] = {
     "backordered": ORDER_BACKORDERED,
     "shipped": ORDER_SHIPPED,
     "cancelled": ORDER_CANCELLED,
+    "edited": ORDER_EDITED,
+    "remainder_cancelled": ORDER_REMAINDER_CANCELLED,
     "handed_to_carrier": SHIPMENT_HANDED_TO_CARRIER,
 }
 # Statuses whose arrival is an event, once per order.
@@ -70,6 +91,8 @@ CATALOGUE: tuple[str, ...] = (
     ORDER_DELIVERED,
     ORDER_COMPLETED,
     ORDER_CANCELLED,
+    ORDER_EDITED,
+    ORDER_REMAINDER_CANCELLED,
     EXCEPTION_OPENED,
     EXCEPTION_ESCALATED,
     EXCEPTION_RESOLVED,
@@ -79,6 +102,7 @@ CATALOGUE: tuple[str, ...] = (
     INVENTORY_STOCKOUT_CLEARED,
     RULE_ACTIVATED,
     RULE_ARCHIVED,
+    *RETURN_EVENTS.values(),
 )
 ALL_TYPES = "*"
 

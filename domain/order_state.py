@@ -83,6 +83,8 @@ class OrderState:
     shipping: set[str] = field(default_factory=set)  # allocations handed to the carrier: no more cancel or re-address
     hold: HoldRequest | None = None
     cancel: CancelRequest | None = None
+    editing: bool = False  # an edit is reserving what it needs
+    remainder: CancelRequest | None = None  # what had not shipped was cancelled; the shipped part stays
     awaiting_approval: bool = False
     approved: bool | None = None
     warned: bool = False
@@ -131,7 +133,7 @@ class OrderState:
             return OrderStatus.ON_HOLD
         if self.awaiting_approval:
             return OrderStatus.AWAITING_APPROVAL
-        stages = [assume[1] if assume and f is assume[0] else stage(f) for f in self.fulfilments]
+        stages = [assume[1] if assume and f is assume[0] else stage(f) for f in self.fulfilments if not f.cancelled]
         if self.waiting and all(s in ("shipped", "invoiced") for s in stages):
             return OrderStatus.BACKORDERED if self.waiting_since else self.progress
         if not stages:
@@ -181,7 +183,12 @@ class OrderState:
         return Step.ALLOCATE if self.progress is OrderStatus.CONFIRMED else Step.CONFIRM
 
     def all_shipped(self) -> bool:
-        return bool(self.fulfilments) and not self.waiting and all(f.shipment for f in self.fulfilments)
+        # A fulfilment cancelled with the remainder is settled; one cancelled with the order is not shipped.
+        return (
+            bool(self.fulfilments)
+            and not self.waiting
+            and all(f.shipment or (f.cancelled and self.remainder is not None) for f in self.fulfilments)
+        )
 
     def all_delivered(self) -> bool:
         shipped = [f for f in self.fulfilments if f.shipment is not None]
@@ -353,7 +360,7 @@ class OrderState:
         if self.progress is OrderStatus.COMPLETED:
             return None
         self.progress = OrderStatus.COMPLETED
-        if any(f.invoice is None for f in self.fulfilments):
+        if any(f.invoice is None for f in self.fulfilments if not f.cancelled):
             return self.note(now, "completed", "invoice handled outside orderflow")
         return None
 

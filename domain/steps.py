@@ -4,7 +4,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from domain.exceptions import Action, OrderException
-from domain.orders import Address, Order, OrderLine, OrderStatus, TimelineEntry
+from domain.orders import Address, Order, OrderLine, OrderStatus, Priority, TimelineEntry
 from domain.policy import RuleFiring
 
 
@@ -55,6 +55,10 @@ class ReserveStock:
     route: list[str] = field(default_factory=list)
     route_only: bool = False
     optional: list[str] = field(default_factory=list)
+    # An edit replaces these allocations (not picked yet): their pick lists close and their stock is
+    # released in the same transaction that reserves again, so no other order takes it in between.
+    replaces: list[str] = field(default_factory=list)
+    replaces_pick_lists: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -191,6 +195,9 @@ class ProjectOrder:
     ship_to: Address | None = None
     # Orders the read model's status writes: an older write arriving late (a slow retry) cannot win.
     seq: int = 0
+    # An edit: the order's lines (and with them its total) and priority as they now are.
+    lines: list[OrderLine] | None = None
+    priority: Priority | None = None
 
 
 @dataclass(frozen=True)
@@ -224,6 +231,18 @@ class ResolveException:
 class CancelRequest:
     reason: str
     actor: str = "operations"
+
+
+@dataclass(frozen=True)
+class ReleaseRemainder:
+    """Give back what an order holds for parts that will not ship: their pick lists close, their
+    reservations go back to available stock and the order stops waiting for its backordered lines."""
+
+    order_id: str
+    allocation_ids: list[str]
+    pick_list_ids: list[str]
+    reason: str
+    projection: ProjectOrder
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""Starting the workflows that run on their own once started: Restock, ImportBatch, WebhookDelivery.
+"""Starting the workflows that run on their own once started: Restock, ImportBatch, WebhookDelivery, and
+a Forecast run asked for by hand.
 
 Each workflow ID comes from the business identity of what it handles (`domain.contract`), with
 `REJECT_DUPLICATE`: a second start of the same thing is refused by Temporal, and here answered as
@@ -13,8 +14,15 @@ from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
-from domain.contract import WorkflowType, delivery_workflow_id, import_workflow_id, restock_workflow_id
+from domain.contract import (
+    WorkflowType,
+    delivery_workflow_id,
+    forecast_workflow_id,
+    import_workflow_id,
+    restock_workflow_id,
+)
 from domain.events import DeliverWebhook
+from domain.foresight import ForecastRun
 from domain.imports import ImportBatch
 from domain.steps import Restock
 from gateway.errors import Unavailable
@@ -47,6 +55,22 @@ async def start_import(temporal: Client, task_queue: str, batch: ImportBatch) ->
         )
     except RPCError as err:
         raise Unavailable("the import could not be started") from err
+
+
+async def start_forecast(temporal: Client, task_queue: str, run: ForecastRun, run_at: str) -> str:
+    """Start a forecasting run now; its workflow ID. `Unavailable` when Temporal does not take it."""
+    workflow_id = forecast_workflow_id(run_at)
+    try:
+        await temporal.start_workflow(
+            WorkflowType.FORECAST,
+            run,
+            id=workflow_id,
+            task_queue=task_queue,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+        )
+    except RPCError as err:
+        raise Unavailable("the forecasting run could not be started") from err
+    return workflow_id
 
 
 async def start_delivery(

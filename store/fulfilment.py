@@ -160,6 +160,19 @@ async def cancel_open_pick_lists(session: AsyncSession, order_id: str) -> list[s
     return cancelled
 
 
+async def cancel_pick_lists(session: AsyncSession, pick_list_ids: list[str]) -> list[str]:
+    """Cancel these pick lists where still open; returns the ones this call cancelled."""
+    if not pick_list_ids:
+        return []
+    result = await session.execute(
+        update(PICK_LISTS)
+        .where(PICK_LISTS.c.pick_list_id.in_(pick_list_ids), PICK_LISTS.c.state == "open")
+        .values(state="cancelled")
+        .returning(PICK_LISTS.c.pick_list_id)
+    )
+    return sorted(result.scalars())
+
+
 async def of_order(session: AsyncSession, order_id: str) -> list[tuple[PickList, Shipment | None, Invoice | None]]:
     """Each pick list of the order with its shipment and invoice, if any."""
     result = await session.execute(

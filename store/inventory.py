@@ -180,6 +180,28 @@ async def release(session: AsyncSession, order_id: str, reason: str) -> list[Sto
     return [StockLine(sku, quantity) for _, sku, quantity, _ in held]
 
 
+async def release_allocations(session: AsyncSession, allocation_ids: Sequence[str], reason: str) -> list[StockLine]:
+    """Give back what these allocations still hold (the rest of the order keeps its reservations)."""
+    if not allocation_ids:
+        return []
+    claim = (
+        update(RESERVATIONS)
+        .where(RESERVATIONS.c.allocation_id.in_(list(allocation_ids)), RESERVATIONS.c.state == "active")
+        .values(state="released")
+        .returning(*_HELD)
+    )
+    held = sorted(tuple(row) for row in await session.execute(claim))
+    if not held:
+        return []
+    now = utcnow()
+    await session.execute(_UNRESERVE, [_stock_change(w, sku, quantity, now) for w, sku, quantity, _ in held])
+    await _record_moves(
+        session,
+        [_move(w, sku, "release", 0, -quantity, reason, allocation_id) for w, sku, quantity, allocation_id in held],
+    )
+    return [StockLine(sku, quantity) for _, sku, quantity, _ in held]
+
+
 async def consume(session: AsyncSession, allocation_id: str) -> None:
     """Goods left the building: the allocation's reservation becomes a reduction of on-hand stock."""
     held = sorted(tuple(row) for row in await session.execute(_CONSUME, {"match_allocation_id": allocation_id}))
@@ -194,7 +216,11 @@ async def consume(session: AsyncSession, allocation_id: str) -> None:
 
 
 async def receive(
-    session: AsyncSession, warehouse: str, lines: Sequence[StockLine], reference: str
+    session: AsyncSession,
+    warehouse: str,
+    lines: Sequence[StockLine],
+    reference: str,
+    reason: str = "goods received",
 ) -> tuple[Receipt, bool]:
     """Goods received. A receipt's reference (an ASN, a delivery note) is recorded once per warehouse."""
     existing = (
@@ -219,7 +245,7 @@ async def receive(
         else:
             stock.on_hand += line.quantity
             stock.updated_at = utcnow()
-        moves.append(_move(warehouse, line.sku, "receipt", line.quantity, 0, "goods received", reference))
+        moves.append(_move(warehouse, line.sku, "receipt", line.quantity, 0, reason, reference))
     await _record_moves(session, moves)
     await session.flush()
     return receipt, True

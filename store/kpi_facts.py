@@ -3,7 +3,7 @@ aggregated in SQL (store/kpis.py) instead of read fact by fact.
 
 `refresh` rewrites the rows of some orders from the read model and moves the hourly rollup (table
 kpi_rollup: counts per hour and channel) by the difference; the projection calls it for its order
-in the transaction that changes the order (store/orders.project), and migration 0015_kpi_facts calls
+in the transaction that changes the order (store/orders.project), and migration 0016_kpi_facts calls
 `backfill` for every order already there. What a row says is decided here once, by the same statements
 either way: statements() reads the facts of a set of orders, rows() turns them into rows.
 """

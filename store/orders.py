@@ -7,12 +7,12 @@ from datetime import datetime
 from typing import Any
 
 import structlog
-from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy import Table, bindparam, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.events import events_of
 from domain.exceptions import OrderException
-from domain.orders import Order, OrderStatus
+from domain.orders import Order, OrderLine, OrderStatus
 from domain.steps import ProjectOrder
 from store import events, kpi_facts
 from store.sql import insert_ignore, past_cursor, utcnow
@@ -85,6 +85,8 @@ async def project(session: AsyncSession, change: ProjectOrder, status_recorded: 
     with this status and seq (record_new), so only the rest of the change is left to write."""
     if not status_recorded and not await _set_status(session, change):
         return
+    if change.lines is not None:
+        await _replace_lines(session, change.order_id, change.lines)
     await insert_ignore(
         session,
         OrderEvent.__table__,  # type: ignore[arg-type]
@@ -136,6 +138,10 @@ async def _set_status(session: AsyncSession, change: ProjectOrder) -> bool:
         values["at_risk"] = change.at_risk
     if change.ship_to is not None:
         values["ship_to"] = asdict(change.ship_to)
+    if change.lines is not None:
+        values["total"] = sum(line.total for line in change.lines)
+    if change.priority is not None:
+        values["priority"] = change.priority.value
     result = await session.execute(_SET_STATUS, {"match_order_id": change.order_id, "match_seq": change.seq, **values})
     if not getattr(result, "rowcount", 1):
         if await session.get(OrderRow, change.order_id) is None:
@@ -144,6 +150,15 @@ async def _set_status(session: AsyncSession, change: ProjectOrder) -> bool:
             return False
         log.info("late write: a newer status is already recorded", order_id=change.order_id, seq=change.seq)
     return True
+
+
+async def _replace_lines(session: AsyncSession, order_id: str, lines: list[OrderLine]) -> None:
+    await session.execute(delete(OrderLineRow).where(OrderLineRow.order_id == order_id))
+    rows = [
+        {"order_id": order_id, "line_no": i, "sku": line.sku, "quantity": line.quantity, "unit_price": line.unit_price}
+        for i, line in enumerate(lines, start=1)
+    ]
+    await session.execute(insert(OrderLineRow), rows)
 
 
 async def _upsert_exception(session: AsyncSession, order_id: str, exception: OrderException) -> None:

@@ -13,12 +13,12 @@ from fastapi.responses import HTMLResponse
 from pydantic import ValidationError
 
 from api.audit import target
-from api.console.common import ACTS, OPERATES, may, render
+from api.console.common import ACTS, OPERATES, forbidden_page, forbidden_result, may, refused_result, render
 from api.console.sessions import PREFIX, Person
 from api.deps import SessionDep, SessionsDep, TemporalDep
-from api.problems import ProblemError, problem_of
+from api.order_schemas import AddressIn, CancelIn, ChangeAddressIn, HoldIn, NoteIn, OrderOut, ResolveIn
+from api.problems import ProblemError
 from api.routers import controls
-from api.schemas import AddressIn, CancelIn, ChangeAddressIn, HoldIn, NoteIn, OrderOut, ResolveIn
 from domain.access import Principal
 from domain.exceptions import Action, ExceptionKind
 from gateway.errors import GatewayError
@@ -36,10 +36,6 @@ AGES = {"1h": 1, "4h": 4, "24h": 24}
 Text = Annotated[str, Form(max_length=1000)]
 
 
-def _refused(request: Request, me: Principal) -> HTMLResponse:
-    return render(request, "_result.html", me, status_code=403, ok=False, message_key="error.forbidden", detail="")
-
-
 @router.get("/exceptions")
 async def exception_queue(
     request: Request,
@@ -52,7 +48,7 @@ async def exception_queue(
     rows_only: bool = False,
 ) -> HTMLResponse:
     if not may(me, OPERATES):
-        return render(request, "error.html", me, status_code=403, message_key="error.forbidden")
+        return forbidden_page(request, me)
     await session.connection(execution_options=READ_ONLY)
     now = datetime.now(UTC)
     filters = console.QueueFilter(
@@ -77,7 +73,7 @@ async def exception_queue(
 @router.get("/orders/{order_id}/exceptions/{exception_id}/form/{action}")
 async def resolve_form(request: Request, order_id: str, exception_id: str, action: Action, me: Person) -> HTMLResponse:
     if not may(me, ACTS) or not me.sees_order(order_id):
-        return _refused(request, me)
+        return forbidden_result(request, me)
     return render(request, "_resolve_form.html", me, order_id=order_id, exception_id=exception_id, action=action)
 
 
@@ -93,16 +89,7 @@ async def _act(request: Request, me: Principal, order_id: str, call: Awaitable[O
     try:
         order = await call
     except (ProblemError, GatewayError) as refused:
-        err = problem_of(refused)
-        return render(
-            request,
-            "_result.html",
-            me,
-            status_code=err.status,
-            ok=False,
-            message_key="result.refused",
-            detail=err.detail or err.title,
-        )
+        return refused_result(request, me, refused)
     return render(request, "_result.html", me, ok=True, message_key="result.done", detail="", order=order)
 
 
@@ -123,7 +110,7 @@ async def resolve(
     note: Text = "",
 ) -> HTMLResponse:
     if not may(me, ACTS) or not me.sees_order(order_id):
-        return _refused(request, me)
+        return forbidden_result(request, me)
     form = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
     try:
         ship_to = _address(form) if action is Action.CHANGE_ADDRESS else None
@@ -138,7 +125,7 @@ async def resolve(
 @router.get("/orders/{order_id}/control/{control}")
 async def control_form(request: Request, order_id: str, control: Control, me: Person) -> HTMLResponse:
     if not may(me, ACTS) or not me.sees_order(order_id):
-        return _refused(request, me)
+        return forbidden_result(request, me)
     return render(request, "_control_form.html", me, order_id=order_id, control=control, input=CONTROL_INPUT[control])
 
 
@@ -154,7 +141,7 @@ async def control(
     note: Text = "",
 ) -> HTMLResponse:
     if not may(me, ACTS) or not me.sees_order(order_id):
-        return _refused(request, me)
+        return forbidden_result(request, me)
     form = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
     try:
         match control:

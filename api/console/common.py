@@ -11,9 +11,11 @@ from fastapi.templating import Jinja2Templates
 from api.access import Handler, Operator, OrderReader, RoleCheck
 from api.console import i18n
 from api.console.sessions import CSRF_FIELD
+from api.problems import ProblemError, problem_of
 from config import Settings
 from domain.access import Principal
 from domain.contract import order_workflow_id
+from gateway.errors import GatewayError
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=HERE / "templates")
@@ -64,4 +66,29 @@ def render(
             **context,
         },
         status_code=status_code,
+    )
+
+
+def forbidden_page(request: Request, me: Principal) -> HTMLResponse:
+    return render(request, "error.html", me, status_code=403, message_key="error.forbidden")
+
+
+def forbidden_result(request: Request, me: Principal) -> HTMLResponse:
+    """The answer to an action in a page (an htmx fragment) that the key's role may not take."""
+    return render(request, "_result.html", me, status_code=403, ok=False, message_key="error.forbidden", detail="")
+
+
+def refused_result(
+    request: Request, me: Principal, refused: ProblemError | GatewayError, detail: str = ""
+) -> HTMLResponse:
+    """An action the API refused, shown in place with the problem's status and detail."""
+    err = problem_of(refused)
+    return render(
+        request,
+        "_result.html",
+        me,
+        status_code=err.status,
+        ok=False,
+        message_key="result.refused",
+        detail=detail or err.detail or err.title,
     )

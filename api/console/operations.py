@@ -7,7 +7,7 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.responses import HTMLResponse
 
 from api.access import Admin, OrderSubmitter
-from api.console.common import render, roles_of
+from api.console.common import forbidden_page, forbidden_result, refused_result, render, roles_of
 from api.console.sessions import PREFIX, Person
 from api.deps import SessionDep, SessionsDep, SettingsDep, TemporalDep
 from api.problems import ProblemError, problem_of
@@ -15,7 +15,6 @@ from api.routers import catalog as catalog_routes
 from api.routers import imports as import_routes
 from api.routers import warehouses as warehouse_routes
 from api.routers import webhooks as webhook_routes
-from domain.access import Principal
 from domain.events import DELIVERY_FAILED
 from gateway.errors import GatewayError
 
@@ -28,10 +27,6 @@ IMPORTERS = roles_of(OrderSubmitter).roles  # as POST /v1/orders/import: channel
 UPLOAD_PATH = f"{PREFIX}/import"
 
 
-def _forbidden(request: Request, me: Principal) -> HTMLResponse:
-    return render(request, "error.html", me, status_code=403, message_key="error.forbidden")
-
-
 @router.get("/stock")
 async def stock_page(
     request: Request,
@@ -41,7 +36,7 @@ async def stock_page(
     sku: Annotated[str, Query(max_length=64)] = "",
 ) -> HTMLResponse:
     if not me.may(STOCK_READERS):
-        return _forbidden(request, me)
+        return forbidden_page(request, me)
     levels = await catalog_routes.list_stock(session, 200, warehouse or None, None)
     ledger = None
     if sku:
@@ -55,7 +50,7 @@ async def stock_page(
 @router.get("/integrations")
 async def integrations_page(request: Request, me: Person, session: SessionDep) -> HTMLResponse:
     if not me.may(ADMINS):
-        return _forbidden(request, me)
+        return forbidden_page(request, me)
     hooks = await webhook_routes.list_webhooks(me, session, 100, None)
     failed = {
         hook.subscription_id: (
@@ -77,28 +72,18 @@ async def redeliver(
     settings: SettingsDep,
 ) -> HTMLResponse:
     if not me.may(ADMINS):
-        return render(request, "_result.html", me, status_code=403, ok=False, message_key="error.forbidden", detail="")
+        return forbidden_result(request, me)
     try:
         await webhook_routes.redeliver(subscription_id, delivery_id, me, session, temporal, settings)
     except (ProblemError, GatewayError) as refused:
-        err = problem_of(refused)
-        detail = err.detail or err.title
-        return render(
-            request,
-            "_result.html",
-            me,
-            status_code=err.status,
-            ok=False,
-            message_key="result.refused",
-            detail=detail,
-        )
+        return refused_result(request, me, refused)
     return render(request, "_result.html", me, ok=True, message_key="result.redelivering", detail="")
 
 
 @router.get("/import")
 async def import_page(request: Request, me: Person) -> HTMLResponse:
     if not me.may(IMPORTERS):
-        return _forbidden(request, me)
+        return forbidden_page(request, me)
     return render(request, "import.html", me)
 
 
@@ -108,19 +93,10 @@ async def import_upload(
 ) -> HTMLResponse:
     """The spreadsheet goes through POST /v1/orders/import's own function; its row report shows in place."""
     if not me.may(IMPORTERS):
-        return render(request, "_result.html", me, status_code=403, ok=False, message_key="error.forbidden", detail="")
+        return forbidden_result(request, me)
     try:
         report = await import_routes.import_orders(me, temporal, sessions, settings, Response(), request, wait=10)
     except (ProblemError, GatewayError) as refused:
-        err = problem_of(refused)
-        problems = "; ".join(f"{e.field}: {e.message}" for e in err.errors or [])
-        return render(
-            request,
-            "_result.html",
-            me,
-            status_code=err.status,
-            ok=False,
-            message_key="result.refused",
-            detail=problems or err.detail or err.title,
-        )
+        problems = "; ".join(f"{e.field}: {e.message}" for e in problem_of(refused).errors or [])
+        return refused_result(request, me, refused, problems)
     return render(request, "_import_report.html", me, report=report)

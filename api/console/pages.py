@@ -8,7 +8,7 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from api.console import i18n
-from api.console.common import OPERATES, READS_ORDERS, may, render, temporal_ui
+from api.console.common import OPERATES, READS_ORDERS, forbidden_page, may, render, temporal_ui
 from api.console.kpis import kpi_tiles
 from api.console.sessions import COOKIE, CSRF_FIELD, LOGIN_COOKIE, PREFIX, Person, new_login_token
 from api.deps import SessionDep, SettingsDep, TemporalDep
@@ -94,10 +94,6 @@ async def switch_language(request: Request, language: str, next: str = PREFIX) -
     return response
 
 
-def _forbidden(request: Request, me: Principal) -> HTMLResponse:
-    return render(request, "error.html", me, status_code=403, message_key="error.forbidden")
-
-
 @router.get("/dashboard")
 async def dashboard(request: Request, me: Person, session: SessionDep) -> HTMLResponse:
     return render(request, "dashboard.html", me, **await _dashboard_data(session, me))
@@ -142,7 +138,7 @@ async def orders_page(
 ) -> HTMLResponse:
     """Search by order ID (opens it), external ID, status, channel and date, through the API's own list."""
     if not may(me, READS_ORDERS):
-        return _forbidden(request, me)
+        return forbidden_page(request, me)
     q = q.strip()
     if q and me.sees_order(q) and "-" in q:
         found = await order_routes.list_orders(me, session, 1, None, None, q.partition("-")[2], None, None, None)

@@ -6,9 +6,9 @@ from fastapi import APIRouter, Query
 
 from api.access import Admin
 from api.deps import SessionDep
+from api.key_schemas import AuditOut, AuditPage
 from api.limits import PageLimit
 from api.problems import Problem
-from api.schemas import AuditOut, AuditPage
 from store import audit
 
 router = APIRouter(prefix="/v1/audit", tags=["access"])

@@ -9,7 +9,8 @@ from api.access import require
 from api.deps import ActiveProductsDep, SessionDep, SettingsDep, TemporalDep
 from api.limits import PageLimit
 from api.problems import Problem, ProblemError, invalid, not_found
-from api.schemas import Money, ProductIn, ProductOut, ProductPage, StockIn, StockOut, StockPage
+from api.schemas import Money
+from api.stock_schemas import ProductIn, ProductOut, ProductPage, StockIn, StockOut, StockPage
 from domain.access import Role
 from domain.money import MoneyError, to_minor
 from domain.orders import SKU_PATTERN, InvalidField

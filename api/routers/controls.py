@@ -12,8 +12,8 @@ from fastapi import APIRouter
 from api import ordering
 from api.access import Handler
 from api.deps import IdPath, OrderIdPath, SessionsDep, TemporalDep
+from api.order_schemas import CancelIn, ChangeAddressIn, HoldIn, NoteIn, OrderOut, ResolveIn
 from api.problems import Problem, not_found
-from api.schemas import CancelIn, ChangeAddressIn, HoldIn, NoteIn, OrderOut, ResolveIn
 from domain.contract import Update
 from domain.orders import Address, is_order_id
 from domain.steps import CancelRequest, ChangeAddress, ControlRequest, HoldRequest, ResolveException
@@ -65,6 +65,17 @@ async def cancel_order(
 ) -> OrderOut:
     """Cancel until the order ships: the open pick list is cancelled and reserved stock released."""
     return await _send(temporal, sessions, order_id, Update.CANCEL, CancelRequest(body.reason, handler.actor), "cancel")
+
+
+@router.post("/cancel-remainder", responses=RESPONSES)
+async def cancel_remainder(
+    order_id: OrderIdPath, body: CancelIn, handler: Handler, temporal: TemporalDep, sessions: SessionsDep
+) -> OrderOut:
+    """Cancel what has not shipped of a partly shipped order: backordered lines and parts not picked yet.
+    Their stock goes back, and the order completes with (and is invoiced for) what shipped. 409 when
+    nothing has shipped (cancel the order instead) or nothing remains."""
+    request = CancelRequest(body.reason, handler.actor)
+    return await _send(temporal, sessions, order_id, Update.CANCEL_REMAINDER, request, "cancel-remainder")
 
 
 @router.post("/hold", responses=RESPONSES)

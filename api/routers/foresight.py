@@ -9,17 +9,16 @@ from datetime import timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Response
-from temporalio.common import WorkflowIDReusePolicy
 
 from api.access import Operator, require
 from api.deps import SessionDep, SettingsDep, TemporalDep
 from api.foresight_schemas import ForecastOut, InboundOut, ProjectionOut, ReorderIn, StockAlertOut
 from api.problems import Problem, ProblemError, invalid
 from api.routers.inbound import Purchaser, check_lines, create_inbound, inbound_out
-from domain.contract import WorkflowType, forecast_workflow_id
 from domain.foresight import ForecastRun
 from domain.orders import InvalidField
 from domain.steps import StockLine
+from gateway import starts
 from store import foresight as store
 from store.sql import utcnow
 from store.tables import ProjectionRow
@@ -139,12 +138,6 @@ async def reorder(body: ReorderIn, caller: Purchaser, session: SessionDep, respo
 @router.post("/v1/forecasts/runs", status_code=202, dependencies=[Depends(require())])
 async def run_forecast_now(temporal: TemporalDep, settings: SettingsDep) -> dict[str, str]:
     """Start a forecasting run now (the Schedule starts one every hour). Admin only."""
-    workflow_id = forecast_workflow_id(utcnow().strftime("%Y%m%dT%H%M%S%f"))
-    await temporal.start_workflow(
-        WorkflowType.FORECAST,
-        ForecastRun(batch_skus=settings.forecast_batch_skus),
-        id=workflow_id,
-        task_queue=settings.task_queue,
-        id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-    )
-    return {"workflow_id": workflow_id}
+    run = ForecastRun(batch_skus=settings.forecast_batch_skus)
+    run_at = utcnow().strftime("%Y%m%dT%H%M%S%f")
+    return {"workflow_id": await starts.start_forecast(temporal, settings.task_queue, run, run_at)}

@@ -6,9 +6,9 @@ from fastapi import APIRouter, Query, Request
 
 from api.access import Admin
 from api.deps import IdPath, PrincipalsDep, SessionDep
+from api.key_schemas import KeyCreated, KeyIn, KeyOut, KeyPage
 from api.limits import PageLimit
 from api.problems import Problem, ProblemError, invalid, not_found
-from api.schemas import KeyCreated, KeyIn, KeyOut, KeyPage
 from domain.access import Role
 from domain.orders import InvalidField
 from store import keys, partners

@@ -10,9 +10,10 @@ from api.access import OrderReader, OrderSubmitter
 from api.deps import ActiveProductsDep, ActiveRulesDep, OrderIdPath, SessionDep, SettingsDep, ShortWorkDep, TemporalDep
 from api.foresight_view import with_expected_inbound
 from api.limits import PageLimit
+from api.order_schemas import OrderAccepted, OrderOut, OrderPage, OrderSummary, SubmitOrder
 from api.problems import Problem, ProblemError, invalid, not_found
 from api.readmodel import order_from_read_model, with_late_reports
-from api.schemas import Money, OrderAccepted, OrderOut, OrderPage, OrderSummary, SubmitOrder
+from api.schemas import Money
 from domain.contract import order_workflow_id
 from domain.orders import InvalidField, OrderStatus, is_order_id
 from store import orders

@@ -6,8 +6,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from api import audit
 from api.access import Warehouse
 from api.deps import IdPath, SessionDep, TemporalDep
+from api.order_schemas import PickConfirmed, PickConfirmIn
 from api.problems import Problem, ProblemError, not_found
-from api.schemas import PickConfirmed, PickConfirmIn
 from domain.access import Principal, Role
 from domain.steps import PickConfirmation
 from gateway import orders as gateway

@@ -8,8 +8,8 @@ from fastapi import APIRouter, Query
 from api.access import Handler, Operator
 from api.deps import IdPath, SessionDep
 from api.limits import PageLimit
+from api.order_schemas import AlertOut, AlertPage, ExceptionListItem, ExceptionPage
 from api.problems import Problem, invalid, not_found
-from api.schemas import AlertOut, AlertPage, ExceptionListItem, ExceptionPage
 from domain.exceptions import Action, ExceptionKind
 from domain.money import format_minor
 from domain.orders import InvalidField, OrderStatus

@@ -7,15 +7,8 @@ from fastapi import APIRouter, Depends, Path, Query, Response
 from api.access import require
 from api.deps import SessionDep, SettingsDep, TemporalDep
 from api.problems import Problem, invalid, not_found
-from api.schemas import (
-    LedgerEntryOut,
-    LedgerPage,
-    ReceiptIn,
-    ReceiptOut,
-    StockLineOut,
-    WarehouseIn,
-    WarehouseOut,
-)
+from api.schemas import StockLineOut
+from api.stock_schemas import LedgerEntryOut, LedgerPage, ReceiptIn, ReceiptOut, WarehouseIn, WarehouseOut
 from domain.access import Role
 from domain.orders import SKU_PATTERN, InvalidField
 from domain.steps import Restock, StockLine

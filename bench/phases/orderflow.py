@@ -24,7 +24,8 @@ from bench.measure import (
 )
 from bench.options import Options
 from bench.stack import CpuWindow, Stack
-from domain.contract import WorkflowType, order_workflow_id
+from domain.contract import SearchAttribute, WorkflowType, order_id_of, order_workflow_id
+from domain.orders import OrderStatus
 from store.tables import Invoice, OrderRow, PickList, Shipment, Stock
 
 
@@ -50,9 +51,10 @@ async def orderflow_phase(
         f'WorkflowType="{WorkflowType.ORDER.value}" AND TaskQueue="{ORDERS_QUEUE}"'
         f' AND WorkflowId STARTS_WITH "{order_workflow_id(channel)}-"'
     )
+    completed_query = f'{query} AND {SearchAttribute.ORDER_STATUS}="{OrderStatus.COMPLETED}"'
 
     async def all_completed() -> bool:
-        return (await client.count_workflows(query + ' AND OrderStatus="completed"')).count >= opts.orders
+        return (await client.count_workflows(completed_query)).count >= opts.orders
 
     if opts.profile:
         for profiler in profilers:
@@ -70,9 +72,7 @@ async def orderflow_phase(
     peak = memory(cpu.processes)
 
     done_at: dict[str, float] = {}
-    completed = {
-        e.id.removeprefix("order-") async for e in client.list_workflows(query + ' AND OrderStatus="completed"')
-    }
+    completed = {order_id_of(e.id) async for e in client.list_workflows(completed_query)}
     async with db.connect() as c:
         # When the order became `completed`: the invoice step's projection, the last write before delivery.
         rows = await c.execute(select(OrderRow.order_id, OrderRow.updated_at).where(OrderRow.channel == channel))
@@ -83,9 +83,9 @@ async def orderflow_phase(
     integrity = await check_integrity(
         client, db, channel, opts.orders, catalog(opts.skus), submitter, stock_before, len(done_at)
     )
-    sample = workflow_id = f"order-{channel}-{run_id}-000000"
+    sample = workflow_id = order_workflow_id(f"{channel}-{run_id}-000000")
     shape = history_shape((await client.get_workflow_handle(workflow_id).fetch_history()).events)
-    split = await time_split_of(client, sorted(f"order-{k}" for k in submitter.submitted_at))
+    split = await time_split_of(client, sorted(order_workflow_id(k) for k in submitter.submitted_at))
     stack.stop("api")
     for name in names:
         stack.stop(name)

@@ -9,6 +9,7 @@ from bench.load import UNPOLLED_QUEUE, Submitter, catalog, start_only, submit_or
 from bench.measure import history_shape, memory, read_sql_counts
 from bench.options import Options
 from bench.stack import CpuWindow, Stack
+from domain.contract import order_workflow_id
 
 # The submit comparison alternates bare and real in this many rounds.
 SUBMIT_ROUNDS = 3
@@ -50,7 +51,7 @@ async def submit_phase(stack: Stack, client: Client, opts: Options, run_id: str)
             bare_rate = result[label]["start_only"]["per_second"]
             result[label]["ratio"] = round(result[label]["submit_order"]["per_second"] / bare_rate, 2)
     result["memory"] = memory({"api": api})
-    sample = f"order-s1-{run_id}-0-000000"
+    sample = order_workflow_id(f"s1-{run_id}-0-000000")
     result["start_only_history"] = history_shape(
         (await client.get_workflow_handle(f"start-only-one_client-{run_id}-0-000000").fetch_history()).events
     )

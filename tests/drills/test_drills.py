@@ -22,7 +22,7 @@ from temporalio.service import RPCError
 
 from config import Settings, WarehouseMode
 from domain.access import Role
-from domain.contract import Query, WorkflowType, order_workflow_id
+from domain.contract import Query, WorkflowType, order_id_of, order_workflow_id
 from domain.orders import Address, Customer, Order, OrderLine, OrderStatus
 from domain.policy import NewOrder
 from domain.steps import OrderView
@@ -167,7 +167,7 @@ async def test_worker_killed_twice_mid_flight_loses_nothing_and_does_nothing_twi
             await asyncio.sleep(random.uniform(0.5, 2))
         await all_complete(handles, within=240)
         assert steps_run_again(procs) > 0, "no step ran twice: the drill proved nothing"
-        await assert_each_done_once(sessions, [h.id.removeprefix("order-") for h in handles], start=1000)
+        await assert_each_done_once(sessions, [order_id_of(h.id) for h in handles], start=1000)
     finally:
         procs.stop_all()
 
@@ -189,7 +189,7 @@ async def test_temporal_server_restarted_mid_flight_loses_nothing(
         client = await connect(procs)
         handles = [client.get_workflow_handle(h.id, result_type=OrderView) for h in handles]
         await all_complete(handles, within=240)
-        await assert_each_done_once(sessions, [h.id.removeprefix("order-") for h in handles], start=1000)
+        await assert_each_done_once(sessions, [order_id_of(h.id) for h in handles], start=1000)
     finally:
         procs.stop_all()
 
@@ -227,7 +227,7 @@ async def test_database_outage_is_ridden_out_by_retries(tmp_path: Path, postgres
             postgres("start")
         await all_complete(handles, within=240)
         await engine.dispose()  # its pooled connections died with the server
-        await assert_each_done_once(sessions, [h.id.removeprefix("order-") for h in handles], start=start)
+        await assert_each_done_once(sessions, [order_id_of(h.id) for h in handles], start=start)
     finally:
         procs.stop_all()
         await engine.dispose()

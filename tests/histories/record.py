@@ -1,7 +1,8 @@
 """Record the histories the replay test keeps replaying: `python -m tests.histories.record [name ...]`.
 
 Run it only when a recorded path is added, naming that path (`python -m tests.histories.record
-delivered`), or when a patch adds a new way through every path: record them into a folder of their own
+delivered`; `edited` records `returned`, a return of that order, with it), or when a patch adds a new
+way through every path: record them into a folder of their own
 (`python -m tests.histories.record --into lean`). Workflow changes must keep the old files replaying (use
 workflow.patched), never re-record to make a failing replay pass.
 """
@@ -9,7 +10,7 @@ workflow.patched), never re-record to make a failing replay pass.
 import asyncio
 import sys
 import tempfile
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -17,13 +18,15 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
 from config import Settings, WarehouseMode
-from domain.contract import order_workflow_id
+from domain.contract import Update, order_workflow_id, return_workflow_id
 from domain.deliveries import ShipmentReport
 from domain.exceptions import Action
+from domain.order_edits import EditOrder, LineChange
 from domain.orders import Address, Customer, Order, OrderLine, OrderStatus
 from domain.policy import NewOrder
+from domain.returns import Disposition, NewReturn, ReceivedLine, ReturnDecision, ReturnLine, ReturnReceipt, ReturnView
 from domain.steps import CancelRequest, OrderView, PickConfirmation, ResolveException, Restock, StockLine
-from store import catalog, inventory, migrate
+from store import catalog, inventory, migrate, returns
 from store.db import create_engine, create_sessions
 from tests.conftest import BIN, settings_for, stock_up
 from tests.workflows.support import OrderHandle
@@ -31,6 +34,7 @@ from worker import build_worker
 from workflows import attributes
 from workflows.order import OrderWorkflow
 from workflows.restock import RestockWorkflow
+from workflows.returns import ReturnWorkflow
 
 HERE = Path(__file__).parent
 OUT = HERE
@@ -80,11 +84,59 @@ async def record_delivered(client: Client, settings: Settings) -> None:
     view = await handle.query(OrderWorkflow.view)
     assert view.fulfilments[0].shipment is not None
     shipment_id = view.fulfilments[0].shipment.shipment_id
-    for update, ref in (("shipment_handed_over", "acme-post:e1"), ("shipment_delivered", "acme-post:e2")):
+    for update, ref in ((Update.SHIPMENT_HANDED_OVER, "acme-post:e1"), (Update.SHIPMENT_DELIVERED, "acme-post:e2")):
         report = ShipmentReport(shipment_id, datetime.now(UTC), "", "partner:acme-post", ref)
         await handle.execute_update(update, report, result_type=OrderView)
     assert (await handle.result()).status is OrderStatus.DELIVERED
     await save(client, handle, "delivered")
+
+
+async def record_edited(client: Client, settings: Settings) -> OrderHandle:
+    """Edited before pick: one line's quantity changes (its part is replaced) and a line is added."""
+    handle = await start(client, settings, order("EDITED-1", {"TEE": 2}), settings)
+    await until(handle, OrderStatus.PICKING)
+    edit = EditOrder([LineChange("TEE", 1), LineChange("POSTER", 1, 1500)], actor="erin", reason="customer called")
+    await handle.execute_update("edit_order", edit, result_type=OrderView)
+    view = await handle.query(OrderWorkflow.view)
+    while not (new := [f for f in view.fulfilments if not f.cancelled]) or any(f.pick_list is None for f in new):
+        await asyncio.sleep(0.1)
+        view = await handle.query(OrderWorkflow.view)
+    for fulfilment in new:
+        assert fulfilment.pick_list is not None
+        await handle.signal(OrderWorkflow.confirm_pick, PickConfirmation(fulfilment.pick_list.pick_list_id))
+    assert (await handle.result()).total == 4900 + 1500
+    await save(client, handle, "edited")
+    return handle
+
+
+async def record_returned(
+    client: Client, settings: Settings, sessions: async_sessionmaker[AsyncSession], order_id: str
+) -> None:
+    """A return of the edited order: approved, received (one restocked, one damaged), refunded, closed."""
+    policy = settings.return_policy()
+    new = NewReturn(
+        "RMA-RECORDED1",
+        order_id,
+        "CNY",
+        [ReturnLine("TEE", 1, "too small"), ReturnLine("POSTER", 1)],
+        "",
+        "erin",
+        policy,
+    )
+    async with sessions.begin() as session:
+        assert not await returns.create(session, new, timedelta(days=30))
+    handle = await client.start_workflow(
+        ReturnWorkflow.run, new, id=return_workflow_id(new.return_id), task_queue=settings.task_queue
+    )
+    await handle.execute_update("approve_return", ReturnDecision("erin"), result_type=ReturnView)
+    receipt = ReturnReceipt(
+        "RCV-1", [ReceivedLine("TEE", 1, Disposition.RESTOCK), ReceivedLine("POSTER", 1, Disposition.DAMAGED)], "MAIN"
+    )
+    await handle.execute_update("receive_return", receipt, result_type=ReturnView)
+    assert (await handle.result()).refunded == 4900 + 1500
+    history = await handle.fetch_history()
+    (OUT / "returned.json").write_text(history.to_json())
+    print("wrote returned.json")
 
 
 async def main(names: list[str]) -> None:
@@ -105,6 +157,9 @@ async def main(names: list[str]) -> None:
             async with build_worker(env.client, settings, sessions):
                 if "delivered" in names:
                     await record_delivered(env.client, settings)
+                if "edited" in names or "returned" in names:
+                    edited = await record_edited(env.client, settings)
+                    await record_returned(env.client, settings, sessions, edited.id.removeprefix("order-"))
                 if not set(names) & set(BEFORE_DELIVERY):
                     return
                 happy = order("HAPPY-1", {"TEE": 2})
@@ -138,7 +193,7 @@ async def main(names: list[str]) -> None:
                     await inventory.count(session, "MAIN", "POSTER", 10, "count")
                 view = await handle.query(OrderWorkflow.view)
                 retry = ResolveException(view.exceptions[0].exception_id, Action.RETRY, "carol", "stock counted")
-                await handle.execute_update("resolve_exception", retry, result_type=OrderView)
+                await handle.execute_update(Update.RESOLVE_EXCEPTION, retry, result_type=OrderView)
                 await until(handle, OrderStatus.PICKING)
                 view = await handle.query(OrderWorkflow.view)
                 assert view.fulfilments and view.fulfilments[0].pick_list is not None

@@ -14,7 +14,7 @@ from temporalio.common import WorkflowIDReusePolicy
 from temporalio.testing import WorkflowEnvironment
 
 from config import Settings
-from domain.contract import order_workflow_id
+from domain.contract import Query, order_workflow_id
 from domain.orders import Address, Customer, Order, OrderLine, OrderStatus
 from domain.policy import NewOrder
 from domain.steps import OrderView
@@ -76,7 +76,7 @@ async def skip_until(
     so one long sleep fires only the first of them."""
     waited = timedelta(0)
     while True:
-        view: OrderView = await handle.query("view", result_type=OrderView)
+        view: OrderView = await handle.query(Query.VIEW, result_type=OrderView)
         if view.status is status or waited >= within:
             return view
         await env.sleep(step)

@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.testing import WorkflowEnvironment
 
 from config import WarehouseMode
+from domain.contract import Update
 from domain.deliveries import ShipmentReport
 from domain.exceptions import Action, ExceptionKind
 from domain.orders import OrderStatus
@@ -28,7 +29,7 @@ async def completed(handle: OrderHandle, status: OrderStatus = OrderStatus.COMPL
     raise AssertionError(f"never {status}: {view.status}")
 
 
-async def report(handle: OrderHandle, update: str, shipment_id: str, detail: str = "", ref: str = "") -> OrderView:
+async def report(handle: OrderHandle, update: Update, shipment_id: str, detail: str = "", ref: str = "") -> OrderView:
     at = datetime.now(UTC)
     result: OrderView = await handle.execute_update(
         update, ShipmentReport(shipment_id, at, detail, "partner:acme-post", ref), result_type=OrderView
@@ -52,12 +53,12 @@ async def test_handed_over_then_delivered_makes_the_order_delivered_and_closes_i
         handle = await start(time_skipping_env, settings, order)
         shipment_id = shipment_of(await completed(handle))
 
-        handed = await report(handle, "shipment_handed_over", shipment_id, ref="acme-post:e1")
+        handed = await report(handle, Update.SHIPMENT_HANDED_OVER, shipment_id, ref="acme-post:e1")
         assert handed.status is OrderStatus.COMPLETED and handed.fulfilments[0].handed_over_at is not None
-        again = await report(handle, "shipment_handed_over", shipment_id, ref="acme-post:e1-resent")
+        again = await report(handle, Update.SHIPMENT_HANDED_OVER, shipment_id, ref="acme-post:e1-resent")
         assert len(again.timeline) == len(handed.timeline)  # one handover per shipment
 
-        delivered = await report(handle, "shipment_delivered", shipment_id, "Li Wei", ref="acme-post:e2")
+        delivered = await report(handle, Update.SHIPMENT_DELIVERED, shipment_id, "Li Wei", ref="acme-post:e2")
         assert delivered.status is OrderStatus.DELIVERED
         result = await handle.result()  # the workflow ends once every shipment is delivered
 
@@ -85,24 +86,26 @@ async def test_a_failed_delivery_needs_a_person_and_clears_when_delivered(
         handle = await start(time_skipping_env, settings, order)
         shipment_id = shipment_of(await completed(handle))
 
-        failed = await report(handle, "delivery_failed", shipment_id, "nobody home", ref="acme-post:f1")
+        failed = await report(handle, Update.DELIVERY_FAILED, shipment_id, "nobody home", ref="acme-post:f1")
         assert failed.status is OrderStatus.NEEDS_ATTENTION
         [exception] = failed.open_exceptions
         assert exception.kind is ExceptionKind.DELIVERY_FAILED and "nobody home" in exception.message
         assert exception.allowed_actions == [Action.RETRY, Action.ACKNOWLEDGE]
-        resent = await report(handle, "delivery_failed", shipment_id, "nobody home", ref="acme-post:f1")
+        resent = await report(handle, Update.DELIVERY_FAILED, shipment_id, "nobody home", ref="acme-post:f1")
         assert len(resent.exceptions) == 1  # the same event again opens nothing more
 
         # A person: the carrier will try again. The order is done on our side and keeps waiting.
         retried = await handle.execute_update(
-            "resolve_exception", ResolveException(exception.exception_id, Action.RETRY, "carol"), result_type=OrderView
+            Update.RESOLVE_EXCEPTION,
+            ResolveException(exception.exception_id, Action.RETRY, "carol"),
+            result_type=OrderView,
         )
         assert retried.status is OrderStatus.COMPLETED and not retried.open_exceptions
 
-        second = await report(handle, "delivery_failed", shipment_id, "address closed", ref="acme-post:f2")
+        second = await report(handle, Update.DELIVERY_FAILED, shipment_id, "address closed", ref="acme-post:f2")
         assert second.status is OrderStatus.NEEDS_ATTENTION and len(second.open_exceptions) == 1
         await time_skipping_env.sleep(timedelta(hours=3))  # escalated to a manager meanwhile
-        delivered = await report(handle, "shipment_delivered", shipment_id, ref="acme-post:d1")
+        delivered = await report(handle, Update.SHIPMENT_DELIVERED, shipment_id, ref="acme-post:d1")
         assert delivered.status is OrderStatus.DELIVERED and not delivered.open_exceptions
         result = await handle.result()
 
@@ -126,9 +129,9 @@ async def test_a_failed_delivery_settled_outside_ends_the_wait(
     async with worker_factory(mode=WarehouseMode.AUTO) as settings:
         handle = await start(time_skipping_env, settings, make_order({sku: 1}))
         shipment_id = shipment_of(await completed(handle))
-        failed = await report(handle, "delivery_failed", shipment_id, "refused by the customer")
+        failed = await report(handle, Update.DELIVERY_FAILED, shipment_id, "refused by the customer")
         await handle.execute_update(
-            "resolve_exception",
+            Update.RESOLVE_EXCEPTION,
             ResolveException(failed.exceptions[0].exception_id, Action.ACKNOWLEDGE, "carol", "returned to sender"),
             result_type=OrderView,
         )

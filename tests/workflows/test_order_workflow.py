@@ -12,6 +12,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from activities.carrier import CarrierActivities
 from config import WarehouseMode
+from domain.contract import SearchAttribute
 from domain.exceptions import ExceptionKind
 from domain.orders import OrderStatus
 from domain.steps import BookShipment, PickConfirmation, ShipmentBooked
@@ -186,13 +187,11 @@ async def test_new_orders_run_their_steps_as_local_activities(
         for e in history
         if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
     ]
-    statuses = [
-        json.loads(
-            e.upsert_workflow_search_attributes_event_attributes.search_attributes.indexed_fields["OrderStatus"].data
-        )
+    upserts = [
+        e.upsert_workflow_search_attributes_event_attributes.search_attributes.indexed_fields
         for e in history
         if e.event_type == EventType.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES
-        and "OrderStatus" in e.upsert_workflow_search_attributes_event_attributes.search_attributes.indexed_fields
     ]
+    statuses = [json.loads(u[SearchAttribute.ORDER_STATUS].data) for u in upserts if SearchAttribute.ORDER_STATUS in u]
     assert scheduled == []
     assert statuses == ["picking", "shipped", "completed"]

@@ -8,10 +8,12 @@ from temporalio import workflow
 from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
+from domain.contract import WorkflowType, order_workflow_id
 from domain.policy import NewOrder
 from domain.steps import OrderView
 from workflows.order import OrderWorkflow
 from workflows.restock import RestockWorkflow
+from workflows.returns import ReturnWorkflow
 
 HISTORIES = Path(__file__).parent.parent / "histories"
 
@@ -26,20 +28,28 @@ PATHS = [
     "delivered",
 ]
 # Top level: orders started with regular activities and a search-attribute write per status; lean/: since
-# the `lean-steps` patch (local activities, OrderStatus written where the order rests).
-RECORDED = [*PATHS, *(f"lean/{name}" for name in PATHS)]
+# the `lean-steps` patch (local activities, OrderStatus written where the order rests). `edited` is lean
+# (recorded after it): an order edited before pick, one part replaced and a line added.
+RECORDED = [*PATHS, *(f"lean/{name}" for name in PATHS), "edited"]
 
 
 @pytest.mark.parametrize("name", RECORDED)
 async def test_recorded_history_replays(name: str) -> None:
-    history = WorkflowHistory.from_json(f"order-{name}", (HISTORIES / f"{name}.json").read_text())
+    history = WorkflowHistory.from_json(order_workflow_id(name), (HISTORIES / f"{name}.json").read_text())
     result = await Replayer(workflows=[OrderWorkflow, RestockWorkflow]).replay_workflow(
         history, raise_on_replay_failure=True
     )
     assert result.replay_failure is None
 
 
-@workflow.defn(name="Order", sandboxed=False)
+async def test_a_recorded_return_replays() -> None:
+    """Approved, received (restocked and damaged), refunded by credit note, closed."""
+    history = WorkflowHistory.from_json("return-returned", (HISTORIES / "returned.json").read_text())
+    result = await Replayer(workflows=[ReturnWorkflow]).replay_workflow(history, raise_on_replay_failure=True)
+    assert result.replay_failure is None
+
+
+@workflow.defn(name=WorkflowType.ORDER, sandboxed=False)
 class ReorderedOrderWorkflow(OrderWorkflow):
     """Today's workflow with one change that orders in flight would trip over: a timer before the first step."""
 
@@ -49,9 +59,9 @@ class ReorderedOrderWorkflow(OrderWorkflow):
         return await super().run(new)
 
 
-@pytest.mark.parametrize("name", ["happy_path", "split", "delivered", "lean/happy_path", "lean/split"])
+@pytest.mark.parametrize("name", ["happy_path", "split", "delivered", "lean/happy_path", "lean/split", "edited"])
 async def test_the_gate_catches_a_non_deterministic_change(name: str) -> None:
-    history = WorkflowHistory.from_json(f"order-{name}", (HISTORIES / f"{name}.json").read_text())
+    history = WorkflowHistory.from_json(order_workflow_id(name), (HISTORIES / f"{name}.json").read_text())
     result = await Replayer(workflows=[ReorderedOrderWorkflow, RestockWorkflow]).replay_workflow(
         history, raise_on_replay_failure=False
     )

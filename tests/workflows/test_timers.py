@@ -7,6 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.testing import WorkflowEnvironment
 
 from config import WarehouseMode
+from domain.contract import Update
 from domain.exceptions import Action, ExceptionKind
 from domain.orders import OrderStatus, Priority
 from domain.steps import ControlRequest, HoldRequest, OrderView, PickConfirmation, ResolveException
@@ -161,9 +162,9 @@ async def test_an_approval_not_given_in_time_opens_approval_overdue(
         # Retry means: keep waiting for the approver; approving then clears it and the order goes on.
         exception_id = view.open_exceptions[0].exception_id
         retry = ResolveException(exception_id, Action.RETRY, "fay")
-        await handle.execute_update("resolve_exception", retry, result_type=OrderView)
+        await handle.execute_update(Update.RESOLVE_EXCEPTION, retry, result_type=OrderView)
         assert (await view_of(handle)).status is OrderStatus.AWAITING_APPROVAL
-        await handle.execute_update("approve", ControlRequest("gus", "ok"), result_type=OrderView)
+        await handle.execute_update(Update.APPROVE, ControlRequest("gus", "ok"), result_type=OrderView)
         result = await handle.result()
     assert result.status is OrderStatus.COMPLETED
     assert [t.actor for t in result.timeline if t.event == "approved"] == ["gus"]

@@ -15,22 +15,34 @@ with workflow.unsafe.imports_passed_through():
     from activities.orders import OrderActivities
     from domain.contract import Signal, WorkflowType, restock_workflow_id
     from domain.exceptions import Blocker, ExceptionKind
+    from domain.order_changes import OrderChanges
     from domain.order_controls import OrderControls
+    from domain.order_edits import EditOrder
     from domain.order_state import OrderState
     from domain.orders import OrderStatus, Priority, Step
     from domain.steps import (
         CancelOrder,
         CancelRequest,
         ConfirmOrder,
+        Fulfilment,
         OrderView,
         ProjectOrder,
+        ReleaseRemainder,
         ReserveStock,
         Restock,
         describe_missing,
     )
 
 from workflows.order.attention import Attention
-from workflows.order.commands import PROJECTION_RETRY, STEP_RETRY, Cancelled, Commands, within
+from workflows.order.commands import (
+    PROJECTION_RETRY,
+    PROJECTION_TIMEOUT,
+    STEP_RETRY,
+    Cancelled,
+    Commands,
+    refusals_answered,
+    within,
+)
 from workflows.order.fulfilment import Fulfilling
 
 
@@ -94,9 +106,11 @@ class Flow:
                 )
         return None
 
-    async def allocate(self) -> Blocker | None:
-        """Plan and reserve what is still unallocated; each planned shipment starts its own fulfilment."""
+    async def allocate(self, replacing: list[Fulfilment] | None = None) -> Blocker | None:
+        """Plan and reserve what is still unallocated; each planned shipment starts its own fulfilment.
+        `replacing`: parts an edit dropped, released in the same transaction."""
         state, commands = self._state, self._commands
+        replacing = replacing or []
         state.allocation_attempts += 1
         async with commands.writes:
             result = await commands.execute(
@@ -115,6 +129,8 @@ class Flow:
                     route=state.policy.route,
                     route_only=state.policy.route_only,
                     optional=[line.sku for line in state.lines if line.gift and not line.gift_required],
+                    replaces=[f.allocation.allocation_id for f in replacing],
+                    replaces_pick_lists=[f.pick_list.pick_list_id for f in replacing if f.pick_list is not None],
                 ),
                 start_to_close_timeout=timedelta(seconds=30),
                 retry_policy=STEP_RETRY,
@@ -130,16 +146,20 @@ class Flow:
     async def await_stock(self) -> Blocker | None:
         """Backordered: wait for a receipt (or a person), then try again; past the window, ask a person."""
         state = self._state
+        if not state.waiting:  # the remainder was cancelled while a person looked at the shortage
+            return None
         if not state.allocate_now and not state.restocks:
             assert state.waiting_since is not None
             deadline = state.waiting_since + timedelta(seconds=state.policy.backorder_window_s)
             self._commands.show(Step.ALLOCATE, f"backordered: waiting for {describe_missing(state.waiting)}")
             arrived = await within(
                 deadline - workflow.now(),
-                lambda: bool(state.restocks) or state.allocate_now or state.cancel is not None,
+                lambda: bool(state.restocks) or state.allocate_now or state.cancel is not None or not state.waiting,
             )
             if state.cancel is not None:
                 raise Cancelled
+            if not state.waiting:  # the remainder was cancelled: nothing left to wait for
+                return None
             if not arrived:
                 window = timedelta(seconds=state.policy.backorder_window_s)
                 return Blocker(
@@ -163,14 +183,75 @@ class Flow:
                 )
 
     async def fulfilled(self) -> None:
-        """Wait for every fulfilment; the first that failed (a cancel unwinding it) is raised."""
-        for outcome in await asyncio.gather(*self._tasks, return_exceptions=True):
-            if isinstance(outcome, BaseException):
-                raise outcome
+        """Wait for every fulfilment, those an edit adds meanwhile too; the first that failed (a cancel
+        unwinding it) is raised."""
+        waited = 0
+        while waited < len(self._tasks):
+            tasks, waited = self._tasks[waited:], len(self._tasks)
+            for outcome in await asyncio.gather(*tasks, return_exceptions=True):
+                if isinstance(outcome, BaseException):
+                    raise outcome
+
+    def all_fulfilled(self) -> bool:
+        return all(task.done() for task in self._tasks)
 
     async def stopped(self) -> None:
         """Wait for every fulfilment to stop at its checkpoint."""
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        waited = 0
+        while waited < len(self._tasks):
+            tasks, waited = self._tasks[waited:], len(self._tasks)
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def edit(self, req: EditOrder) -> OrderView:
+        """Apply an edit: the read model gets the new lines; parts it replaces are dropped and what the
+        edited lines need is reserved again in one transaction with their release."""
+        state, commands = self._state, self._commands
+        changes = OrderChanges(state)
+        async with commands.writes:
+            with refusals_answered():  # again: a pick may have been confirmed while this waited its turn
+                edited = changes.edit(workflow.now(), req)
+            commands.publish()
+            plan = edited.plan
+            projection = ProjectOrder(
+                state.order_id,
+                state.status(),
+                edited.entries,
+                edited.closed,
+                at_risk=state.at_risk,
+                seq=state.next_seq(),
+                lines=plan.lines,
+                priority=plan.priority,
+            )
+            if edited.reallocate and not state.waiting:  # nothing to reserve: only give back
+                dropped = plan.dropped
+                await commands.execute(
+                    OrderActivities.release_remainder,
+                    ReleaseRemainder(
+                        state.order_id,
+                        [f.allocation.allocation_id for f in dropped],
+                        [f.pick_list.pick_list_id for f in dropped if f.pick_list is not None],
+                        f"order edited: {req.reason}".rstrip(": "),
+                        projection,
+                    ),
+                    start_to_close_timeout=timedelta(seconds=30),
+                    retry_policy=PROJECTION_RETRY,
+                )
+            else:
+                await commands.execute(
+                    OrderActivities.project_order,
+                    projection,
+                    start_to_close_timeout=PROJECTION_TIMEOUT,
+                    retry_policy=PROJECTION_RETRY,
+                )
+        if state.editing:
+            try:
+                await self.allocate(replacing=plan.dropped)
+            finally:
+                state.editing = False
+        skus = sorted({line.sku for line in plan.to_release})
+        if skus:
+            await self._wake_waiting(f"edit-{state.order_id}-{len(state.timeline)}", skus)
+        return state.view()
 
     async def await_cancel(self, req: CancelRequest) -> OrderView:
         state = self._state
@@ -179,6 +260,51 @@ class Flow:
             lambda: state.progress is OrderStatus.CANCELLED and not self._commands.writes.locked()
         )
         return state.view()
+
+    async def cancel_remainder(self, req: CancelRequest) -> OrderView:
+        """Drop what has not shipped of a partly shipped order: its pick lists close, its stock goes back
+        (waking orders that wait for it), and the order completes with what shipped."""
+        state, commands = self._state, self._commands
+        changes = OrderChanges(state)
+        async with commands.writes:
+            with refusals_answered():  # again: a pick may have been confirmed while this waited its turn
+                changes.check_cancel_remainder(req)
+            done = changes.cancel_remainder(workflow.now(), req)
+            commands.publish()
+            fulfilments = done.remainder.fulfilments
+            await commands.execute(
+                OrderActivities.release_remainder,
+                ReleaseRemainder(
+                    state.order_id,
+                    [f.allocation.allocation_id for f in fulfilments],
+                    [f.pick_list.pick_list_id for f in fulfilments if f.pick_list is not None],
+                    req.reason,
+                    ProjectOrder(
+                        state.order_id,
+                        state.status(),
+                        done.entries,
+                        done.closed,
+                        at_risk=state.at_risk,
+                        seq=state.next_seq(),
+                    ),
+                ),
+                start_to_close_timeout=timedelta(seconds=30),
+                retry_policy=PROJECTION_RETRY,
+            )
+        skus = sorted({line.sku for f in fulfilments for line in f.allocation.lines})
+        if skus:
+            await self._wake_waiting(f"remainder-{state.order_id}", skus)
+        return state.view()
+
+    async def _wake_waiting(self, source: str, skus: list[str]) -> None:
+        """Stock given back may be what other orders wait for: wake them as a receipt would."""
+        await workflow.start_child_workflow(
+            WorkflowType.RESTOCK.value,
+            Restock(source, "", skus),
+            id=restock_workflow_id(source),
+            parent_close_policy=ParentClosePolicy.ABANDON,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+        )
 
     async def compensate(self) -> None:
         """Undo in reverse: the pick list, then the reservation; close what is open."""
@@ -201,12 +327,4 @@ class Flow:
         workflow.set_current_details(f"**Cancelled** · {state.cancel.reason}")
         released = state.released_skus()
         if released:
-            # Stock given back may be what other orders wait for: wake them as a receipt would.
-            source = f"release-{state.order_id}"
-            await workflow.start_child_workflow(
-                WorkflowType.RESTOCK.value,
-                Restock(source, "", released),
-                id=restock_workflow_id(source),
-                parent_close_policy=ParentClosePolicy.ABANDON,
-                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-            )
+            await self._wake_waiting(f"release-{state.order_id}", released)

@@ -32,13 +32,19 @@ class Fulfilling:
     async def fulfil(self, fulfilment: Fulfilment) -> None:
         """One planned shipment: its own pick list, parcel and invoice."""
         await self._attention.step(Step.PICK, lambda: self._pick(fulfilment))
+        if fulfilment.cancelled:  # cancelled with the order's remainder before it was picked
+            return
         await self._attention.step(Step.SHIP, lambda: self._ship(fulfilment))
         await self._attention.step(Step.INVOICE, lambda: self._issue_invoice(fulfilment))
 
     async def _pick(self, fulfilment: Fulfilment) -> Blocker | None:
         state, commands = self._state, self._commands
+        if fulfilment.cancelled:
+            return None
         if fulfilment.pick_list is None:
             async with commands.writes:
+                if fulfilment.cancelled:  # the remainder was cancelled while this waited its turn
+                    return None
                 fulfilment.pick_list = await commands.execute(
                     WarehouseActivities.create_pick_list,
                     CreatePickList(
@@ -61,7 +67,7 @@ class Fulfilling:
             return pick_list_id in state.pick_confirmations
 
         def picked_or_cancelled() -> bool:
-            return picked() or state.cancel is not None
+            return picked() or state.cancel is not None or fulfilment.cancelled
 
         if state.policy.local_steps and pick_list.auto_confirm_after_seconds != 0 and not picked():
             commands.publish(resting=True)  # the order waits for the warehouse: findable as `picking`
@@ -69,13 +75,15 @@ class Fulfilling:
             # The built-in warehouse in auto mode confirms by itself once the delay has passed.
             if pick_list.auto_confirm_after_seconds > 0:
                 await within(timedelta(seconds=pick_list.auto_confirm_after_seconds), picked_or_cancelled)
-            if state.cancel is None:
+            if state.cancel is None and not fulfilment.cancelled:
                 state.pick_confirmations.setdefault(pick_list_id, PickConfirmation(pick_list_id, "warehouse:auto"))
         elif not await within(timedelta(seconds=state.policy.pick_sla_s), picked_or_cancelled):
             sla = timedelta(seconds=state.policy.pick_sla_s)
             return Blocker(ExceptionKind.PICK_OVERDUE, f"{pick_list_id} not confirmed within {sla}", clears=picked)
         if state.cancel is not None:
             raise Cancelled
+        if fulfilment.cancelled:
+            return None
         state.picked(workflow.now(), fulfilment, pick_list_id)
         return None
 

@@ -17,7 +17,9 @@ with workflow.unsafe.imports_passed_through():
     from domain.contract import Query, Signal, Update, WorkflowType
     from domain.deliveries import ShipmentReport
     from domain.exceptions import Action
+    from domain.order_changes import OrderChanges
     from domain.order_controls import OrderControls
+    from domain.order_edits import EditOrder
     from domain.order_reports import CarrierReports
     from domain.order_state import OrderState
     from domain.orders import Step
@@ -64,9 +66,14 @@ class OrderWorkflow:
             await self._attention.step(Step.APPROVE, flow.await_approval)
             state.to_allocate()
             await self._attention.step(Step.ALLOCATE, flow.allocate)
-            while state.waiting:
-                await self._attention.step(Step.ALLOCATE, flow.await_stock)
-            await flow.fulfilled()
+            while True:
+                while state.waiting and not state.editing:
+                    await self._attention.step(Step.ALLOCATE, flow.await_stock)
+                await flow.fulfilled()
+                # An edit reserves what it needs itself; it may leave new parts to fulfil or stock to wait for.
+                await workflow.wait_condition(lambda: not state.editing)
+                if not state.waiting and flow.all_fulfilled():
+                    break
             skipped = state.completed(workflow.now())
             if skipped is not None:  # invoicing was skipped
                 await self._commands.project([skipped])
@@ -176,6 +183,24 @@ class OrderWorkflow:
     def _validate_cancel(self, req: CancelRequest) -> None:
         with refusals_answered():
             self._controls.check_cancel(req)
+
+    @workflow.update(name=Update.CANCEL_REMAINDER.value)
+    async def cancel_remainder(self, req: CancelRequest) -> OrderView:
+        return await self._flow.cancel_remainder(req)
+
+    @cancel_remainder.validator
+    def _validate_cancel_remainder(self, req: CancelRequest) -> None:
+        with refusals_answered():
+            OrderChanges(self._state).check_cancel_remainder(req)
+
+    @workflow.update(name=Update.EDIT_ORDER.value)
+    async def edit_order(self, req: EditOrder) -> OrderView:
+        return await self._flow.edit(req)
+
+    @edit_order.validator
+    def _validate_edit_order(self, req: EditOrder) -> None:
+        with refusals_answered():
+            OrderChanges(self._state).check_edit(req)
 
     @workflow.update(name=Update.HOLD.value)
     async def hold(self, req: HoldRequest) -> OrderView:

@@ -1,8 +1,8 @@
 """per-order KPI facts (order_kpi_facts) and their hourly rollup (kpi_rollup), maintained by the
 projection, backfilled here; people's timeline entries by time (a partial index)
 
-Revision ID: 0015_kpi_facts
-Revises: 0014_kpis
+Revision ID: 0016_kpi_facts
+Revises: 0015_returns
 Create Date: 2026-12-07 02:50:00
 """
 
@@ -13,8 +13,8 @@ from alembic import op
 
 from store import kpi_facts
 
-revision: str = "0015_kpi_facts"
-down_revision: str | None = "0014_kpis"
+revision: str = "0016_kpi_facts"
+down_revision: str | None = "0015_returns"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,0 +1,81 @@
+"""Returns: record what the return's workflow decides, restock what came back through the ledger, and
+refund it with a credit note against the order's invoices."""
+
+from dataclasses import dataclass
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from domain.contract import ErrorType
+from domain.returns import RefundRefused, ReturnView, credit_lines
+from domain.steps import StockLine
+from store import inventory, returns
+from store.tables import OrderRow
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class RestockReturn:
+    view: ReturnView  # as it is once received
+    warehouse: str
+    report_id: str
+    restock: list[StockLine]
+
+
+@dataclass(frozen=True)
+class RefundReturn:
+    return_id: str
+    order_id: str
+    currency: str
+    lines: list[StockLine]  # the units to refund
+
+
+@dataclass(frozen=True)
+class Refunded:
+    credit_note: str
+    amount: int
+
+
+class ReturnActivities:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+
+    @activity.defn(name="record_return")
+    async def record_return(self, view: ReturnView) -> None:
+        async with self._sessions.begin() as s:
+            await returns.write(s, view)
+
+    @activity.defn(name="restock_return")
+    async def restock_return(self, req: RestockReturn) -> None:
+        """Restocked units go back on hand: a receipt in the ledger whose reason names the return and whose
+        reference is "{return_id}:{report_id}", so one report restocks once."""
+        reference = f"{req.view.return_id}:{req.report_id}"
+        async with self._sessions.begin() as s:
+            if req.restock:
+                await inventory.receive(
+                    s, req.warehouse, req.restock, reference, reason=f"returned ({req.view.return_id})"
+                )
+            await returns.write(s, req.view)
+        log.info("return received", return_id=req.view.return_id, restocked=len(req.restock))
+
+    @activity.defn(name="refund_return")
+    async def refund_return(self, req: RefundReturn) -> Refunded:
+        """Credit the returned units at the prices they were invoiced at. Refused (not retried) when that
+        would credit more than the order's invoices billed less earlier credit notes."""
+        async with self._sessions.begin() as s:
+            existing = await returns.credit_note_of(s, req.return_id)
+            if existing is not None:
+                return Refunded(existing.number, existing.amount)
+            await s.get(OrderRow, req.order_id, with_for_update=True)  # one refund of an order at a time
+            try:
+                lines = credit_lines(
+                    req.lines, await returns.billed(s, req.order_id), await returns.credited(s, req.order_id)
+                )
+            except RefundRefused as refused:
+                raise ApplicationError(str(refused), type=ErrorType.REFUND_REFUSED.value, non_retryable=True) from None
+            note = await returns.issue_credit_note(s, req.return_id, req.order_id, req.currency, lines)
+        log.info("credit note issued", return_id=req.return_id, credit_note=note.number, amount=note.amount)
+        return Refunded(note.number, note.amount)

@@ -1,0 +1,154 @@
+"""The order read model (written by the workflow's projection) and the records of its fulfilment."""
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from store.tables.base import TS, Base
+
+PEOPLE_ONLY = "actor LIKE 'key:%'"  # timeline entries by a person (domain.kpis.PERSON_PREFIX)
+
+
+class OrderRow(Base):
+    __tablename__ = "orders"
+    __table_args__ = (
+        UniqueConstraint("channel", "external_id"),
+        Index("ix_orders_status_created", "status", "created_at"),
+        Index("ix_orders_created", "created_at", "order_id"),
+        Index("ix_orders_customer", "customer_id"),
+    )
+    order_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    channel: Mapped[str] = mapped_column(String(32))
+    external_id: Mapped[str] = mapped_column(String(64))
+    customer_id: Mapped[str] = mapped_column(String(64))
+    customer_name: Mapped[str] = mapped_column(String(200))
+    customer_email: Mapped[str] = mapped_column(String(254))
+    ship_to: Mapped[dict[str, Any]] = mapped_column(JSON)
+    currency: Mapped[str] = mapped_column(String(3))
+    total: Mapped[int] = mapped_column(BigInteger)
+    priority: Mapped[str] = mapped_column(String(16))
+    ship_by: Mapped[datetime | None] = mapped_column(TS, nullable=True)
+    status: Mapped[str] = mapped_column(String(32))
+    # The workflow numbers its writes; a status only replaces one with a lower number.
+    status_seq: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    at_risk: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(TS)
+    updated_at: Mapped[datetime] = mapped_column(TS)
+
+
+class OrderLineRow(Base):
+    __tablename__ = "order_lines"
+    order_id: Mapped[str] = mapped_column(ForeignKey("orders.order_id"), primary_key=True)
+    line_no: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sku: Mapped[str] = mapped_column(String(64))
+    quantity: Mapped[int] = mapped_column(Integer)
+    unit_price: Mapped[int] = mapped_column(BigInteger)
+    gift: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")  # added by a business rule
+
+
+class OrderEvent(Base):
+    """Append-only timeline; (order_id, key) makes each projected event land once."""
+
+    __tablename__ = "order_events"
+    __table_args__ = (
+        UniqueConstraint("order_id", "key"),
+        Index("ix_order_events_occurred", "occurred_at", "status"),
+        # People's actions by time (GET /v1/kpis): a query names PEOPLE_ONLY literally so the index applies.
+        Index(
+            "ix_order_events_people",
+            "occurred_at",
+            "actor",
+            "order_id",
+            sqlite_where=text(PEOPLE_ONLY),
+            postgresql_where=text(PEOPLE_ONLY),
+        ),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    order_id: Mapped[str] = mapped_column(ForeignKey("orders.order_id"), index=True)
+    key: Mapped[str] = mapped_column(String(100))
+    status: Mapped[str] = mapped_column(String(32))
+    event: Mapped[str] = mapped_column(String(64))
+    detail: Mapped[str] = mapped_column(Text, default="")
+    actor: Mapped[str] = mapped_column(String(100), default="system")
+    occurred_at: Mapped[datetime] = mapped_column(TS)
+
+
+class OrderExceptionRow(Base):
+    __tablename__ = "order_exceptions"
+    __table_args__ = (
+        Index("ix_order_exceptions_open", "resolved_at", "raised_at"),
+        Index("ix_order_exceptions_raised", "raised_at"),
+    )
+    exception_id: Mapped[str] = mapped_column(String(120), primary_key=True)
+    order_id: Mapped[str] = mapped_column(ForeignKey("orders.order_id"), index=True)
+    kind: Mapped[str] = mapped_column(String(32), index=True)
+    step: Mapped[str] = mapped_column(String(16))
+    message: Mapped[str] = mapped_column(Text)
+    blocking: Mapped[bool] = mapped_column(Boolean, default=True, server_default="1")
+    escalation_level: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    allowed_actions: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
+    raised_at: Mapped[datetime] = mapped_column(TS)
+    resolved_at: Mapped[datetime | None] = mapped_column(TS, nullable=True)
+    resolution: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    resolved_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    note: Mapped[str] = mapped_column(Text, default="", server_default="")
+
+
+class AlertRow(Base):
+    """An alert is an event: the webhooks and message bus deliver these once they exist."""
+
+    __tablename__ = "alerts"
+    __table_args__ = (Index("ix_alerts_raised", "raised_at"),)
+    alert_id: Mapped[str] = mapped_column(String(160), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32), index=True)
+    order_id: Mapped[str] = mapped_column(ForeignKey("orders.order_id"), index=True)
+    exception_id: Mapped[str | None] = mapped_column(String(120), nullable=True)
+    level: Mapped[int] = mapped_column(Integer, default=0)
+    message: Mapped[str] = mapped_column(Text)
+    raised_at: Mapped[datetime] = mapped_column(TS)
+    acknowledged_at: Mapped[datetime | None] = mapped_column(TS, nullable=True)
+    acknowledged_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
+
+
+class PickList(Base):
+    __tablename__ = "pick_lists"
+    pick_list_id: Mapped[str] = mapped_column(String(120), primary_key=True)
+    order_id: Mapped[str] = mapped_column(ForeignKey("orders.order_id"), index=True)
+    warehouse: Mapped[str] = mapped_column(String(32))
+    lines: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    state: Mapped[str] = mapped_column(String(16))  # open | confirmed | cancelled
+    created_at: Mapped[datetime] = mapped_column(TS)
+    confirmed_at: Mapped[datetime | None] = mapped_column(TS, nullable=True)
+    confirmed_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
+
+
+class Shipment(Base):
+    __tablename__ = "shipments"
+    __table_args__ = (Index("ix_shipments_carrier", "carrier", "order_id"),)
+    shipment_id: Mapped[str] = mapped_column(String(120), primary_key=True)
+    order_id: Mapped[str] = mapped_column(ForeignKey("orders.order_id"), index=True)
+    pick_list_id: Mapped[str] = mapped_column(ForeignKey("pick_lists.pick_list_id"), unique=True)
+    carrier: Mapped[str] = mapped_column(String(64))
+    tracking_number: Mapped[str] = mapped_column(String(64), unique=True)
+    shipped_at: Mapped[datetime] = mapped_column(TS)
+    # Reported by the carrier (partner callbacks); written once, the first report wins.
+    handed_over_at: Mapped[datetime | None] = mapped_column(TS, nullable=True)
+    delivered_at: Mapped[datetime | None] = mapped_column(TS, nullable=True)
+    received_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+
+
+class Invoice(Base):
+    __tablename__ = "invoices"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    # Business key: one invoice per shipment, "{allocation_id}:invoice".
+    key: Mapped[str] = mapped_column(String(150), unique=True)
+    number: Mapped[str | None] = mapped_column(String(32), unique=True, nullable=True)
+    order_id: Mapped[str] = mapped_column(ForeignKey("orders.order_id"), index=True)
+    amount: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    lines: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON, nullable=True)
+    shipment_id: Mapped[str | None] = mapped_column(String(120), nullable=True)
+    issued_at: Mapped[datetime] = mapped_column(TS)
