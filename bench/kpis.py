@@ -3,8 +3,7 @@
     python -m bench.kpis --database-url sqlite+aiosqlite:////tmp/kpis.db --orders 100000
     python -m bench.kpis --database-url postgresql+asyncpg://postgres@127.0.0.1:5432/kpis_bench --orders 100000
 
-The database is created and migrated if needed (a database seeded before migration 0016_kpi_facts gets
-its KPI facts from that migration's backfill); seeding is skipped when it already holds the orders.
+The database is created and migrated if needed; seeding is skipped when it already holds the orders.
 The orders are what the projection writes for real ones (rows, lines, timeline, reservations, pick
 lists, shipments, exceptions, alerts), with a mix of outcomes: most ship on time untouched, some are
 touched by people, some meet errors, some are late, some still open.
@@ -26,7 +25,7 @@ from api.app import create_app
 from config import Settings
 from domain.access import Role
 from domain.kpis import percentile
-from store import catalog, keys, kpi_facts, migrate
+from store import catalog, keys, migrate
 from store.db import create_engine, create_sessions
 from store.tables import (
     AlertRow,
@@ -248,8 +247,6 @@ async def seed(sessions: async_sessionmaker[AsyncSession], orders: int, end: dat
             for name, model in TABLES:
                 if batch[name]:
                     await s.execute(insert(_table(model)), batch[name])
-            # What the projection does in its transaction: the orders' KPI facts follow their rows.
-            await kpi_facts.refresh(s, [row["order_id"] for row in batch["orders"]])
         if (first // BATCH) % 10 == 0:
             print(f"  {first + BATCH} orders seeded ({time.perf_counter() - began:.0f} s)", flush=True)
     print(f"seeded {orders - have} orders in {time.perf_counter() - began:.0f} s")

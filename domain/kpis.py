@@ -6,8 +6,9 @@ the nearest-rank one (the smallest value with at least q % of the values at or b
 always a value that occurred.
 """
 
+import math
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
@@ -29,19 +30,6 @@ PERSON_PREFIX = "key:"
 EARLY_WARNING_HOURS = 48
 # Windows up to this long get an hourly series; longer ones a daily one.
 HOURLY_UP_TO = timedelta(hours=48)
-
-
-# The touch reasons and error kinds as bits of one integer each: how the per-order KPI facts store them.
-TOUCH_BITS: tuple[str, ...] = tuple(sorted(set(TOUCH_REASONS.values())))
-ERROR_BITS: tuple[str, ...] = tuple(sorted(ERROR_KINDS | {SYSTEM_CANCELLED}))
-
-
-def mask_of(names: Iterable[str], bits: Sequence[str]) -> int:
-    return sum(1 << bits.index(name) for name in set(names))
-
-
-def names_of(mask: int, bits: Sequence[str]) -> frozenset[str]:
-    return frozenset(name for i, name in enumerate(bits) if mask & (1 << i))
 
 
 def is_person(actor: str | None) -> bool:
@@ -168,16 +156,13 @@ class Kpis:
     throughput: Throughput
 
 
-def rank(q: int, count: int) -> int:
-    """The nearest rank (1-based) of the q-th percentile among `count` values: ceil(q/100 * count), at least 1."""
-    return max(1, (q * count + 99) // 100)
-
-
-def percentile(values: Sequence[float], q: int) -> float | None:
+def percentile(values: Sequence[float], q: float) -> float | None:
     """Nearest rank: None for no values."""
     if not values:
         return None
-    return sorted(values)[rank(q, len(values)) - 1]
+    ordered = sorted(values)
+    rank = max(1, math.ceil(q / 100 * len(ordered)))
+    return ordered[rank - 1]
 
 
 def percentiles(values: Sequence[float]) -> Percentiles:
@@ -188,7 +173,7 @@ def hours(delta: timedelta) -> float:
     return delta.total_seconds() / 3600
 
 
-def rate(numerator: int, denominator: int, breakdown: dict[str, int] | None = None) -> Rate:
+def _rate(numerator: int, denominator: int, breakdown: dict[str, int] | None = None) -> Rate:
     return Rate(numerator, denominator, numerator / denominator if denominator else None, breakdown or {})
 
 
@@ -208,16 +193,16 @@ def _breakdown(sets: Iterable[frozenset[str]]) -> dict[str, int]:
 
 def manual_intervention(orders: Sequence[OrderFacts]) -> Rate:
     touched = [o for o in orders if o.touches]
-    return rate(len(touched), len(orders), _breakdown(o.touches for o in touched))
+    return _rate(len(touched), len(orders), _breakdown(o.touches for o in touched))
 
 
 def touchless(orders: Sequence[OrderFacts]) -> Rate:
-    return rate(sum(1 for o in orders if not o.touches), len(orders))
+    return _rate(sum(1 for o in orders if not o.touches), len(orders))
 
 
 def error_rate(orders: Sequence[OrderFacts]) -> Rate:
     failed = [o for o in orders if o.errors]
-    return rate(len(failed), len(orders), _breakdown(o.errors for o in failed))
+    return _rate(len(failed), len(orders), _breakdown(o.errors for o in failed))
 
 
 def _late(order: OrderFacts, now: datetime) -> bool | None:
@@ -243,10 +228,6 @@ def on_time_ship(orders: Iterable[OrderFacts], now: datetime) -> OnTime:
             late += 1
         else:
             on_time += 1
-    return on_time_of(on_time, late, pending)
-
-
-def on_time_of(on_time: int, late: int, pending: int) -> OnTime:
     decided = on_time + late
     return OnTime(on_time, late, pending, on_time / decided if decided else None)
 
@@ -254,7 +235,7 @@ def on_time_of(on_time: int, late: int, pending: int) -> OnTime:
 def fill_rate(orders: Iterable[OrderFacts]) -> Rate:
     allocated = [o for o in orders if o.units_first_allocation is not None]
     first = sum(o.units_first_allocation or 0 for o in allocated)
-    return rate(first, sum(o.units_ordered for o in allocated))
+    return _rate(first, sum(o.units_ordered for o in allocated))
 
 
 def early_warning(orders: Iterable[OrderFacts], now: datetime) -> EarlyWarning:
@@ -305,11 +286,6 @@ def throughput(completions: Iterable[datetime], actions: Iterable[Action]) -> Th
     for action in actions:
         if is_person(action.actor):
             people[action.at.astimezone(UTC).date()].add(action.actor)
-    return throughput_by_day(completed, people)
-
-
-def throughput_by_day(completed: Mapping[date, int], people: Mapping[date, set[str]]) -> Throughput:
-    """The same from the completions per UTC day and the people who acted each day."""
     staffed = [day for day in completed if people.get(day)]
     person_days = sum(len(people[day]) for day in staffed)
     counted = sum(completed[day] for day in staffed)

@@ -1,54 +1,46 @@
-"""The KPIs of a window, aggregated in SQL from the per-order facts (store/kpi_facts.py).
+"""The facts the KPIs are computed from (domain/kpis.py), read out of the read model.
 
-The orders of a window are those received in it ([start, end)); exceptions count by when they were
-raised, completions and people's actions by when they happened. A warehouse filter keeps the orders
-with stock reserved in that warehouse; a carrier filter those with a shipment by that carrier.
-
-The formulas are domain/kpis.py's: SQL only counts, sums and finds the value at a nearest rank that
-domain.kpis.rank names; every ratio, percentile rank and the throughput are computed by the domain.
+The orders of a window are those received in it ([start, end)); their shipments, timeline, exceptions,
+reservations and alerts are read whenever they happened. Exceptions count by when they were raised,
+completions and people's actions by when they happened. A warehouse filter keeps the orders with stock
+reserved in that warehouse; a carrier filter those with a shipment by that carrier.
 """
 
-from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections import defaultdict
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Integer, Select, case, cast, extract, func, literal, select, text, union_all
+from sqlalchemy import Select, exists, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from domain.kpis import (
-    EARLY_WARNING_HOURS,
-    ERROR_BITS,
+    ERROR_KINDS,
     PERSON_PREFIX,
-    TOUCH_BITS,
-    CycleTime,
-    EarlyWarning,
-    ExceptionResponse,
-    Kpis,
-    Percentiles,
-    Point,
-    bucket_size,
-    buckets,
-    hours,
+    TOUCH_REASONS,
+    Action,
+    ExceptionFacts,
+    Facts,
+    OrderFacts,
+    error_kind_of_cancel,
     is_person,
-    on_time_of,
-    rank,
-    rate,
-    throughput_by_day,
+    touch_reason,
 )
-from store.kpi_facts import EPOCH, FACTS, epoch_hour, received_counters
 from store.tables import (
-    KPI_ROLLUP,
-    PEOPLE_ONLY,
-    ROLLUP_COUNTERS,
     AlertRow,
     OrderEvent,
     OrderExceptionRow,
+    OrderLineRow,
     OrderRow,
     Reservation,
     Shipment,
 )
+
+FIRST_ALLOCATION_KEY = "allocation:1"  # the timeline key of an order's first allocation attempt
+SLA_AT_RISK = "sla_at_risk"
+COMPLETED = "completed"
+SHIPPED_STATUSES = ("shipped", "completed", "delivered")
 
 
 @dataclass(frozen=True)
@@ -60,318 +52,215 @@ class KpiFilter:
     carrier: str | None = None
 
 
-def _order_conditions(f: KpiFilter, order_id: Any, channel: Any) -> list[Any]:
+def _order_conditions(f: KpiFilter) -> list[Any]:
     conditions: list[Any] = []
     if f.channel:
-        conditions.append(channel == f.channel)
+        conditions.append(OrderRow.channel == f.channel)
     if f.warehouse:
-        conditions.append(order_id.in_(select(Reservation.order_id).where(Reservation.warehouse == f.warehouse)))
+        conditions.append(
+            OrderRow.order_id.in_(select(Reservation.order_id).where(Reservation.warehouse == f.warehouse))
+        )
     if f.carrier:
-        conditions.append(order_id.in_(select(Shipment.order_id).where(Shipment.carrier == f.carrier)))
+        conditions.append(OrderRow.order_id.in_(select(Shipment.order_id).where(Shipment.carrier == f.carrier)))
     return conditions
 
 
-def _fact_conditions(f: KpiFilter) -> list[Any]:
-    return _order_conditions(f, FACTS.c.order_id, FACTS.c.channel)
+def _cohort(f: KpiFilter) -> Select[str]:
+    return select(OrderRow.order_id).where(
+        OrderRow.created_at >= f.start, OrderRow.created_at < f.end, *_order_conditions(f)
+    )
 
 
-def _window_hours(f: KpiFilter) -> tuple[int, int]:
-    """The whole hours inside the window, [first, last): the rollup's part of it."""
-    first = epoch_hour(f.start) + (0 if f.start == _hour_start(epoch_hour(f.start)) else 1)
-    return first, max(first, epoch_hour(f.end))
-
-
-async def _hourly(session: AsyncSession, f: KpiFilter, per: int) -> dict[int, Counter[str]]:
-    """Per bucket (epoch hour // per): the counts of the orders received in it (within the window) and `completed`, the
-    orders that completed in it. The rollup answers for whole hours; the parts of an hour at the window's
-    edges, and a warehouse or carrier filter (an order can have several), are counted from the facts rows."""
-    hourly: dict[int, Counter[str]] = defaultdict(Counter)
-    if f.warehouse or f.carrier:
-        edges = [(f.start, f.end)]
-    else:
-        first, last = _window_hours(f)
-        edges = [(f.start, _hour_start(first)), (_hour_start(last), f.end)] if first < last else [(f.start, f.end)]
-        key = (KPI_ROLLUP.c.hour // per).label("key")
-        statement = (
-            select(key, *(func.sum(KPI_ROLLUP.c[name]) for name in ROLLUP_COUNTERS))
-            .where(KPI_ROLLUP.c.hour >= first, KPI_ROLLUP.c.hour < last)
-            .group_by(key)
+async def facts(session: AsyncSession, f: KpiFilter) -> Facts:
+    cohort = _cohort(f).scalar_subquery()
+    orders = (
+        await session.execute(
+            select(OrderRow.order_id, OrderRow.channel, OrderRow.created_at, OrderRow.ship_by, OrderRow.status).where(
+                OrderRow.order_id.in_(cohort)
+            )
         )
-        if f.channel:
-            statement = statement.where(KPI_ROLLUP.c.channel == f.channel)
-        for hour, *counts in await session.execute(statement):
-            hourly[int(hour)].update({name: int(n) for name, n in zip(ROLLUP_COUNTERS, counts, strict=True) if n})
-    c = FACTS.c
-    for low, high in edges:
-        if low >= high:
-            continue
-        for row in await session.execute(
-            select(FACTS).where(c.received_at >= low, c.received_at < high, *_fact_conditions(f))
-        ):
-            hourly[row.received_hour // per].update(received_counters(row._asdict()))
-        for (hour,) in await session.execute(
-            select(c.completed_hour).where(c.completed_at >= low, c.completed_at < high, *_fact_conditions(f))
-        ):
-            hourly[int(hour) // per]["completed"] += 1
-    return hourly
-
-
-async def _open(session: AsyncSession, f: KpiFilter, now: datetime, per: int) -> dict[int, Counter[str]]:
-    """Per bucket received (epoch hour // per): the unshipped, uncancelled orders with a promise, late (ship_by passed)
-    or pending, and the late ones warned EARLY_WARNING_HOURS ahead."""
-    c = FACTS.c
-    late = c.ship_by < now
-    key = (c.received_hour // per).label("key")
-    statement = (
+    ).all()
+    shipped: dict[str, tuple[datetime | None, datetime | None]] = {}
+    for row in await session.execute(
         select(
-            key,
-            func.sum(case((late, 1), else_=0)),
-            func.sum(case((late, 0), else_=1)),
-            func.sum(case((late & (c.warning_lead_hours >= EARLY_WARNING_HOURS), 1), else_=0)),
+            Shipment.order_id,
+            func.max(Shipment.shipped_at),
+            func.max(Shipment.delivered_at),
+            func.count(),
+            func.count(Shipment.delivered_at),
         )
-        .where(
-            c.shipped_at.is_(None),
-            c.received_at >= f.start,
-            c.received_at < f.end,
-            c.status != "cancelled",
-            c.ship_by.is_not(None),
-            *_fact_conditions(f),
-        )
-        .group_by(key)
-    )
-    return {
-        int(hour): Counter(late_open=int(n_late), pending=int(n_pending), late_open_warned=int(n_warned))
-        for hour, n_late, n_pending, n_warned in await session.execute(statement)
-    }
-
-
-Wanted = tuple[str, Any, int, int, list[Any]]  # tag, column, rank, count of the non-null values, conditions
-
-
-async def _nth(session: AsyncSession, wanted: list[Wanted]) -> dict[str, float]:
-    """{tag: the value at a 1-based rank among `count` values}: each by walking the column's index
-    (ix_order_kpi_facts_shipped, _delivered, _lead, _hour) from the nearer end, in one statement."""
-    if not wanted:
-        return {}
-    parts = [
-        select(literal(tag).label("tag"), column.label("v"))
-        .where(column.is_not(None), *conditions)
-        .order_by(column if n - 1 <= count - n else column.desc())
-        .limit(1)
-        .offset(min(n - 1, count - n))
-        .subquery()
-        for tag, column, n, count, conditions in wanted
-    ]
-    union = union_all(*(select(part.c.tag, part.c.v) for part in parts))
-    return {tag: float(v) for tag, v in await session.execute(union)}
-
-
-async def report(session: AsyncSession, f: KpiFilter, now: datetime) -> tuple[Kpis, list[Point]]:
-    """The KPIs of the window and its series (hourly for windows up to 48 h, else daily)."""
-    starts = buckets(f.start, f.end)
-    per = 24 if bucket_size(f.start, f.end) == timedelta(days=1) else 1
-    first = epoch_hour(starts[0]) // per
-    hourly = await _hourly(session, f, per)
-    for hour, counts in (await _open(session, f, now, per)).items():
-        hourly[hour].update(counts)
-    total: Counter[str] = Counter()
-    by_bucket: dict[int, Counter[str]] = defaultdict(Counter)
-    for hour, counts in hourly.items():
-        total.update(counts)
-        by_bucket[hour - first].update(counts)
-
-    c = FACTS.c
-    # The walks must follow a value index. SQLite would take received_at's own index instead unless the
-    # column is wrapped; PostgreSQL, wrapped, misjudges the share of rows and sorts.
-    sqlite = session.get_bind().dialect.name == "sqlite"
-    received_at = func.coalesce(c.received_at, c.received_at) if sqlite else c.received_at
-    in_window = [received_at >= f.start, received_at < f.end, *_fact_conditions(f)]
-    wanted: list[Wanted] = []
-    for name, column, quantiles in (
-        ("shipped", c.shipped_hours, (50, 90)),
-        ("delivered", c.delivered_hours, (50, 90)),
-        ("warned", c.warning_lead_hours, (50,)),
+        .where(Shipment.order_id.in_(cohort))
+        .group_by(Shipment.order_id)
     ):
-        if total[name]:
-            wanted += [(f"{name}:{q}", column, rank(q, total[name]), total[name], in_window) for q in quantiles]
-    if total["warned"]:
-        wanted.append(("warned:min", c.warning_lead_hours, 1, total["warned"], in_window))
-    for i, counts in by_bucket.items():
-        if counts["shipped"] and 0 <= i < len(starts):
-            hours = [c.received_hour >= (first + i) * per, c.received_hour < (first + i + 1) * per]
-            wanted.append(
-                (
-                    f"bucket:{i}",
-                    c.shipped_hours,
-                    rank(50, counts["shipped"]),
-                    counts["shipped"],
-                    hours + in_window,
-                )
-            )
-    nth = await _nth(session, wanted)
+        order_id, last_shipped, last_delivered, shipments, delivered = row
+        complete = last_delivered is not None and delivered == shipments
+        shipped[order_id] = (_maybe_utc(last_shipped), _maybe_utc(last_delivered) if complete else None)
 
-    def pct(name: str) -> Percentiles:
-        return Percentiles(total[name], nth.get(f"{name}:50"), nth.get(f"{name}:90"))
+    touches: dict[str, set[str]] = defaultdict(set)
+    errors: dict[str, set[str]] = defaultdict(set)
+    first_allocation: dict[str, str] = {}
+    events = sorted({*TOUCH_REASONS, "allocated", "backordered"})
+    for order_id, key, event, actor in await session.execute(
+        select(OrderEvent.order_id, OrderEvent.key, OrderEvent.event, OrderEvent.actor).where(
+            OrderEvent.order_id.in_(cohort), OrderEvent.event.in_(events)
+        )
+    ):
+        if key == FIRST_ALLOCATION_KEY:
+            first_allocation[order_id] = event
+        if (reason := touch_reason(event, actor)) is not None:
+            touches[order_id].add(reason)
+        if event == "cancelled" and (kind := error_kind_of_cancel(actor)) is not None:
+            errors[order_id].add(kind)
+    for order_id, kind in await session.execute(
+        select(OrderExceptionRow.order_id, OrderExceptionRow.kind)
+        .where(OrderExceptionRow.order_id.in_(cohort), OrderExceptionRow.kind.in_(sorted(ERROR_KINDS)))
+        .distinct()
+    ):
+        errors[order_id].add(kind)
 
-    completed_days: Counter[date] = Counter()
-    for hour, counts in hourly.items():
-        if counts["completed"]:
-            completed_days[_hour_start(hour * per).date()] += counts["completed"]
-    people_hours = await _people(session, f, per)
-    people_days: dict[date, set[str]] = defaultdict(set)
-    people_buckets: dict[int, set[str]] = defaultdict(set)
-    for hour, actor in people_hours:
-        people_days[_hour_start(hour * per).date()].add(actor)
-        people_buckets[hour - first].add(actor)
-
-    n = total["orders"]
-    late = total["late_shipped"] + total["late_open"]
-    warned_late = total["late_shipped_warned"] + total["late_open_warned"]
-    kpis = Kpis(
-        orders=n,
-        cycle_time=CycleTime(pct("shipped"), pct("delivered")),
-        manual_intervention=rate(total["touched"], n, _breakdown(total, "touch_", TOUCH_BITS)),
-        touchless=rate(n - total["touched"], n),
-        errors=rate(total["errored"], n, _breakdown(total, "error_", ERROR_BITS)),
-        on_time_ship=on_time_of(total["on_time"], late, total["pending"]),
-        fill_rate=rate(total["first_units"], total["allocated_units"]),
-        early_warning=EarlyWarning(
-            warned=total["warned"],
-            lead_p50=nth.get("warned:50"),
-            lead_min=nth.get("warned:min"),
-            breaches=late,
-            breaches_warned_48h=warned_late,
-            share_warned_48h=warned_late / late if late else None,
-        ),
-        exception_response=await _exception_response(session, f),
-        throughput=throughput_by_day(completed_days, people_days),
+    units = await _by_order(
+        session,
+        select(OrderLineRow.order_id, func.sum(OrderLineRow.quantity))
+        .where(OrderLineRow.order_id.in_(cohort))
+        .group_by(OrderLineRow.order_id),
     )
-    points = []
-    for i, start in enumerate(starts):
-        counts = by_bucket.get(i, Counter())
-        points.append(
-            Point(
-                start=start,
-                orders=counts["orders"],
-                shipped_p50_hours=nth.get(f"bucket:{i}"),
-                manual_intervention_rate=rate(counts["touched"], counts["orders"]).rate,
-                error_rate=rate(counts["errored"], counts["orders"]).rate,
-                on_time_ship_rate=on_time_of(counts["on_time"], counts["late_shipped"] + counts["late_open"], 0).rate,
-                completed=counts["completed"],
-                people=len(people_buckets.get(i, ())),
+    # One reserve call writes all of an attempt's reservations with one timestamp: the earliest is the first.
+    earliest = (
+        select(Reservation.order_id, func.min(Reservation.created_at).label("at"))
+        .where(Reservation.order_id.in_(cohort))
+        .group_by(Reservation.order_id)
+        .subquery()
+    )
+    first_units = await _by_order(
+        session,
+        select(Reservation.order_id, func.sum(Reservation.quantity))
+        .join(earliest, (earliest.c.order_id == Reservation.order_id) & (earliest.c.at == Reservation.created_at))
+        .group_by(Reservation.order_id),
+    )
+    # Reservations are consumed as their parcel ships: an order needing attention after it shipped
+    # everything (a failed delivery) is still fully shipped.
+    consumed = await _by_order(
+        session,
+        select(Reservation.order_id, func.sum(Reservation.quantity))
+        .where(Reservation.order_id.in_(cohort), Reservation.state == "consumed")
+        .group_by(Reservation.order_id),
+    )
+    warnings = await _by_order(
+        session,
+        select(AlertRow.order_id, func.min(AlertRow.raised_at))
+        .where(AlertRow.order_id.in_(cohort), AlertRow.kind == SLA_AT_RISK)
+        .group_by(AlertRow.order_id),
+    )
+
+    order_facts = []
+    for order_id, channel, received_at, ship_by, status in orders:
+        shipped_at, delivered_at = shipped.get(order_id, (None, None))
+        allocation = first_allocation.get(order_id)
+        ordered = int(units.get(order_id) or 0)
+        fully_shipped = status in SHIPPED_STATUSES or (ordered > 0 and int(consumed.get(order_id) or 0) >= ordered)
+        order_facts.append(
+            OrderFacts(
+                order_id=order_id,
+                channel=channel,
+                received_at=_utc(received_at),
+                status=status,
+                ship_by=_utc(ship_by) if ship_by else None,
+                shipped_at=shipped_at if fully_shipped else None,
+                delivered_at=delivered_at if status == "delivered" else None,
+                touches=frozenset(touches.get(order_id, ())),
+                errors=frozenset(errors.get(order_id, ())),
+                units_ordered=ordered,
+                units_first_allocation=(
+                    None
+                    if allocation is None
+                    else int(first_units.get(order_id) or 0)
+                    if allocation == "allocated"
+                    else 0
+                ),
+                first_warning_at=_utc(warnings[order_id]) if order_id in warnings else None,
             )
         )
-    return kpis, points
-
-
-def _breakdown(total: Counter[str], prefix: str, names: Sequence[str]) -> dict[str, int]:
-    return {name: total[prefix + name] for name in sorted(names) if total[prefix + name]}
-
-
-async def _people(session: AsyncSession, f: KpiFilter, per: int) -> list[tuple[int, str]]:
-    """(epoch hour // per, person) for every person who acted on an order in the window."""
-    assert PERSON_PREFIX == "key:"  # PEOPLE_ONLY is written out so the partial index applies
-    hour = (_epoch_hour(session, OrderEvent.occurred_at) // per).label("hour")
-    statement: Select[Any] = select(hour, OrderEvent.actor).where(
-        OrderEvent.occurred_at >= f.start, OrderEvent.occurred_at < f.end, text(f"order_events.{PEOPLE_ONLY}")
+    return Facts(
+        orders=order_facts,
+        exceptions=await _exceptions(session, f),
+        completions=await _completions(session, f),
+        actions=await _actions(session, f),
     )
-    if conditions := _order_conditions(f, OrderEvent.order_id, OrderRow.channel):
-        statement = statement.join(OrderRow, OrderRow.order_id == OrderEvent.order_id).where(*conditions)
-    rows = await session.execute(statement.group_by(hour, OrderEvent.actor))
-    return [(int(h), actor) for h, actor in rows if is_person(actor)]
 
 
-def _epoch_hour(session: AsyncSession, column: Any) -> Any:
-    if session.get_bind().dialect.name == "sqlite":
-        return cast(func.strftime("%s", column), Integer) // 3600
-    return cast(func.floor(extract("epoch", column) / 3600), Integer)
+async def _by_order(session: AsyncSession, statement: Select[str, Any]) -> dict[str, Any]:
+    # Not dict(result): a Result has keys() (its column names), so dict() would index it by them.
+    return {row[0]: row[1] for row in await session.execute(statement)}
 
 
-def _hour_start(hour: int) -> datetime:
-    return EPOCH + timedelta(hours=hour)
-
-
-def _span(session: AsyncSession, start: Any, end: Any) -> Any:
-    """Something that orders like end - start (only for ordering: the hours come from domain.kpis.hours)."""
-    if session.get_bind().dialect.name == "sqlite":
-        return func.julianday(end) - func.julianday(start)
-    return end - start
-
-
-async def _exception_response(session: AsyncSession, f: KpiFilter) -> dict[str, ExceptionResponse]:
-    """Per kind, the exceptions raised in the window (domain.kpis.exception_response, counted in SQL):
-    the first human action is an acknowledgement of one of its alerts or a resolution, by a person."""
-    x = OrderExceptionRow
+async def _exceptions(session: AsyncSession, f: KpiFilter) -> list[ExceptionFacts]:
     acknowledged = (
         select(AlertRow.exception_id, func.min(AlertRow.acknowledged_at).label("at"))
         .where(AlertRow.exception_id.is_not(None), AlertRow.acknowledged_by.startswith(PERSON_PREFIX))
         .group_by(AlertRow.exception_id)
         .subquery()
     )
-    by_person = case((x.resolved_by.startswith(PERSON_PREFIX), x.resolved_at), else_=None)
-    ack = acknowledged.c.at
-    statement = (
+    rows = await session.execute(
         select(
-            x.kind,
-            x.raised_at,
-            x.resolved_at,
-            case((ack.is_(None), by_person), (by_person.is_(None), ack), (ack < by_person, ack), else_=by_person).label(
-                "acted_at"
-            ),
+            OrderExceptionRow.kind,
+            OrderExceptionRow.raised_at,
+            OrderExceptionRow.resolved_at,
+            OrderExceptionRow.resolved_by,
+            acknowledged.c.at,
         )
-        .outerjoin(acknowledged, acknowledged.c.exception_id == x.exception_id)
-        .where(x.raised_at >= f.start, x.raised_at < f.end)
+        .join(OrderRow, OrderRow.order_id == OrderExceptionRow.order_id)
+        .outerjoin(acknowledged, acknowledged.c.exception_id == OrderExceptionRow.exception_id)
+        .where(OrderExceptionRow.raised_at >= f.start, OrderExceptionRow.raised_at < f.end, *_order_conditions(f))
     )
-    if conditions := _order_conditions(f, x.order_id, OrderRow.channel):
-        statement = statement.join(OrderRow, OrderRow.order_id == x.order_id).where(*conditions)
-    listed = statement.subquery()
-    counts = {
-        kind: (int(n), int(resolved), int(acted))
-        for kind, n, resolved, acted in await session.execute(
-            select(
-                listed.c.kind, func.count(), func.count(listed.c.resolved_at), func.count(listed.c.acted_at)
-            ).group_by(listed.c.kind)
-        )
-    }
-    # Both rankings in one statement over the exceptions read once (a CTE used twice is materialized).
-    facts = statement.cte("exception_facts")
-    parts = []
-    for name, end, index in (("acted", facts.c.acted_at, 2), ("resolved", facts.c.resolved_at, 1)):
-        ranks = {rank(q, known[index]) for known in counts.values() if known[index] for q in (50, 90)}
-        ordered = (
-            select(
-                literal(name).label("name"),
-                facts.c.kind,
-                facts.c.raised_at,
-                end.label("end"),
-                func.row_number()
-                .over(partition_by=facts.c.kind, order_by=_span(session, facts.c.raised_at, end))
-                .label("rn"),
+    result = []
+    for kind, raised_at, resolved_at, resolved_by, acknowledged_at in rows:
+        human = [_utc(t) for t in (acknowledged_at, resolved_at if is_person(resolved_by) else None) if t]
+        result.append(
+            ExceptionFacts(
+                kind=kind,
+                raised_at=_utc(raised_at),
+                first_human_action_at=min(human) if human else None,
+                resolved_at=_utc(resolved_at) if resolved_at else None,
             )
-            .where(end.is_not(None))
-            .subquery()
         )
-        if ranks:
-            parts.append(select(ordered).where(ordered.c.rn.in_(sorted(ranks))))
-    spans: dict[str, dict[tuple[str, int], float]] = {"acted": {}, "resolved": {}}
-    if parts:
-        for name, kind, raised, ended, rn in await session.execute(union_all(*parts)):
-            spans[name][(kind, int(rn))] = hours(_utc(ended) - _utc(raised))
+    return result
 
-    def pct(name: str, kind: str, count: int) -> Percentiles:
-        values = spans[name]
-        return Percentiles(count, *(values.get((kind, rank(q, count))) if count else None for q in (50, 90)))
 
-    return {
-        kind: ExceptionResponse(
-            count=n,
-            open=n - resolved,
-            to_first_action=pct("acted", kind, acted),
-            to_resolution=pct("resolved", kind, resolved),
+def _events_in_window(f: KpiFilter, *conditions: Any) -> Select[str, datetime, str]:
+    return (
+        select(OrderEvent.order_id, OrderEvent.occurred_at, OrderEvent.actor)
+        .join(OrderRow, OrderRow.order_id == OrderEvent.order_id)
+        .where(OrderEvent.occurred_at >= f.start, OrderEvent.occurred_at < f.end, *conditions, *_order_conditions(f))
+    )
+
+
+async def _completions(session: AsyncSession, f: KpiFilter) -> list[datetime]:
+    """When orders first reached `completed` (the timeline entry that brought the status), in the window:
+    a `completed` entry in the window with none before it for the same order."""
+    earlier = aliased(OrderEvent)
+    rows = await session.execute(
+        _events_in_window(f, OrderEvent.status == COMPLETED).where(
+            ~exists().where(
+                earlier.order_id == OrderEvent.order_id,
+                earlier.status == COMPLETED,
+                earlier.occurred_at < OrderEvent.occurred_at,
+            )
         )
-        for kind, (n, resolved, acted) in sorted(counts.items())
-    }
+    )
+    first: dict[str, datetime] = {}
+    for order_id, at, _ in rows:
+        first[order_id] = min(_utc(at), first.get(order_id, _utc(at)))
+    return list(first.values())
+
+
+async def _actions(session: AsyncSession, f: KpiFilter) -> list[Action]:
+    rows = await session.execute(_events_in_window(f, OrderEvent.actor.startswith(PERSON_PREFIX)))
+    return [Action(_utc(at), actor) for _, at, actor in rows]
 
 
 def _utc(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+
+
+def _maybe_utc(value: datetime | None) -> datetime | None:
+    return _utc(value) if value is not None else None

@@ -14,7 +14,7 @@ from domain.events import events_of
 from domain.exceptions import OrderException
 from domain.orders import Order, OrderLine, OrderStatus
 from domain.steps import ProjectOrder
-from store import events, kpi_facts
+from store import events
 from store.sql import insert_ignore, past_cursor, utcnow
 from store.tables import AlertRow, OrderEvent, OrderExceptionRow, OrderLineRow, OrderRow
 
@@ -127,8 +127,6 @@ async def project(session: AsyncSession, change: ProjectOrder, status_recorded: 
         )
     # The outbox: business events commit with the change that caused them, or not at all.
     await events.record(session, events_of(change, utcnow()))
-    # The KPI facts follow the order in the same transaction (callers write shipments and reservations first).
-    await kpi_facts.refresh(session, [change.order_id])
 
 
 async def _set_status(session: AsyncSession, change: ProjectOrder) -> bool:

@@ -11,7 +11,7 @@ from api.deps import SessionsDep
 from api.problems import Problem, ProblemError
 from domain.access import Role
 from domain.kpi_definitions import DEFINITIONS, Definition
-from domain.kpis import Kpis, Point, bucket_size
+from domain.kpis import Kpis, Point, bucket_size, compute, series
 from domain.orders import CHANNEL_PATTERN, InvalidField
 from store import kpis
 from store.db import READ_ONLY
@@ -76,12 +76,12 @@ async def get_kpis(
     start, end = window_of(start, end, now)
     async with sessions() as session:
         await session.connection(execution_options=READ_ONLY)
-        figures, points = await kpis.report(session, kpis.KpiFilter(start, end, channel, warehouse, carrier), now)
+        facts = await kpis.facts(session, kpis.KpiFilter(start, end, channel, warehouse, carrier))
     bucket = "hour" if bucket_size(start, end) == timedelta(hours=1) else "day"
     return KpiReport(
         window=Window(start=start, end=end, channel=channel, warehouse=warehouse, carrier=carrier, bucket=bucket),
-        kpis=figures,
-        series=points,
+        kpis=compute(facts, now),
+        series=series(facts, start, end, now),
     )
 
 

@@ -7,9 +7,7 @@ from store.tables.catalog import Backorder, Product, Receipt, Reservation, Stock
 from store.tables.events import EventRow, WebhookDeliveryRow, WebhookSubscription
 from store.tables.foresight import DemandDay, ForecastRow, InboundLineRow, InboundRow, ProjectionRow, StockAlertRow
 from store.tables.imports import ImportOrderRow, ImportRow
-from store.tables.kpis import KPI_ROLLUP, ROLLUP_COUNTERS, KpiFactRow
 from store.tables.orders import (
-    PEOPLE_ONLY,
     AlertRow,
     Invoice,
     OrderEvent,
@@ -24,9 +22,6 @@ from store.tables.returns import CreditNote, ReturnRow
 from store.tables.rules import RuleFiringRow, RuleRow, RuleVersionRow
 
 __all__ = [
-    "KPI_ROLLUP",
-    "PEOPLE_ONLY",
-    "ROLLUP_COUNTERS",
     "AlertRow",
     "ApiKey",
     "AuditEntry",
@@ -44,7 +39,6 @@ __all__ = [
     "InboundLineRow",
     "InboundRow",
     "Invoice",
-    "KpiFactRow",
     "OrderEvent",
     "OrderExceptionRow",
     "OrderLineRow",

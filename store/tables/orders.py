@@ -3,12 +3,10 @@
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
+from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from store.tables.base import TS, Base
-
-PEOPLE_ONLY = "actor LIKE 'key:%'"  # timeline entries by a person (domain.kpis.PERSON_PREFIX)
 
 
 class OrderRow(Base):
@@ -53,19 +51,7 @@ class OrderEvent(Base):
     """Append-only timeline; (order_id, key) makes each projected event land once."""
 
     __tablename__ = "order_events"
-    __table_args__ = (
-        UniqueConstraint("order_id", "key"),
-        Index("ix_order_events_occurred", "occurred_at", "status"),
-        # People's actions by time (GET /v1/kpis): a query names PEOPLE_ONLY literally so the index applies.
-        Index(
-            "ix_order_events_people",
-            "occurred_at",
-            "actor",
-            "order_id",
-            sqlite_where=text(PEOPLE_ONLY),
-            postgresql_where=text(PEOPLE_ONLY),
-        ),
-    )
+    __table_args__ = (UniqueConstraint("order_id", "key"), Index("ix_order_events_occurred", "occurred_at", "status"))
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     order_id: Mapped[str] = mapped_column(ForeignKey("orders.order_id"), index=True)
     key: Mapped[str] = mapped_column(String(100))
