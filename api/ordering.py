@@ -1,6 +1,7 @@
 """Submitting orders, reading them and acting on them, through the gateway to their workflows."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -10,7 +11,8 @@ from api.caches import ActiveProducts
 from api.problems import ProblemError, invalid
 from config import Settings
 from domain.contract import Update
-from domain.orders import Order, OrderStatus, invalid_skus, validate
+from domain.orders import InvalidField, Order, OrderStatus, invalid_skus, validate
+from domain.policy import NewOrder
 from domain.steps import OrderView
 from gateway import orders as gateway
 from gateway.errors import OrderNotFound, Refused, Unavailable
@@ -29,6 +31,16 @@ class Accepted:
     order_id: str
     status: OrderStatus
     existing: bool
+
+
+@dataclass(frozen=True)
+class Looked:
+    """What the submit path reads before it starts an order (see `submit`)."""
+
+    recorded: tuple[str, str] | None  # (fingerprint, status) of the order submitted before under this ID
+    known: dict[str, Product] = field(default_factory=dict)
+    invalid_fields: list[InvalidField] = field(default_factory=list)
+    new: NewOrder | None = None  # the order and policy as settings and the business rules make them
 
 
 def conflict(order_id: str) -> ProblemError:
@@ -52,31 +64,37 @@ async def submit(
     active = active_products.known_active(skus)
     unsure = [sku for sku in skus if sku not in active]
 
-    async def look_up() -> tuple[tuple[str, str] | None, dict[str, Product]]:
+    async def look_up() -> Looked:
+        """In one session: the resubmission check, the catalogue's word on SKUs not cached as active, and,
+        for a new order that validates, what the business rules make of it."""
         async with short_work.sessions() as s:
             await s.connection(execution_options=READ_ONLY)
             recorded = await orders.submitted(s, order.order_id)
-            if recorded is not None or not unsure:
-                return recorded, {}
-            return None, await catalog.products_by_sku(s, unsure)
+            if recorded is not None:
+                return Looked(recorded)
+            known = await catalog.products_by_sku(s, unsure) if unsure else {}
+            active_by_sku = dict.fromkeys(active, True) | {sku: p.active for sku, p in known.items()}
+            # A product believed active (ActiveProducts) is checked again by the order's confirm step.
+            invalid_fields = validate(order) + invalid_skus(order, active_by_sku)
+            if invalid_fields:
+                return Looked(None, known, invalid_fields)
+            new = await rules_engine.new_order(s, active_rules, settings, order, datetime.now(UTC))
+            return Looked(None, known, new=new)
 
-    recorded, known = await short_work.run(look_up)
-    if recorded is not None:
+    looked = await short_work.run(look_up)
+    if looked.recorded is not None:
         # Also covers workflows already removed by the namespace's retention.
         # Only here: a new order is fingerprinted once, by gateway.start.
-        fingerprint, status = recorded
+        fingerprint, status = looked.recorded
         if fingerprint != order.fingerprint():
             raise conflict(order.order_id)
         return Accepted(order.order_id, OrderStatus(status), existing=True)
-    active_products.put_many(sku for sku, p in known.items() if p.active)  # not the remembered: TTL, not sliding
-    active_by_sku = dict.fromkeys(active, True) | {sku: p.active for sku, p in known.items()}
-    # A product believed active (ActiveProducts) is checked again by the order's confirm step.
-    invalid_fields = validate(order) + invalid_skus(order, active_by_sku)
-    if invalid_fields:
-        raise invalid(invalid_fields)
-
-    new = await short_work.run(rules_engine.decide_submitted, short_work.sessions, active_rules, settings, order)
-    started = await gateway.start(temporal, settings, order, new=new)
+    # Not the remembered: TTL, not sliding.
+    active_products.put_many(sku for sku, p in looked.known.items() if p.active)
+    if looked.invalid_fields:
+        raise invalid(looked.invalid_fields)
+    assert looked.new is not None
+    started = await gateway.start(temporal, settings, order, new=looked.new)
     if started.outcome is Outcome.CONFLICT:
         raise conflict(order.order_id)
     return Accepted(order.order_id, started.status, existing=started.outcome is Outcome.EXISTING)

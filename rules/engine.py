@@ -9,12 +9,12 @@ import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import cel
 import structlog
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from config import Settings
 from domain.money import format_minor
@@ -23,7 +23,6 @@ from domain.policy import NewOrder
 from domain.rules import Decision, RuleVersion, apply, decide, running_order
 from rules.conditions import Condition, compile_condition, context_for
 from store import rules as rule_store
-from store.db import READ_ONLY
 
 log = structlog.get_logger(__name__)
 
@@ -195,12 +194,3 @@ async def new_order(
         return new
     decision = await evaluate(session, ruleset, order, received_at)
     return apply(new, decision, received_at, (settings.sla_rush_hours, settings.sla_standard_hours))
-
-
-async def decide_submitted(
-    sessions: async_sessionmaker[AsyncSession], active_rules: ActiveRules, settings: Settings, order: Order
-) -> NewOrder:
-    """`new_order` for the submit path, which runs it as short work (store/db.py)."""
-    async with sessions() as s:
-        await s.connection(execution_options=READ_ONLY)
-        return await new_order(s, active_rules, settings, order, datetime.now(UTC))
