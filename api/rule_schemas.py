@@ -7,7 +7,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstrai
 from pydantic_core import PydanticCustomError
 
 from api.order_schemas import SubmitOrder
-from api.schemas import Sku, Strict, Text, clean_text
+from api.schemas import Sku, Strict, Text, unstorable
 from domain.orders import Priority
 from domain.policy import RuleFiring
 from domain.rules import (
@@ -44,7 +44,7 @@ class ActionBody(BaseModel):
     def _storable_text(cls, value: Any) -> Any:
         if isinstance(value, dict):
             for field, text in value.items():
-                if isinstance(text, str) and (problem := clean_text(text)):
+                if problem := unstorable(text):
                     raise PydanticCustomError(
                         "storable_text", "{field}: {problem}", {"field": field, "problem": problem}
                     )

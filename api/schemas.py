@@ -38,6 +38,16 @@ def clean_text(value: str) -> str | None:
     return None
 
 
+def unstorable(value: Any) -> str | None:
+    """`clean_text` for a value and every string in it, list items included. (A mapping is left to the
+    model it is validated as.)"""
+    if isinstance(value, str):
+        return clean_text(value)
+    if isinstance(value, list | tuple):
+        return next((problem for item in value if (problem := unstorable(item))), None)
+    return None
+
+
 class Strict(BaseModel):
     """A request body: unknown fields are refused (no mass assignment), and so is text we cannot store."""
 
@@ -46,7 +56,7 @@ class Strict(BaseModel):
     @field_validator("*", mode="before")
     @classmethod
     def _storable_text(cls, value: Any) -> Any:
-        if isinstance(value, str) and (problem := clean_text(value)):
+        if problem := unstorable(value):
             raise ValueError(problem)
         return value
 

@@ -249,6 +249,11 @@ async def test_bad_rules_are_refused_with_the_field_and_position(stack_factory: 
                 "then[0].warehouses[0]",
                 "no warehouse NOWHERE",
             ),
+            (
+                {"when": "true", "then": [{"type": "route", "warehouses": ["WH\u0000A"]}]},
+                "then[0].route",
+                "warehouses: must not contain NUL characters",
+            ),
         ]
         before = (await stack.http.get("/v1/rules", params={"limit": 200})).json()["items"]
         for body, field, message in cases:
