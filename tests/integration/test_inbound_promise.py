@@ -2,7 +2,7 @@
 soon as the inbound is known to come after its ship-by, cleared when the inbound moves back in time
 (docs/foresight.md#backordered-orders-and-their-inbound)."""
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from config import WarehouseMode
@@ -54,23 +54,26 @@ async def test_a_backordered_order_is_warned_when_its_inbound_comes_after_ship_b
         assert in_time.isoformat() in outlook[-1]["detail"]
 
 
-async def test_inbound_too_small_for_the_order_warns_of_no_date(stack_factory: StackFactory, sqlite_url: str) -> None:
-    """An inbound that covers only part of what the order waits for says nothing about when the order can
-    ship: no date, no warning; a second inbound that makes up the rest is the date that counts."""
+async def test_an_order_backordered_after_the_inbound_was_announced_is_warned_as_it_starts_waiting(
+    stack_factory: StackFactory, sqlite_url: str
+) -> None:
+    """The inbound that counts is the one by which enough has come: a small one before ship-by does not
+    make the order's date, a larger one after it does, and the order is warned as soon as it waits."""
     async with stack_factory(sqlite_url, mode=WarehouseMode.AUTO) as stack:
         sku = unique("MUG")
         await stock_up(stack.sessions, {sku: 0})
-        order_id = (await stack.http.post("/v1/orders", json=order_body({sku: 6}))).json()["order_id"]
-        view = await stack.wait_for_status(order_id, "backordered")
-        ship_by = datetime.fromisoformat(view["ship_by"])
-        soon = (ship_by - timedelta(days=1)).replace(microsecond=0)
-        late = (ship_by + timedelta(days=3)).replace(microsecond=0)
+        now = datetime.now(UTC)
+        soon = (now + timedelta(days=1)).replace(microsecond=0)
+        late = (now + timedelta(days=10)).replace(microsecond=0)  # a standard order's promise is 72 h
         for at, quantity in ((soon, 2), (late, 10)):
             body = {"reference": unique("ASN"), "warehouse": "MAIN", "expected_at": at.isoformat()}
             made = await stack.http.post("/v1/inbound", json={**body, "lines": [{"sku": sku, "quantity": quantity}]})
             assert made.status_code == 201, made.text
+        order_id = (await stack.http.post("/v1/orders", json=order_body({sku: 6}))).json()["order_id"]
+        await stack.wait_for_status(order_id, "backordered")
         view = await stack.until(order_id, open_warnings)
         [warning] = open_warnings(view)
         assert late.isoformat() in warning["message"] and soon.isoformat() not in warning["message"]
+        assert view["status"] == "backordered"
         [expected] = view["expected_inbound"]
-        assert datetime.fromisoformat(expected["expected_at"]) == late
+        assert datetime.fromisoformat(expected["expected_at"]) == late and expected["quantity"] == 10
