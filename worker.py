@@ -54,6 +54,7 @@ from store import crypto
 from store.db import Database, ShortWork
 from workflows.forecast import ForecastWorkflow
 from workflows.importing import ImportBatchWorkflow
+from workflows.inbound_notice import InboundNoticeWorkflow
 from workflows.order import OrderWorkflow
 from workflows.restock import RestockWorkflow
 from workflows.retention import RetentionWorkflow
@@ -70,6 +71,7 @@ WORKFLOWS: Sequence[type] = (
     RetentionWorkflow,
     ForecastWorkflow,
     ReturnWorkflow,
+    InboundNoticeWorkflow,
 )
 
 
@@ -112,6 +114,7 @@ def build_activities(settings: Settings, sessions: async_sessionmaker[AsyncSessi
         returns.refund_return,
         inventory.reserve_stock,
         inventory.waiting_orders,
+        inventory.expected_inbound,
         warehouse.create_pick_list,
         carrier.book_shipment,
         billing.issue_invoice,

@@ -5,6 +5,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
 from domain.allocation import FulfilmentPolicy, plan
+from domain.inbound_eta import ExpectedInbound, InboundFor
 from domain.orders import OrderStatus, TimelineEntry
 from domain.steps import (
     Allocation,
@@ -17,6 +18,7 @@ from domain.steps import (
     describe_missing,
 )
 from store import fulfilment, inventory, orders
+from store import inbound as inbound_store
 from store.inventory import Hold
 from store.sql import utcnow
 
@@ -84,6 +86,15 @@ class InventoryActivities:
         """Orders backordered on any of these SKUs, rush first, then oldest."""
         async with self._sessions() as s:
             return await inventory.waiting_for(s, req.skus)
+
+    @activity.defn(name="expected_inbound")
+    async def expected_inbound(self, req: InboundFor) -> list[ExpectedInbound]:
+        """Open inbound still to come for these SKUs, soonest first (a backordered order's outlook)."""
+        async with self._sessions() as s:
+            found = await inbound_store.expected_for(s, req.skus)
+        return [
+            ExpectedInbound(e.inbound_id, e.reference, e.warehouse, e.sku, e.outstanding, e.expected_at) for e in found
+        ]
 
     async def _already_reserved(self, s: AsyncSession, req: ReserveStock) -> StockReserved:
         # Everything from this attempt on, however many shipments that earlier run planned.

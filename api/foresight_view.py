@@ -1,30 +1,34 @@
-"""What a backordered order can expect: the soonest open inbound of each SKU it waits for."""
+"""What a backordered order can expect: for each SKU it waits for, the inbound by which enough of it is
+due (domain/inbound_eta.py, the rule the order's workflow warns by)."""
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.foresight_schemas import ExpectedInboundOut
 from api.order_schemas import OrderOut
+from domain.inbound_eta import ExpectedInbound, arrivals
+from domain.steps import StockLine
 from store import inbound as inbound_store
 
 
 async def with_expected_inbound(session: AsyncSession, out: OrderOut) -> OrderOut:
     if not out.backordered:
         return out
-    expected: dict[str, ExpectedInboundOut] = {}
-    for e in await inbound_store.expected_for(session, [line.sku for line in out.backordered]):
-        expected.setdefault(
-            e.sku,
-            ExpectedInboundOut(
-                sku=e.sku,
-                inbound_id=e.inbound_id,
-                reference=e.reference,
-                warehouse=e.warehouse,
-                quantity=e.outstanding,
-                expected_at=e.expected_at,
-                after_promise=out.ship_by is not None and e.expected_at > out.ship_by,
-            ),
-        )
+    waiting = [StockLine(line.sku, line.quantity) for line in out.backordered]
+    expected = [
+        ExpectedInbound(e.inbound_id, e.reference, e.warehouse, e.sku, e.outstanding, e.expected_at)
+        for e in await inbound_store.expected_for(session, [line.sku for line in waiting])
+    ]
     out.expected_inbound = [
-        expected[line.sku].model_dump(mode="json") for line in out.backordered if line.sku in expected
+        ExpectedInboundOut(
+            sku=a.sku,
+            inbound_id=a.inbound.inbound_id,
+            reference=a.inbound.reference,
+            warehouse=a.inbound.warehouse,
+            quantity=a.inbound.outstanding,
+            expected_at=a.inbound.expected_at,
+            after_promise=a.after(out.ship_by),
+        ).model_dump(mode="json")
+        for a in arrivals(waiting, expected)
+        if a.inbound is not None
     ]
     return out

@@ -181,7 +181,11 @@ class OrderOut(BaseModel):
     fulfilments: list[FulfilmentOut] = []
     backordered: list[StockLineOut] = []
     expected_inbound: list[dict[str, Any]] = Field(
-        [], description="for backordered SKUs: the soonest open inbound, and whether it comes after ship_by"
+        [],
+        description=(
+            "for each backordered SKU: the open inbound by which enough of it is due (soonest first, "
+            "quantities added up), and whether it comes after ship_by; a SKU no inbound covers is left out"
+        ),
     )
     exceptions: list[ExceptionOut] = []
     timeline: list[TimelineOut] = []

@@ -19,12 +19,14 @@ class WorkflowType(StrEnum):
     RETENTION = "Retention"
     FORECAST = "Forecast"
     RETURN = "Return"
+    INBOUND_NOTICE = "InboundNotice"
 
 
 class Signal(StrEnum):
     CONFIRM_PICK = "confirm_pick"  # Order: the warehouse picked a pick list
     STOCK_ARRIVED = "stock_arrived"  # Order: a receipt brought what it waits for
     ALLOCATION_ATTEMPTED = "allocation_attempted"  # Restock: a woken order tried to allocate
+    INBOUND_CHANGED = "inbound_changed"  # Order: inbound for a SKU it waits for was announced or moved
 
 
 class Update(StrEnum):
@@ -97,6 +99,12 @@ def order_id_of(workflow_id: str) -> str:
 def restock_workflow_id(source: str) -> str:
     """One restock per receipt (`receipt-...`) or released order (`release-...`)."""
     return f"restock-{source}"
+
+
+def inbound_notice_workflow_id(inbound_id: str, version: str) -> str:
+    """One notice per change of an inbound (`version`: when it changed): the same change sent again
+    notifies nobody twice."""
+    return f"inbound-{inbound_id}-{version}"
 
 
 def return_workflow_id(return_id: str) -> str:

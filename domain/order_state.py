@@ -88,6 +88,11 @@ class OrderState:
     awaiting_approval: bool = False
     approved: bool | None = None
     warned: bool = False
+    # Inbound stock for what is backordered (domain/order_inbound.py): nudges from inbound changes, the
+    # last outlook written to the timeline, the open warning that it comes after ship-by.
+    inbound_nudges: int = 0
+    inbound_outlook: str = ""
+    inbound_warning: OrderException | None = None
     done: bool = False
     # Delivery (partner callbacks): the order waits for the carrier's reports after it completes.
     awaiting_delivery: bool = False
@@ -150,7 +155,12 @@ class OrderState:
     def at_risk(self) -> bool:
         if self.all_shipped() or self.progress is OrderStatus.CANCELLED:
             return False
-        return self.warned or any(e.is_open and e.blocking and e.threatens_shipping for e in self.exceptions)
+        late_inbound = self.inbound_warning is not None and self.inbound_warning.is_open
+        return (
+            self.warned
+            or late_inbound
+            or any(e.is_open and e.blocking and e.threatens_shipping for e in self.exceptions)
+        )
 
     @property
     def has_open_exception(self) -> bool:

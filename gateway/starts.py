@@ -1,5 +1,5 @@
-"""Starting the workflows that run on their own once started: Restock, ImportBatch, WebhookDelivery, and
-a Forecast run asked for by hand.
+"""Starting the workflows that run on their own once started: Restock, InboundNotice, ImportBatch,
+WebhookDelivery, and a Forecast run asked for by hand.
 
 Each workflow ID comes from the business identity of what it handles (`domain.contract`), with
 `REJECT_DUPLICATE`: a second start of the same thing is refused by Temporal, and here answered as
@@ -19,11 +19,13 @@ from domain.contract import (
     delivery_workflow_id,
     forecast_workflow_id,
     import_workflow_id,
+    inbound_notice_workflow_id,
     restock_workflow_id,
 )
 from domain.events import DeliverWebhook
 from domain.foresight import ForecastRun
 from domain.imports import ImportBatch
+from domain.inbound_eta import InboundNotice
 from domain.steps import Restock
 from gateway.errors import Unavailable
 
@@ -41,6 +43,19 @@ async def start_restock(temporal: Client, task_queue: str, restock: Restock) -> 
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
         )
     return workflow_id
+
+
+async def start_inbound_notice(temporal: Client, task_queue: str, notice: InboundNotice, version: str) -> None:
+    """Tell the orders waiting for the inbound's SKUs that it changed. The same change (`version`: when it
+    was made) sent again starts nothing new."""
+    with contextlib.suppress(WorkflowAlreadyStartedError):
+        await temporal.start_workflow(
+            WorkflowType.INBOUND_NOTICE,
+            notice,
+            id=inbound_notice_workflow_id(notice.inbound_id, version),
+            task_queue=task_queue,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+        )
 
 
 async def start_import(temporal: Client, task_queue: str, batch: ImportBatch) -> None:

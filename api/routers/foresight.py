@@ -14,7 +14,7 @@ from api.access import Operator, require
 from api.deps import SessionDep, SettingsDep, TemporalDep
 from api.foresight_schemas import ForecastOut, InboundOut, ProjectionOut, ReorderIn, StockAlertOut
 from api.problems import Problem, ProblemError, invalid
-from api.routers.inbound import Purchaser, check_lines, create_inbound, inbound_out
+from api.routers.inbound import Purchaser, check_lines, create_inbound, inbound_out, tell_waiting_orders
 from domain.foresight import ForecastRun
 from domain.orders import InvalidField
 from domain.steps import StockLine
@@ -107,7 +107,14 @@ async def replenishment(
 
 
 @router.post("/v1/replenishment/reorder", status_code=201, responses={200: {"model": InboundOut}, **RESPONSES})
-async def reorder(body: ReorderIn, caller: Purchaser, session: SessionDep, response: Response) -> InboundOut:
+async def reorder(
+    body: ReorderIn,
+    caller: Purchaser,
+    session: SessionDep,
+    temporal: TemporalDep,
+    settings: SettingsDep,
+    response: Response,
+) -> InboundOut:
     """Turn a suggestion into inbound: the suggested quantity (or the one given), expected after the
     SKU's lead time (or when given). The same reference again answers 200 with the first."""
     await check_lines(session, body.warehouse, [body.sku])
@@ -129,6 +136,7 @@ async def reorder(body: ReorderIn, caller: Purchaser, session: SessionDep, respo
         "suggestion",
         caller.actor,
     )
+    await tell_waiting_orders(session, temporal, settings, inbound)
     if not created:
         response.status_code = 200
     response.headers["Location"] = f"/v1/inbound/{inbound.row.inbound_id}"

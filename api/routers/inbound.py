@@ -6,12 +6,14 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Query, Response
 
 from api.access import Operator, require
-from api.deps import SessionDep
+from api.deps import SessionDep, SettingsDep, TemporalDep
 from api.foresight_schemas import InboundIn, InboundLineOut, InboundOut, InboundPage, InboundPatch
 from api.problems import Problem, ProblemError, invalid, not_found
 from domain.access import Principal, Role
+from domain.inbound_eta import InboundNotice
 from domain.orders import InvalidField
 from domain.steps import StockLine
+from gateway import starts
 from store import catalog
 from store import inbound as inbound_store
 from store.inbound import Inbound
@@ -37,6 +39,17 @@ def inbound_out(inbound: Inbound) -> InboundOut:
         received_at=r.received_at,
         lines=[InboundLineOut(sku=line.sku, quantity=line.quantity, received=line.received) for line in inbound.lines],
     )
+
+
+async def tell_waiting_orders(
+    session: SessionDep, temporal: TemporalDep, settings: SettingsDep, inbound: Inbound
+) -> None:
+    """The change is committed, then the orders backordered on the inbound's SKUs are told: each reads
+    what is now expected for it and warns when that comes after its ship-by (docs/foresight.md)."""
+    notice = InboundNotice(inbound.row.inbound_id, [line.sku for line in inbound.lines])
+    version = inbound.row.updated_at.strftime("%Y%m%dT%H%M%S%f")
+    await session.commit()
+    await starts.start_inbound_notice(temporal, settings.task_queue, notice, version)
 
 
 async def check_lines(session: SessionDep, warehouse: str, skus: list[str]) -> None:
@@ -77,14 +90,22 @@ async def create_inbound(
 
 
 @router.post("", status_code=201, responses={200: {"model": InboundOut}, **RESPONSES})
-async def announce_inbound(body: InboundIn, caller: Purchaser, session: SessionDep, response: Response) -> InboundOut:
+async def announce_inbound(
+    body: InboundIn,
+    caller: Purchaser,
+    session: SessionDep,
+    temporal: TemporalDep,
+    settings: SettingsDep,
+    response: Response,
+) -> InboundOut:
     """Stock expected at a warehouse. The same reference sent again answers 200 with the first; with
-    other lines, 409."""
+    other lines, 409. Orders backordered on its SKUs are told."""
     await check_lines(session, body.warehouse, [line.sku for line in body.lines])
     lines = [StockLine(line.sku, line.quantity) for line in body.lines]
     inbound, created = await create_inbound(
         session, body.warehouse, body.reference, body.expected_at, lines, "manual", caller.actor
     )
+    await tell_waiting_orders(session, temporal, settings, inbound)
     if not created:
         response.status_code = 200
     response.headers["Location"] = f"/v1/inbound/{inbound.row.inbound_id}"
@@ -127,10 +148,15 @@ async def get_inbound(inbound_id: InboundIdPath, _: Operator, session: SessionDe
 
 @router.patch("/{inbound_id}", responses=RESPONSES)
 async def change_inbound(
-    inbound_id: InboundIdPath, body: InboundPatch, _: Purchaser, session: SessionDep
+    inbound_id: InboundIdPath,
+    body: InboundPatch,
+    _: Purchaser,
+    session: SessionDep,
+    temporal: TemporalDep,
+    settings: SettingsDep,
 ) -> InboundOut:
     """A new expected date, or `status: closed` when the rest is not coming. Received or closed
-    inbound does not change (409)."""
+    inbound does not change (409). Orders backordered on its SKUs are told."""
     inbound = await inbound_store.get(session, inbound_id, for_update=True)
     if inbound is None:
         raise not_found(f"inbound {inbound_id}")
@@ -142,4 +168,5 @@ async def change_inbound(
         await inbound_store.reschedule(session, inbound, body.expected_at)
     if body.status == "closed":
         await inbound_store.close(session, inbound)
+    await tell_waiting_orders(session, temporal, settings, inbound)
     return inbound_out(inbound)

@@ -1,8 +1,9 @@
 """Record the histories the replay test keeps replaying: `python -m tests.histories.record [name ...]`.
 
 Run it only when a recorded path is added, naming that path (`python -m tests.histories.record
-delivered`; `edited` records `returned`, a return of that order, with it), or when a patch adds a new
-way through every path: record them into a folder of their own
+delivered`; `edited` records `returned`, a return of that order, with it; `inbound_late`: a backordered
+order warned of late inbound), or when a patch adds a new way through every path: record them into a
+folder of their own
 (`python -m tests.histories.record --into lean`). Workflow changes must keep the old files replaying (use
 workflow.patched), never re-record to make a failing replay pass.
 """
@@ -21,17 +22,19 @@ from config import Settings, WarehouseMode
 from domain.contract import Update, order_workflow_id, return_workflow_id
 from domain.deliveries import ShipmentReport
 from domain.exceptions import Action
+from domain.inbound_eta import InboundNotice
 from domain.order_edits import EditOrder, LineChange
 from domain.orders import Address, Customer, Order, OrderLine, OrderStatus
 from domain.policy import NewOrder
 from domain.returns import Disposition, NewReturn, ReceivedLine, ReturnDecision, ReturnLine, ReturnReceipt, ReturnView
 from domain.steps import CancelRequest, OrderView, PickConfirmation, ResolveException, Restock, StockLine
-from store import catalog, inventory, migrate, returns
+from store import catalog, inbound, inventory, migrate, returns
 from store.db import create_engine, create_sessions
 from tests.conftest import BIN, settings_for, stock_up
 from tests.workflows.support import OrderHandle
 from worker import build_worker
 from workflows import attributes
+from workflows.inbound_notice import InboundNoticeWorkflow
 from workflows.order import OrderWorkflow
 from workflows.restock import RestockWorkflow
 from workflows.returns import ReturnWorkflow
@@ -139,6 +142,60 @@ async def record_returned(
     print("wrote returned.json")
 
 
+async def record_inbound_late(
+    client: Client, settings: Settings, policy: Settings, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    """Backordered; inbound announced after ship-by (warned with its date), moved back in time (the
+    warning clears); the receipt against it wakes the order, which completes."""
+    async with sessions.begin() as session:
+        await catalog.put_product(session, "CLOCK", "Clock", 5900, "CNY", True)
+    handle = await start(client, settings, order("INBOUND-1", {"CLOCK": 2}), policy)
+    await until(handle, OrderStatus.BACKORDERED)
+    view = await handle.query(OrderWorkflow.view)
+    assert view.ship_by is not None
+
+    async def tell(expected_at: datetime, version: str) -> None:
+        async with sessions.begin() as session:
+            found = await inbound.by_reference(session, "MAIN", "PO-CLOCK")
+            if found is None:
+                found, _ = await inbound.create(
+                    session, "MAIN", "PO-CLOCK", expected_at, [StockLine("CLOCK", 5)], "manual", "erin"
+                )
+            else:
+                await inbound.reschedule(session, found, expected_at)
+            inbound_id = found.row.inbound_id
+        await client.execute_workflow(
+            InboundNoticeWorkflow.run,
+            InboundNotice(inbound_id, ["CLOCK"]),
+            id=f"inbound-{inbound_id}-{version}",
+            task_queue=settings.task_queue,
+        )
+
+    def warnings(view: OrderView) -> int:
+        return len([e for e in view.exceptions if e.is_open])
+
+    await tell(view.ship_by + timedelta(days=2), "1")
+    while not warnings(await handle.query(OrderWorkflow.view)):
+        await asyncio.sleep(0.1)
+    await tell(view.ship_by - timedelta(days=1), "2")
+    while warnings(await handle.query(OrderWorkflow.view)):
+        await asyncio.sleep(0.1)
+    async with sessions.begin() as session:
+        await inventory.receive(session, "MAIN", [StockLine("CLOCK", 5)], "PO-CLOCK")
+    await client.execute_workflow(
+        RestockWorkflow.run,
+        Restock("receipt-clock", "MAIN", ["CLOCK"]),
+        id="restock-receipt-clock",
+        task_queue=settings.task_queue,
+    )
+    await until(handle, OrderStatus.PICKING)
+    view = await handle.query(OrderWorkflow.view)
+    assert view.fulfilments[0].pick_list is not None
+    await handle.signal(OrderWorkflow.confirm_pick, PickConfirmation(view.fulfilments[0].pick_list.pick_list_id))
+    await handle.result()
+    await save(client, handle, "inbound_late")
+
+
 async def main(names: list[str]) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite+aiosqlite:///{tmp}/orderflow.db"
@@ -157,6 +214,9 @@ async def main(names: list[str]) -> None:
             async with build_worker(env.client, settings, sessions):
                 if "delivered" in names:
                     await record_delivered(env.client, settings)
+                if "inbound_late" in names:
+                    policy = settings_for(url, backorder_window_hours=24, delivery_window_days=2 / 86400)
+                    await record_inbound_late(env.client, settings, policy, sessions)
                 if "edited" in names or "returned" in names:
                     edited = await record_edited(env.client, settings)
                     await record_returned(env.client, settings, sessions, edited.id.removeprefix("order-"))

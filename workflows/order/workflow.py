@@ -38,6 +38,7 @@ from workflows.order.attention import Attention
 from workflows.order.commands import Cancelled, Commands, refusals_answered
 from workflows.order.delivery import DeliveryTracking
 from workflows.order.flow import Flow
+from workflows.order.inbound import InboundWatch
 
 # Orders started before delivery tracking closed at `completed`; their histories must keep replaying.
 AWAIT_DELIVERY = "await-delivery"
@@ -54,6 +55,7 @@ class OrderWorkflow:
         self._attention = Attention(self._state, self._commands)
         self._flow = Flow(self._state, self._commands, self._attention)
         self._delivery = DeliveryTracking(self._state, self._commands)
+        self._inbound = InboundWatch(self._state, self._commands, self._attention)
 
     @workflow.run
     async def run(self, new: NewOrder) -> OrderView:
@@ -68,6 +70,7 @@ class OrderWorkflow:
             await self._attention.step(Step.ALLOCATE, flow.allocate)
             while True:
                 while state.waiting and not state.editing:
+                    self._inbound.follow()
                     await self._attention.step(Step.ALLOCATE, flow.await_stock)
                 await flow.fulfilled()
                 # An edit reserves what it needs itself; it may leave new parts to fulfil or stock to wait for.
@@ -107,6 +110,11 @@ class OrderWorkflow:
             self._state.restocks.append(restock_workflow_id)  # answered after the attempt
         else:
             await self._flow.answer_restocks([restock_workflow_id])
+
+    @workflow.signal(name=Signal.INBOUND_CHANGED.value)
+    def inbound_changed(self, inbound_id: str) -> None:
+        """Inbound for a SKU this order waits for was announced, moved or closed: read it again."""
+        self._state.inbound_nudges += 1
 
     # ---- the carrier, after shipping: handed over, delivered, failed ----------------------------
 
