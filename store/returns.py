@@ -165,6 +165,17 @@ async def issue_credit_note(
     return note
 
 
+async def of_order(session: AsyncSession, order_id: str) -> list[tuple[ReturnRow, str | None]]:
+    """The order's returns, oldest first, each with its credit note's number once refunded."""
+    result = await session.execute(
+        select(ReturnRow, CreditNote.number)
+        .outerjoin(CreditNote, CreditNote.return_id == ReturnRow.return_id)
+        .where(ReturnRow.order_id == order_id)
+        .order_by(ReturnRow.created_at, ReturnRow.return_id)
+    )
+    return [(row, number) for row, number in result.all()]
+
+
 async def get(session: AsyncSession, return_id: str) -> ReturnRow | None:
     return await session.get(ReturnRow, return_id)
 
