@@ -42,6 +42,16 @@ async def shipped(session: AsyncSession, order_id: str) -> list[ShippedLine]:
     ]
 
 
+async def shipped_from(session: AsyncSession, order_id: str) -> set[str]:
+    """The warehouses the order's shipments left from."""
+    result = await session.execute(
+        select(PickList.warehouse)
+        .join(Shipment, Shipment.pick_list_id == PickList.pick_list_id)
+        .where(PickList.order_id == order_id)
+    )
+    return set(result.scalars())
+
+
 async def returning(session: AsyncSession, order_id: str) -> list[StockLine]:
     """Units on the order's live returns."""
     result = await session.execute(
