@@ -1,5 +1,6 @@
 """Returns: record what the return's workflow decides, restock what came back through the ledger, and
-refund it with a credit note against the order's invoices."""
+refund it with a credit note against the order's invoices — issued by the ERP when one is configured
+(`ORDERFLOW_ERP_URL`), keyed `{return_id}:refund` like our own record of it."""
 
 from dataclasses import dataclass
 
@@ -8,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.billing import CreditNoteRequest, ExternalLedger
 from domain.contract import ErrorType
 from domain.returns import RefundRefused, ReturnView, credit_lines
 from domain.steps import StockLine
@@ -40,8 +42,9 @@ class Refunded:
 
 
 class ReturnActivities:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], erp: ExternalLedger | None = None) -> None:
         self._sessions = sessions
+        self._erp = erp
 
     @activity.defn(name="record_return")
     async def record_return(self, view: ReturnView) -> None:
@@ -64,7 +67,12 @@ class ReturnActivities:
     @activity.defn(name="refund_return")
     async def refund_return(self, req: RefundReturn) -> Refunded:
         """Credit the returned units at the prices they were invoiced at. Refused (not retried) when that
-        would credit more than the order's invoices billed less earlier credit notes."""
+        would credit more than the order's invoices billed less earlier credit notes.
+
+        With an ERP, it issues the credit note (same key, same lines on a retry) while the order's row
+        stays locked, so no other refund of the order takes the same units meanwhile; its errors are
+        the adapter's (unavailable: retried; rejected: not)."""
+        key = returns.credit_note_key(req.return_id)
         async with self._sessions.begin() as s:
             existing = await returns.credit_note_of(s, req.return_id)
             if existing is not None:
@@ -76,6 +84,10 @@ class ReturnActivities:
                 )
             except RefundRefused as refused:
                 raise ApplicationError(str(refused), type=ErrorType.REFUND_REFUSED.value, non_retryable=True) from None
-            note = await returns.issue_credit_note(s, req.return_id, req.order_id, req.currency, lines)
+            number = None
+            if self._erp is not None:
+                erp_req = CreditNoteRequest(req.return_id, req.order_id, req.currency, lines)
+                number = await self._erp.credit_note_number(key, erp_req)
+            note = await returns.issue_credit_note(s, req.return_id, req.order_id, req.currency, lines, number)
         log.info("credit note issued", return_id=req.return_id, credit_note=note.number, amount=note.amount)
         return Refunded(note.number, note.amount)

@@ -148,21 +148,31 @@ async def credited(session: AsyncSession, order_id: str) -> list[BilledLine]:
     return [BilledLine(**line) for lines in result.scalars() for line in lines]
 
 
+def credit_note_key(return_id: str) -> str:
+    """The credit note's business key: ours, and the ERP's Idempotency-Key."""
+    return f"{return_id}:refund"
+
+
 async def credit_note_of(session: AsyncSession, return_id: str) -> CreditNote | None:
     return (
-        await session.execute(select(CreditNote).where(CreditNote.key == f"{return_id}:refund"))
+        await session.execute(select(CreditNote).where(CreditNote.key == credit_note_key(return_id)))
     ).scalar_one_or_none()
 
 
 async def issue_credit_note(
-    session: AsyncSession, return_id: str, order_id: str, currency: str, lines: list[BilledLine]
+    session: AsyncSession,
+    return_id: str,
+    order_id: str,
+    currency: str,
+    lines: list[BilledLine],
+    number: str | None = None,
 ) -> CreditNote:
-    """The return's credit note; the caller has checked the lines against what was billed and credited
-    (order row locked)."""
+    """The return's credit note, numbered by the ERP (`number`) or by us; the caller has checked the
+    lines against what was billed and credited (order row locked)."""
     now = utcnow()
     note = CreditNote(
-        key=f"{return_id}:refund",
-        number=f"CN-{now:%Y}-{uuid.uuid4().hex[:8].upper()}",
+        key=credit_note_key(return_id),
+        number=number or f"CN-{now:%Y}-{uuid.uuid4().hex[:8].upper()}",
         return_id=return_id,
         order_id=order_id,
         amount=sum(line.quantity * line.unit_price for line in lines),
