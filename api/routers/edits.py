@@ -6,6 +6,7 @@ The preview is computed from the order's live view by the same rules the workflo
 409 with the reason when the edit does not apply (a line already picked or shipped, say).
 """
 
+from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter
@@ -36,10 +37,12 @@ EDIT_RESPONSES: dict[int | str, dict[str, Any]] = {
 async def edit_order(
     order_id: OrderIdPath, body: EditIn, handler: Handler, temporal: TemporalDep, sessions: SessionsDep
 ) -> EditPreviewOut | OrderOut:
-    """Change lines (quantity 0 removes one; a new SKU adds one, with its `unit_price`), prices or the
-    priority. Parts not picked yet that carry a changed line are replaced: their pick lists close and
-    their stock is released and reserved again in one transaction. Lines picked or shipped cannot
-    change (409). The timeline records who edited and why (`reason`); subscribers get `order.edited`."""
+    """Change lines (quantity 0 removes one; a new SKU adds one, with its `unit_price`), prices, the
+    priority or the ship-by promise (`ship_by`, in the future, with a `reason`: the at-risk warning and
+    the breach follow the new date). Parts not picked yet that carry a changed line are replaced: their
+    pick lists close and their stock is released and reserved again in one transaction. Lines picked or
+    shipped cannot change (409). The timeline records who edited and why (`reason`); subscribers get
+    `order.edited`."""
     if not is_order_id(order_id):
         raise not_found(f"order {order_id}")
     view = await ordering.live_view(temporal, order_id)
@@ -48,7 +51,7 @@ async def edit_order(
         if view is None and recorded is None:
             raise not_found(f"order {order_id}")
         currency = view.order.currency if view is not None else recorded.currency if recorded else ""
-        edit = body.to_domain(currency, handler.actor)
+        edit = body.to_domain(currency, handler.actor, datetime.now(UTC))
         on_order = {line.sku for line in view.lines} if view is not None else set()
         if recorded is not None:
             on_order |= {line.sku for line in await orders.lines_of(s, order_id)}
