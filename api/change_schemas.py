@@ -83,10 +83,16 @@ class EditPreviewOut(BaseModel):
     to_reserve: list[NeededOut] = Field(description="stock the edited order needs reserved again")
     to_release: list[StockLineOut] = Field(description="stock the parts it replaces give back")
     replaces: list[str] = Field(description="allocations not picked yet that the edit replaces")
+    rules: str = Field(
+        "", description="what the business rules, evaluated again on the edited order, would do; empty: nothing"
+    )
 
     @classmethod
-    def of(cls, order_id: str, plan: EditPlan, currency: str, available: dict[str, int]) -> "EditPreviewOut":
+    def of(
+        cls, order_id: str, plan: EditPlan, currency: str, available: dict[str, int], rules: str = ""
+    ) -> "EditPreviewOut":
         return cls(
+            rules=rules,
             order_id=order_id,
             summary=plan.summary,
             lines=[

@@ -19,6 +19,7 @@ from datetime import datetime
 
 from domain.order_state import rejected
 from domain.orders import OrderLine, OrderStatus, Priority
+from domain.policy import RuleFiring
 from domain.steps import Fulfilment, OrderView, StockLine
 
 
@@ -27,6 +28,25 @@ class LineChange:
     sku: str
     quantity: int  # the line's new quantity; 0 removes it
     unit_price: int | None = None  # minor units; required for a new line, else the line keeps its price
+    gift: bool = False  # a business rule's gift (domain/edit_rules.py), added or withdrawn by the edit
+    gift_required: bool = False
+
+
+@dataclass(frozen=True)
+class RulesAfterEdit:
+    """What the business rules, evaluated again on the order as an edit leaves it, do to it beyond its
+    lines (gifts travel as the edit's line changes). Decided outside the workflow, like the rules at
+    submission, and fixed into the edit; `domain.edit_rules` says which actions still apply."""
+
+    approvals: list[str] = field(default_factory=list)  # rules newly requiring approval, with why
+    hold_reason: str | None = None  # a rule newly holding the order
+    hold_hours: float | None = None
+    tags: list[str] = field(default_factory=list)  # tags of rules newly firing
+    firings: list[RuleFiring] = field(default_factory=list)  # rules newly firing, and what they did
+    summary: str = ""  # the timeline's `rules` entry
+
+    def __bool__(self) -> bool:
+        return bool(self.summary)
 
 
 @dataclass(frozen=True)
@@ -36,6 +56,8 @@ class EditOrder:
     actor: str = "operations"
     reason: str = ""
     ship_by: datetime | None = None  # a new ship-by promise; None keeps it
+    # The business rules evaluated again on the edited order (domain/edit_rules.py); None: not evaluated.
+    rules: RulesAfterEdit | None = None
 
 
 @dataclass(frozen=True)
@@ -103,7 +125,9 @@ def plan_edit(
         if was is None and change.unit_price is None:
             raise rejected(f"changes[{i}]: a new line ({change.sku}) needs its unit_price")
         price = change.unit_price if change.unit_price is not None else was.unit_price if was else 0
-        edited[change.sku] = OrderLine(change.sku, change.quantity, price) if change.quantity else None
+        gift = change.gift or (was is not None and was.gift)
+        required = change.gift_required or (was is not None and was.gift_required)
+        edited[change.sku] = OrderLine(change.sku, change.quantity, price, gift, required) if change.quantity else None
 
     new_lines = [edited.get(line.sku, line) for line in lines] + [
         line for sku, line in edited.items() if sku not in current

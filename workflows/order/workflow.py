@@ -37,6 +37,7 @@ with workflow.unsafe.imports_passed_through():
 from workflows.order.attention import Attention
 from workflows.order.commands import Cancelled, Commands, refusals_answered
 from workflows.order.delivery import DeliveryTracking
+from workflows.order.edit_rules import rules_after_edit
 from workflows.order.flow import Flow
 from workflows.order.promise import Promise
 
@@ -197,7 +198,9 @@ class OrderWorkflow:
 
     @workflow.update(name=Update.EDIT_ORDER.value)
     async def edit_order(self, req: EditOrder) -> OrderView:
-        return await self._flow.edit(req)
+        await self._flow.edit(req)
+        await rules_after_edit(self._state, self._commands, self._attention, req)
+        return self.view()
 
     @edit_order.validator
     def _validate_edit_order(self, req: EditOrder) -> None:
