@@ -29,8 +29,10 @@ PATHS = [
 ]
 # Top level: orders started with regular activities and a search-attribute write per status; lean/: since
 # the `lean-steps` patch (local activities, OrderStatus written where the order rests). `edited` is lean
-# (recorded after it): an order edited before pick, one part replaced and a line added.
-RECORDED = [*PATHS, *(f"lean/{name}" for name in PATHS), "edited"]
+# (recorded after it): an order edited before pick, one part replaced and a line added. `edited_again`:
+# its ship-by moved (patch `ship-by-edits`), then a line changed with the rules' gift, tag and hold
+# (patch `edit-rules`), released, picked.
+RECORDED = [*PATHS, *(f"lean/{name}" for name in PATHS), "edited", "edited_again"]
 
 
 @pytest.mark.parametrize("name", RECORDED)
