@@ -217,3 +217,7 @@ async def test_the_readme_tour_customer_changes_their_mind(stack_factory: StackF
         closed = await until_return(stack, return_id, "closed")
         assert closed["refunded"]["amount"] == "4400.00"
         assert (await stack.http.get(f"/v1/inventory/MAIN/{tee}")).json()["on_hand"] == 54
+        order = (await stack.http.get(f"/v1/orders/{order_id}")).json()
+        assert [(r["return_id"], r["status"]) for r in order["returns"]] == [(return_id, "closed")]
+        events = [t["event"] for t in order["timeline"]]
+        assert events.index("return_requested") < events.index("return_closed")
