@@ -31,7 +31,7 @@ from domain.returns import ReceivedLine, ReturnReceipt
 from domain.signing import BadSignature, verify
 from domain.steps import KeyedEntry, PickConfirmation, ProjectOrder
 from gateway import orders as gateway
-from store import deliveries, fulfilment, orders, partners, returns
+from store import deliveries, fulfilment, orders, partners
 from store.db import READ_ONLY
 from store.tables import OrderRow
 
@@ -139,12 +139,8 @@ async def _receive_return(
     """The same receive as `POST /v1/returns/{id}/receive`, with the event ID as the report's ID: the
     event sent again acts once. Only for a return of an order that shipped from one of the partner's
     warehouses, and into one of them; anything else is 404, as if the return did not exist."""
-    async with sessions() as s:
-        await s.connection(execution_options=READ_ONLY)
-        row = await returns.get(s, data.return_id)
-        shipped_from = await returns.shipped_from(s, row.order_id) if row is not None else set()
-    theirs = any(partner.speaks_for_warehouse(code) for code in shipped_from)
-    if row is None or not theirs or not partner.speaks_for_warehouse(data.warehouse):
+    order_id = await returning.receivable_by(sessions, partner, data.return_id, data.warehouse)
+    if order_id is None:
         raise not_found(f"return {data.return_id} at warehouse {data.warehouse}")
     receipt = ReturnReceipt(
         event.id,
@@ -153,7 +149,7 @@ async def _receive_return(
         data.received_by or partner.actor,
     )
     await returning.control(temporal, sessions, data.return_id, Update.RECEIVE_RETURN, receipt, f"receive:{event.id}")
-    return row.order_id
+    return order_id
 
 
 async def _report_closed(

@@ -14,10 +14,11 @@ from api.change_schemas import DecisionIn, ReceiveIn, ReturnIn, ReturnListOut, R
 from api.deps import IdPath, OrderIdPath, SessionsDep, SettingsDep, TemporalDep
 from api.problems import Problem, not_found
 from api.routers.controls import RESPONSES
+from domain.access import Role
 from domain.contract import Update
 from domain.orders import is_order_id
 from domain.returns import ReceivedLine, ReturnDecision, ReturnLine, ReturnReceipt, ReturnStatus
-from store import returns
+from store import partners, returns
 
 router = APIRouter(tags=["returns"])
 
@@ -113,12 +114,20 @@ async def receive_return(
 ) -> ReturnOut:
     """What arrived, per line, with a disposition: `restock` goes back on hand (a `return` ledger entry),
     `damaged` is refunded but not restocked, `missing` is neither. Every requested unit must be reported.
-    The same `report_id` sent again acts once. The refund follows: a credit note against the invoices."""
+    The same `report_id` sent again acts once. The refund follows: a credit note against the invoices.
+    A partner key reports only returns of orders shipped from its partner's warehouses, into one of
+    them (`warehouse`); any other is 404 to it."""
     receipt = ReturnReceipt(
         body.report_id,
         [ReceivedLine(line.sku, line.quantity, line.disposition) for line in body.lines],
         body.warehouse or settings.default_warehouse,
         caller.actor,
     )
+    if caller.role is Role.PARTNER:  # bound to its partner, like its pick-list confirmations
+        async with sessions() as s:
+            row = await partners.active(s, caller.partner_id) if caller.partner_id else None
+        partner = partners.partner_of(row) if row is not None else None
+        if partner is None or await returning.receivable_by(sessions, partner, return_id, receipt.warehouse) is None:
+            raise not_found(f"return {return_id}")
     await returning.control(temporal, sessions, return_id, Update.RECEIVE_RETURN, receipt, f"receive:{body.report_id}")
     return await _out(temporal, sessions, return_id)

@@ -1,7 +1,8 @@
 """The warehouse reports a return's arrival as a signed partner callback: the same receive as the API."""
 
 from config import WarehouseMode
-from tests.conftest import StackFactory, stock_up, unique
+from domain.access import Role
+from tests.conftest import StackFactory, bearer, make_key, stock_up, unique
 from tests.integration.test_callbacks import event, partner, send
 from tests.integration.test_returns import shipped_order, until_return
 
@@ -67,3 +68,34 @@ async def test_a_warehouse_partner_reports_a_return_once_into_its_own_warehouse(
         assert [m["reference"] for m in ledger if m["reason"] == f"returned ({return_id})"] == [
             f"{return_id}:{arrived['id']}"
         ]
+
+
+async def test_a_partner_key_receives_only_returns_of_its_own_warehouses(
+    stack_factory: StackFactory, sqlite_url: str
+) -> None:
+    async with stack_factory(sqlite_url, mode=WarehouseMode.AUTO) as stack:
+        tee = unique("TEE")
+        await stock_up(stack.sessions, {tee: 5})
+        order_id = await shipped_order(stack, {tee: 1})
+        return_id = (
+            await stack.http.post(f"/v1/orders/{order_id}/returns", json={"lines": [{"sku": tee, "quantity": 1}]})
+        ).json()["return_id"]
+        assert (await stack.http.post(f"/v1/returns/{return_id}/approve")).status_code == 200
+        main, _ = await partner(stack, "warehouse", warehouses=["MAIN"])
+        other = unique("WH")[:16]
+        assert (await stack.http.put(f"/v1/warehouses/{other}", json={"name": "Other", "country": "CN"})).is_success
+        elsewhere, _ = await partner(stack, "warehouse", warehouses=[other])
+        main_key = bearer(await make_key(stack.sessions, Role.PARTNER, partner_id=main))
+        other_key = bearer(await make_key(stack.sessions, Role.PARTNER, partner_id=elsewhere))
+        report = {"report_id": "R1", "lines": [{"sku": tee, "quantity": 1, "disposition": "restock"}]}
+
+        for key, warehouse in ((other_key, other), (other_key, "MAIN"), (main_key, other)):
+            refused = await stack.http.post(
+                f"/v1/returns/{return_id}/receive", json={**report, "warehouse": warehouse}, headers=key
+            )
+            assert refused.status_code == 404, (warehouse, refused.text)
+        received = await stack.http.post(
+            f"/v1/returns/{return_id}/receive", json={**report, "warehouse": "MAIN"}, headers=main_key
+        )
+        assert received.status_code == 200, received.text
+        assert (await until_return(stack, return_id, "closed"))["refunded"]["amount"] == "10.00"
