@@ -6,9 +6,9 @@ returns whose workflow has finished."""
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
 
-from api import returning
+from api import audit, returning
 from api.access import Handler, Operator, Warehouse
 from api.change_schemas import DecisionIn, ReceiveIn, ReturnIn, ReturnListOut, ReturnOut
 from api.deps import IdPath, OrderIdPath, SessionsDep, SettingsDep, TemporalDep
@@ -84,23 +84,39 @@ async def get_return(return_id: IdPath, _: Operator, temporal: TemporalDep, sess
 RETURN_RESPONSES: dict[int | str, dict[str, Any]] = RESPONSES
 
 
+def _audited(request: Request, out: ReturnOut) -> ReturnOut:
+    """The audit log names the return's order (its path does not)."""
+    audit.target(request, out.order_id)
+    return out
+
+
 @router.post("/v1/returns/{return_id}/approve", responses=RETURN_RESPONSES)
 async def approve_return(
-    return_id: IdPath, handler: Handler, temporal: TemporalDep, sessions: SessionsDep, body: DecisionIn | None = None
+    return_id: IdPath,
+    handler: Handler,
+    request: Request,
+    temporal: TemporalDep,
+    sessions: SessionsDep,
+    body: DecisionIn | None = None,
 ) -> ReturnOut:
     """Approve a requested return: it gets a return label and waits for the goods."""
     decision = ReturnDecision(handler.actor, body.note if body else "")
     await returning.control(temporal, sessions, return_id, Update.APPROVE_RETURN, decision, "approve")
-    return await _out(temporal, sessions, return_id)
+    return _audited(request, await _out(temporal, sessions, return_id))
 
 
 @router.post("/v1/returns/{return_id}/decline", responses=RETURN_RESPONSES)
 async def decline_return(
-    return_id: IdPath, body: DecisionIn, handler: Handler, temporal: TemporalDep, sessions: SessionsDep
+    return_id: IdPath,
+    body: DecisionIn,
+    handler: Handler,
+    request: Request,
+    temporal: TemporalDep,
+    sessions: SessionsDep,
 ) -> ReturnOut:
     decision = ReturnDecision(handler.actor, body.note)
     await returning.control(temporal, sessions, return_id, Update.DECLINE_RETURN, decision, "decline")
-    return await _out(temporal, sessions, return_id)
+    return _audited(request, await _out(temporal, sessions, return_id))
 
 
 @router.post("/v1/returns/{return_id}/receive", responses=RETURN_RESPONSES)
@@ -108,6 +124,7 @@ async def receive_return(
     return_id: IdPath,
     body: ReceiveIn,
     caller: Warehouse,
+    request: Request,
     temporal: TemporalDep,
     sessions: SessionsDep,
     settings: SettingsDep,
@@ -130,4 +147,4 @@ async def receive_return(
         if partner is None or await returning.receivable_by(sessions, partner, return_id, receipt.warehouse) is None:
             raise not_found(f"return {return_id}")
     await returning.control(temporal, sessions, return_id, Update.RECEIVE_RETURN, receipt, f"receive:{body.report_id}")
-    return await _out(temporal, sessions, return_id)
+    return _audited(request, await _out(temporal, sessions, return_id))

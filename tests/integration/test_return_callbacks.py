@@ -99,3 +99,8 @@ async def test_a_partner_key_receives_only_returns_of_its_own_warehouses(
         )
         assert received.status_code == 200, received.text
         assert (await until_return(stack, return_id, "closed"))["refunded"]["amount"] == "10.00"
+        audited = (await stack.http.get("/v1/audit", params={"order_id": order_id})).json()["items"]
+        assert [(e["path"], e["status"]) for e in reversed(audited) if "/v1/returns/" in e["path"]] == [
+            (f"/v1/returns/{return_id}/approve", 200),
+            (f"/v1/returns/{return_id}/receive", 200),
+        ]
