@@ -8,7 +8,7 @@ from pydantic import AwareDatetime, BaseModel, Field
 from api.problems import invalid
 from api.schemas import Decimal, Money, Sku, StockLineOut, Strict
 from domain.money import MoneyError, format_minor, to_minor
-from domain.order_edits import EditOrder, EditPlan, LineChange
+from domain.order_edits import SHIP_BY_AHEAD, EditOrder, EditPlan, LineChange
 from domain.orders import InvalidField, Priority
 from domain.returns import Disposition, ReturnStatus, ReturnView
 from store.tables import ReturnRow
@@ -39,6 +39,8 @@ class EditIn(Strict):
         problems: list[InvalidField] = []
         if self.ship_by is not None and self.ship_by <= now:
             problems.append(InvalidField("ship_by", "must be in the future"))
+        elif self.ship_by is not None and self.ship_by > now + SHIP_BY_AHEAD:
+            problems.append(InvalidField("ship_by", f"must be at most {SHIP_BY_AHEAD.days} days ahead"))
         if self.ship_by is not None and not self.reason.strip():
             problems.append(InvalidField("reason", "required when ship_by changes"))
         changes: list[LineChange] = []

@@ -15,7 +15,7 @@ same function, so a preview shows exactly what a commit at that moment would do.
 """
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from domain.order_state import rejected
 from domain.orders import OrderLine, OrderStatus, Priority
@@ -194,7 +194,13 @@ def preview_edit(view: OrderView, edit: EditOrder) -> EditPlan:
     return plan_edit(view.lines, view.fulfilments, view.backordered, view.order.priority, edit, view.ship_by)
 
 
+# How far ahead an edit may move the promise (its timers must stay reasonable).
+SHIP_BY_AHEAD = timedelta(days=366)
+
+
 def check_ship_by(edit: EditOrder, now: datetime) -> None:
-    """A new promise lies ahead: refused (`Refusal`) when it is not later than now."""
+    """A new promise lies ahead, within `SHIP_BY_AHEAD`: refused (`Refusal`) otherwise."""
     if edit.ship_by is not None and edit.ship_by <= now:
         raise rejected(f"ship_by {edit.ship_by.isoformat()} is not in the future")
+    if edit.ship_by is not None and edit.ship_by > now + SHIP_BY_AHEAD:
+        raise rejected(f"ship_by may be at most {SHIP_BY_AHEAD.days} days ahead")
