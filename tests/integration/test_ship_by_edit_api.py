@@ -35,4 +35,4 @@ async def test_a_promise_moves_with_a_reason_to_a_future_date_only(
         assert "customer away" in entry["detail"] and later.isoformat() in entry["detail"]
         async with stack.sessions() as s:
             row = await s.get(OrderRow, order_id)
-            assert row is not None and row.ship_by.replace(tzinfo=UTC) == later
+            assert row is not None and row.ship_by is not None and row.ship_by.replace(tzinfo=UTC) == later
