@@ -29,11 +29,12 @@ async def _out(temporal: TemporalDep, sessions: SessionsDep, return_id: str) -> 
         if row is None:
             raise not_found(f"return {return_id}")
         note = await returns.credit_note_of(s, return_id)
+    number = returns.shown_number(note.number) if note else None
     view = await returning.live_view(temporal, return_id)
     if view is not None:
         out = ReturnOut.from_view(view, row.currency)
-        return out.model_copy(update={"credit_note": note.number if note else out.credit_note})
-    return ReturnOut.from_row(row, note.number if note else None)
+        return out.model_copy(update={"credit_note": number or out.credit_note})
+    return ReturnOut.from_row(row, number)
 
 
 @router.post(
@@ -73,7 +74,11 @@ async def list_returns(
     async with sessions() as s:
         rows = await returns.listing(s, status.value if status else None, order_id, None, limit)
         notes = {r.return_id: await returns.credit_note_of(s, r.return_id) for r in rows}
-    return ReturnListOut(returns=[ReturnOut.from_row(r, n.number if (n := notes[r.return_id]) else None) for r in rows])
+    return ReturnListOut(
+        returns=[
+            ReturnOut.from_row(r, returns.shown_number(n.number) if (n := notes[r.return_id]) else None) for r in rows
+        ]
+    )
 
 
 @router.get("/v1/returns/{return_id}", responses={404: {"model": Problem}})

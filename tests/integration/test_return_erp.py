@@ -4,6 +4,7 @@ its number on the return, retried while the ERP is down, a person told when it s
 import asyncio
 
 from config import WarehouseMode
+from store import returns
 from tests.conftest import Stack, StackFactory, stock_up, unique
 from tests.integration.test_external_systems import TOKEN, External, external
 from tests.integration.test_returns import shipped_order, until_return
@@ -42,6 +43,7 @@ async def test_the_erp_issues_the_credit_note_once_even_when_it_was_down(
 
         calls = await external.calls("erp-credit", order_id)
         assert len(calls) == 3 and {c["idempotency_key"] for c in calls} == {f"{return_id}:refund"}
+        assert calls[0]["body"] == calls[1]["body"] == calls[2]["body"]  # the same lines on every retry
         assert calls[-1]["body"] == {
             "credit_note_key": f"{return_id}:refund",
             "return_id": return_id,
@@ -78,3 +80,6 @@ async def test_a_credit_note_the_erp_rejects_is_left_to_a_person(
         assert rests["credit_note"] is None and rests["refunded"]["amount"] == "0.00"
         alerts = (await stack.http.get("/v1/alerts", params={"kind": "return_refund_refused"})).json()
         assert any(return_id in a["message"] for a in alerts["items"])
+        async with stack.sessions() as s:  # the pending credit note went back: nothing credited
+            assert await returns.credit_note_of(s, return_id) is None
+            assert await returns.credited(s, order_id) == []
