@@ -100,10 +100,11 @@ def build_activities(settings: Settings, sessions: async_sessionmaker[AsyncSessi
     inventory = InventoryActivities(sessions)
     warehouse = WarehouseActivities(sessions, auto_after, external_wms)
     carrier = CarrierActivities(sessions, HttpCarrier(tms) if tms else settings.carrier_name)
-    billing = BillingActivities(sessions, HttpLedger(erp) if erp else None)
+    ledger = HttpLedger(erp) if erp else None
+    billing = BillingActivities(sessions, ledger)
     webhooks = WebhookActivities(sessions, Egress.from_settings(settings))
     deliveries = DeliveryActivities(sessions)
-    returns = ReturnActivities(sessions)
+    returns = ReturnActivities(sessions, ledger)
     return [
         orders.confirm_order,
         orders.project_order,

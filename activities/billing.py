@@ -1,5 +1,6 @@
 """Invoicing: one invoice per shipment, numbered in sequence, or by an external ERP."""
 
+from dataclasses import dataclass
 from typing import Protocol
 
 import structlog
@@ -8,6 +9,7 @@ from temporalio import activity
 
 from domain.money import format_minor
 from domain.orders import TimelineEntry
+from domain.returns import BilledLine
 from domain.steps import InvoiceIssued, IssueInvoice, KeyedEntry, ProjectOrder
 from store import fulfilment, orders
 from store.sql import utcnow
@@ -15,9 +17,27 @@ from store.sql import utcnow
 log = structlog.get_logger(__name__)
 
 
+@dataclass(frozen=True)
+class CreditNoteRequest:
+    """A refund's credit note, for the ERP: the returned units against the invoices that billed them."""
+
+    return_id: str
+    order_id: str
+    currency: str
+    lines: list[BilledLine]
+
+    @property
+    def amount(self) -> int:
+        return sum(line.quantity * line.unit_price for line in self.lines)
+
+
 class ExternalLedger(Protocol):
     async def invoice_number(self, invoice_key: str, req: IssueInvoice) -> str:
         """Issue the invoice in the ERP; answers its number. The same invoice_key again answers the same number."""
+        ...
+
+    async def credit_note_number(self, credit_note_key: str, req: CreditNoteRequest) -> str:
+        """Issue the credit note in the ERP; answers its number. The same key again answers the same number."""
         ...
 
 

@@ -26,6 +26,7 @@ import structlog
 from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationError
 from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
+from activities.billing import CreditNoteRequest
 from activities.carrier import Booking
 from domain.contract import ErrorType
 from domain.money import format_minor
@@ -287,7 +288,7 @@ class HttpCarrier:
 
 
 class HttpLedger:
-    """An external ERP: it issues the invoice and numbers it."""
+    """An external ERP: it issues invoices and credit notes and numbers them."""
 
     def __init__(self, partner: Partner) -> None:
         self._client = PartnerClient(partner)
@@ -312,3 +313,25 @@ class HttpLedger:
         }
         answer = await self._client.post("invoices", body, invoice_key)
         return read_answer(InvoiceAccepted, answer, self._client.partner, invoice_key).number
+
+    async def credit_note_number(self, credit_note_key: str, req: CreditNoteRequest) -> str:
+        currency = req.currency
+        body = {
+            "credit_note_key": credit_note_key,
+            "return_id": req.return_id,
+            "order_id": req.order_id,
+            "amount": format_minor(req.amount, currency),
+            "currency": currency,
+            "lines": [
+                {
+                    "invoice_number": line.invoice_number,
+                    "sku": line.sku,
+                    "quantity": line.quantity,
+                    "unit_price": format_minor(line.unit_price, currency),
+                    "total": format_minor(line.quantity * line.unit_price, currency),
+                }
+                for line in req.lines
+            ],
+        }
+        answer = await self._client.post("credit-notes", body, credit_note_key)
+        return read_answer(InvoiceAccepted, answer, self._client.partner, credit_note_key).number

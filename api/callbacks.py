@@ -14,10 +14,20 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
 
-from api.partner_schemas import DATA_MODELS, CallbackIn, DeliveredData, DeliveryFailedData, PickConfirmedData
+from api import returning
+from api.partner_schemas import (
+    DATA_MODELS,
+    CallbackIn,
+    DeliveredData,
+    DeliveryFailedData,
+    PickConfirmedData,
+    ReturnReceivedData,
+)
 from api.problems import ProblemError, field_path, invalid, not_found
+from domain.contract import Update
 from domain.deliveries import UPDATES, CallbackType, Partner, ShipmentReport
 from domain.orders import InvalidField, OrderStatus, TimelineEntry
+from domain.returns import ReceivedLine, ReturnReceipt
 from domain.signing import BadSignature, verify
 from domain.steps import KeyedEntry, PickConfirmation, ProjectOrder
 from gateway import orders as gateway
@@ -86,6 +96,8 @@ async def apply(
     """Act on the event; the order it concerned. Safe to repeat: every step is idempotent."""
     if isinstance(data, PickConfirmedData):
         return await _confirm_pick(temporal, sessions, partner, data)
+    if isinstance(data, ReturnReceivedData):
+        return await _receive_return(temporal, sessions, partner, event, data)
     async with sessions() as s:
         shipment = await deliveries.get_shipment(s, data.shipment_id)
     if shipment is None or not partner.speaks_for_carrier(shipment.carrier):
@@ -115,6 +127,29 @@ async def _confirm_pick(
         confirmation = PickConfirmation(data.pick_list_id, data.picked_by or partner.actor)
         await gateway.confirm_pick(temporal, pick_list.order_id, confirmation)
     return pick_list.order_id
+
+
+async def _receive_return(
+    temporal: Client,
+    sessions: async_sessionmaker[AsyncSession],
+    partner: Partner,
+    event: CallbackIn,
+    data: ReturnReceivedData,
+) -> str:
+    """The same receive as `POST /v1/returns/{id}/receive`, with the event ID as the report's ID: the
+    event sent again acts once. Only for a return of an order that shipped from one of the partner's
+    warehouses, and into one of them; anything else is 404, as if the return did not exist."""
+    order_id = await returning.receivable_by(sessions, partner, data.return_id, data.warehouse)
+    if order_id is None:
+        raise not_found(f"return {data.return_id} at warehouse {data.warehouse}")
+    receipt = ReturnReceipt(
+        event.id,
+        [ReceivedLine(line.sku, line.quantity, line.disposition) for line in data.lines],
+        data.warehouse,
+        data.received_by or partner.actor,
+    )
+    await returning.control(temporal, sessions, data.return_id, Update.RECEIVE_RETURN, receipt, f"receive:{event.id}")
+    return order_id
 
 
 async def _report_closed(

@@ -3,12 +3,12 @@
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, Field
 
 from api.problems import invalid
 from api.schemas import Decimal, Money, Sku, StockLineOut, Strict
 from domain.money import MoneyError, format_minor, to_minor
-from domain.order_edits import EditOrder, EditPlan, LineChange
+from domain.order_edits import SHIP_BY_AHEAD, EditOrder, EditPlan, LineChange
 from domain.orders import InvalidField, Priority
 from domain.returns import Disposition, ReturnStatus, ReturnView
 from store.tables import ReturnRow
@@ -28,11 +28,21 @@ class EditIn(Strict):
     preview: bool = Field(default=False, description="true: show what the edit would do, change nothing")
     lines: Annotated[list[LineChangeIn], Field(default_factory=list, max_length=MAX_CHANGES)]
     priority: Priority | None = None
+    ship_by: AwareDatetime | None = Field(
+        default=None, description="a new ship-by promise: later than now, and the edit needs a `reason`"
+    )
     reason: Annotated[str, Field(max_length=500)] = ""
 
-    def to_domain(self, currency: str, actor: str) -> EditOrder:
-        """The domain edit; 422 for prices finer than the order's currency allows."""
+    def to_domain(self, currency: str, actor: str, now: datetime) -> EditOrder:
+        """The domain edit; 422 for prices finer than the order's currency allows, a ship-by that is not
+        in the future, or a ship-by without a reason."""
         problems: list[InvalidField] = []
+        if self.ship_by is not None and self.ship_by <= now:
+            problems.append(InvalidField("ship_by", "must be in the future"))
+        elif self.ship_by is not None and self.ship_by > now + SHIP_BY_AHEAD:
+            problems.append(InvalidField("ship_by", f"must be at most {SHIP_BY_AHEAD.days} days ahead"))
+        if self.ship_by is not None and not self.reason.strip():
+            problems.append(InvalidField("reason", "required when ship_by changes"))
         changes: list[LineChange] = []
         for i, line in enumerate(self.lines):
             price = None
@@ -45,7 +55,7 @@ class EditIn(Strict):
             changes.append(LineChange(line.sku, line.quantity, price))
         if problems:
             raise invalid(problems)
-        return EditOrder(changes, self.priority, actor, self.reason)
+        return EditOrder(changes, self.priority, actor, self.reason, self.ship_by)
 
 
 class EditedLineOut(BaseModel):
@@ -71,13 +81,20 @@ class EditPreviewOut(BaseModel):
     total: Money
     difference: Money = Field(description="new total minus old total; negative when the order gets cheaper")
     priority: Priority
+    ship_by: datetime | None = Field(description="the new ship-by promise; null when the edit keeps it")
     to_reserve: list[NeededOut] = Field(description="stock the edited order needs reserved again")
     to_release: list[StockLineOut] = Field(description="stock the parts it replaces give back")
     replaces: list[str] = Field(description="allocations not picked yet that the edit replaces")
+    rules: str = Field(
+        "", description="what the business rules, evaluated again on the edited order, would do; empty: nothing"
+    )
 
     @classmethod
-    def of(cls, order_id: str, plan: EditPlan, currency: str, available: dict[str, int]) -> "EditPreviewOut":
+    def of(
+        cls, order_id: str, plan: EditPlan, currency: str, available: dict[str, int], rules: str = ""
+    ) -> "EditPreviewOut":
         return cls(
+            rules=rules,
             order_id=order_id,
             summary=plan.summary,
             lines=[
@@ -92,6 +109,7 @@ class EditPreviewOut(BaseModel):
             total=Money.of(plan.total, currency),
             difference=Money(amount=signed(plan.difference, currency), currency=currency),
             priority=plan.priority,
+            ship_by=plan.ship_by,
             to_reserve=[
                 NeededOut(sku=line.sku, quantity=line.quantity, available=available.get(line.sku, 0))
                 for line in plan.to_reserve

@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 from pydantic import AwareDatetime, BaseModel, Field, StringConstraints
 
+from api.change_schemas import ReturnOut
 from api.problems import invalid
 from api.schemas import MAX_LINES, Currency, Decimal, Money, ShortText, Sku, StockLineOut, Strict, Text
 from domain.exceptions import Action, ExceptionKind
@@ -191,6 +192,9 @@ class OrderOut(BaseModel):
     timeline: list[TimelineOut] = []
     rules: list[RuleFiringOut] = Field([], description="business rules that fired when the order was submitted")
     tags: list[str] = []
+    returns: list[ReturnOut] = Field(
+        [], description="the order's returns, oldest first: status, lines, what arrived, the refund and its credit note"
+    )
 
     @classmethod
     def from_view(cls, view: OrderView) -> "OrderOut":

@@ -5,6 +5,7 @@ from typing import Annotated
 
 from pydantic import AwareDatetime, BaseModel, Field, StringConstraints
 
+from api.change_schemas import MAX_CHANGES, ReceivedLineIn
 from api.schemas import ShortText, Strict, Text
 from domain.deliveries import EVENT_ID_PATTERN, PARTNER_ID_PATTERN, CallbackType, PartnerKind
 
@@ -76,11 +77,21 @@ class DeliveryFailedData(ShipmentData):
     reason: Text
 
 
+class ReturnReceivedData(Strict):
+    """What arrived of a return at one of the partner's warehouses; the event ID is the report's ID."""
+
+    return_id: EntityId
+    warehouse: WarehouseCode = Field(description="where restocked units go back on hand: one of the partner's")
+    lines: Annotated[list[ReceivedLineIn], Field(min_length=1, max_length=MAX_CHANGES)]
+    received_by: ShortText | None = None
+
+
 DATA_MODELS: dict[CallbackType, type[Strict]] = {
     CallbackType.PICK_CONFIRMED: PickConfirmedData,
     CallbackType.HANDED_TO_CARRIER: ShipmentData,
     CallbackType.DELIVERED: DeliveredData,
     CallbackType.DELIVERY_FAILED: DeliveryFailedData,
+    CallbackType.RETURN_RECEIVED: ReturnReceivedData,
 }
 
 

@@ -9,6 +9,7 @@ from temporalio.client import Client
 from api.problems import ProblemError, invalid, not_found
 from config import Settings
 from domain.contract import Update
+from domain.deliveries import Partner
 from domain.returns import NewReturn, ReturnLine, ReturnView
 from gateway import returns as gateway
 from gateway.returns import ReturnClosed
@@ -62,3 +63,17 @@ async def control(
     if recorded is None:
         raise not_found(f"return {return_id}")
     raise ProblemError(409, "Request does not apply", f"the return is {recorded.status}; its workflow has finished")
+
+
+async def receivable_by(
+    sessions: async_sessionmaker[AsyncSession], partner: Partner, return_id: str, warehouse: str
+) -> str | None:
+    """The return's order when `partner` may report the return arriving in `warehouse`: a return of an
+    order that shipped from one of the partner's warehouses, received into one of them. None otherwise
+    (answered 404, as for a return that does not exist)."""
+    async with sessions() as s:
+        row = await returns.get(s, return_id)
+        shipped_from = await returns.shipped_from(s, row.order_id) if row is not None else set()
+    if row is None or not partner.speaks_for_warehouse(warehouse):
+        return None
+    return row.order_id if any(partner.speaks_for_warehouse(code) for code in shipped_from) else None

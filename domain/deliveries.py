@@ -16,7 +16,7 @@ SECRET_PREFIX = "psec_"
 
 
 class PartnerKind(StrEnum):
-    WAREHOUSE = "warehouse"  # confirms pick lists of its warehouses
+    WAREHOUSE = "warehouse"  # confirms pick lists of its warehouses, reports returns that arrive there
     CARRIER = "carrier"  # reports shipments of its carrier
 
 
@@ -25,6 +25,7 @@ class CallbackType(StrEnum):
     HANDED_TO_CARRIER = "shipment.handed_to_carrier"
     DELIVERED = "shipment.delivered"
     DELIVERY_FAILED = "shipment.delivery_failed"
+    RETURN_RECEIVED = "return.received"
 
 
 # The order workflow's update for each shipment report.

@@ -62,7 +62,7 @@ DEFINITIONS: tuple[Definition, ...] = (
         "the last shipment's shipped_at compared with ship_by",
         "late: shipped after ship_by, or not shipped and ship_by has passed; pending (not shipped, ship_by "
         "ahead) and cancelled unshipped orders are left out",
-        "ship_by is fixed at submission (the promise), never moved",
+        "ship_by is the promise as it stands: an edit that moves it (with a reason) moves what on time means",
     ),
     Definition(
         "fill_rate",
@@ -97,5 +97,14 @@ DEFINITIONS: tuple[Definition, ...] = (
         "—",
         "people: distinct key:<name> actors on any timeline entry that day (picks included)",
         "days with completions but nobody acting are left out of the ratio and counted in days_without_people",
+    ),
+    Definition(
+        "returns",
+        "units that came back on returns (restock or damaged) ÷ units shipped; orders with such units ÷ orders shipped",
+        "orders received in the window; their shipments and returns whenever they happened",
+        "the warehouse's receipt report",
+        "shipped: reservations consumed by a shipment; missing units, declined and expired returns bring "
+        "nothing back; units on returns not reported yet are pending_units",
+        "returns come weeks after shipping: a recent window looks better than it will",
     ),
 )

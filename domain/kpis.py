@@ -12,6 +12,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
+from domain.return_kpis import ReturnFacts, ReturnRate, Shipped, return_rate
+
 # Timeline events that are a person intervening, by the reason reported. A person is an actor
 # `key:<name>`; pick confirmations ("picked") are warehouse work, not intervention.
 TOUCH_REASONS: dict[str, str] = {
@@ -85,6 +87,8 @@ class Facts:
     exceptions: Sequence[ExceptionFacts] = ()
     completions: Sequence[datetime] = ()  # when orders completed (the "completed" timeline entry)
     actions: Sequence[Action] = ()  # timeline entries by people
+    shipped: Shipped = field(default_factory=Shipped)  # for the return rate
+    returns: Sequence[ReturnFacts] = ()
 
 
 @dataclass(frozen=True)
@@ -154,6 +158,7 @@ class Kpis:
     early_warning: EarlyWarning
     exception_response: dict[str, ExceptionResponse]
     throughput: Throughput
+    returns: ReturnRate = field(default_factory=lambda: return_rate(Shipped(), ()))
 
 
 def percentile(values: Sequence[float], q: float) -> float | None:
@@ -310,6 +315,7 @@ def compute(facts: Facts, now: datetime) -> Kpis:
         early_warning=early_warning(orders, now),
         exception_response=exception_response(facts.exceptions),
         throughput=throughput(facts.completions, facts.actions),
+        returns=return_rate(facts.shipped, facts.returns),
     )
 
 

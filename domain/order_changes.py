@@ -8,12 +8,13 @@ change (what to give back, and the timeline entries and exceptions to write). Pu
 """
 
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from domain.exceptions import Action, ExceptionKind, OrderException
-from domain.order_edits import EditOrder, EditPlan, plan_edit
+from domain.order_edits import EditOrder, EditPlan, check_ship_by, plan_edit
 from domain.order_state import OrderState, rejected
 from domain.orders import OrderStatus
+from domain.policy import warning_time
 from domain.steps import CancelRequest, Fulfilment, KeyedEntry, StockLine, describe_missing
 
 # Exceptions that only wait for the part being cancelled: they close with it.
@@ -71,20 +72,21 @@ class OrderChanges:
             )
         ]
 
-    def check_edit(self, req: EditOrder) -> EditPlan:
+    def check_edit(self, req: EditOrder, now: datetime) -> EditPlan:
         state = self._state
+        check_ship_by(req, now)
         if state.progress in (OrderStatus.COMPLETED, OrderStatus.DELIVERED, OrderStatus.CANCELLED):
             raise rejected(f"the order is {state.progress.value}; it can no longer be edited")
         if state.cancel is not None:
             raise rejected("the order is being cancelled")
         if state.all_shipped():
             raise rejected("everything on the order has shipped; it can no longer be edited")
-        return plan_edit(state.lines, state.fulfilments, state.waiting, state.order.priority, req)
+        return plan_edit(state.lines, state.fulfilments, state.waiting, state.order.priority, req, state.policy.ship_by)
 
     def edit(self, now: datetime, req: EditOrder) -> Edited:
         """Apply the edit: new lines and total, replaced parts dropped, what they need waiting to be reserved."""
         state = self._state
-        plan = self.check_edit(req)
+        plan = self.check_edit(req, now)
         allocated_once = bool(state.fulfilments) or state.waiting_since is not None
         state.order = replace(state.order, lines=plan.lines, priority=plan.priority)
         state.lines = list(plan.lines)
@@ -99,9 +101,26 @@ class OrderChanges:
         state.editing = allocated_once and bool(state.waiting)
         closed = self._waiting_for_nothing(plan.dropped)
         entries = [state.close(now, e, Action.CANCEL, req.actor, "replaced by an edit") for e in closed]
+        if plan.ship_by is not None:
+            withdrawn = self._move_promise(now, plan.ship_by)
+            entries += [state.close(now, e, Action.ACKNOWLEDGE, req.actor, "ship-by moved") for e in withdrawn]
+            closed += withdrawn
         detail = f"{plan.summary}. {req.reason}" if req.reason else plan.summary
         entries.append(state.note(now, "edited", detail, req.actor))
         return Edited(plan, entries, closed, reallocate=allocated_once)
+
+    def _move_promise(self, now: datetime, ship_by: datetime) -> list[OrderException]:
+        """The order promises `ship_by` now. A warning given for the old date that the new one would not
+        give yet is withdrawn: its open `sla_at_risk` warnings come back to close, and the promise watch
+        (workflows/order/promise.py) warns again by the new date."""
+        state = self._state
+        state.policy = replace(state.policy, ship_by=ship_by)
+        state.inbound_nudges += 1  # a backordered order checks its inbound against the new date
+        warn_at = warning_time(state.received_at, ship_by, timedelta(seconds=state.policy.warn_before_s))
+        if not state.warned or warn_at <= now:
+            return []
+        state.warned = False
+        return [e for e in state.exceptions if e.is_open and e.kind is ExceptionKind.SLA_AT_RISK]
 
     def remainder(self) -> Remainder:
         state = self._state

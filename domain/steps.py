@@ -195,9 +195,10 @@ class ProjectOrder:
     ship_to: Address | None = None
     # Orders the read model's status writes: an older write arriving late (a slow retry) cannot win.
     seq: int = 0
-    # An edit: the order's lines (and with them its total) and priority as they now are.
+    # An edit: the order's lines (and with them its total), priority and ship-by promise as they now are.
     lines: list[OrderLine] | None = None
     priority: Priority | None = None
+    ship_by: datetime | None = None
 
 
 @dataclass(frozen=True)

@@ -184,6 +184,15 @@ async def evaluate(
     return decide(fired)
 
 
+async def fired_on_edited(session: AsyncSession, ruleset: RuleSet, order: Order, at: datetime) -> list[RuleVersion]:
+    """The rules whose condition holds on an order already placed, as an edit leaves it (domain/edit_rules.py):
+    its customer's order count leaves the order itself out, as it did at submission."""
+    count = 0
+    if ruleset.needs_history:
+        count = max(0, await rule_store.order_count(session, order.customer.id) - 1)
+    return ruleset.fired(context_for(facts(order, count, ruleset.parts), at), at)
+
+
 async def new_order(
     session: AsyncSession, active_rules: ActiveRules, settings: Settings, order: Order, received_at: datetime
 ) -> NewOrder:

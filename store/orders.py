@@ -140,6 +140,8 @@ async def _set_status(session: AsyncSession, change: ProjectOrder) -> bool:
         values["total"] = sum(line.total for line in change.lines)
     if change.priority is not None:
         values["priority"] = change.priority.value
+    if change.ship_by is not None:
+        values["ship_by"] = change.ship_by
     result = await session.execute(_SET_STATUS, {"match_order_id": change.order_id, "match_seq": change.seq, **values})
     if not getattr(result, "rowcount", 1):
         if await session.get(OrderRow, change.order_id) is None:

@@ -42,6 +42,16 @@ async def shipped(session: AsyncSession, order_id: str) -> list[ShippedLine]:
     ]
 
 
+async def shipped_from(session: AsyncSession, order_id: str) -> set[str]:
+    """The warehouses the order's shipments left from."""
+    result = await session.execute(
+        select(PickList.warehouse)
+        .join(Shipment, Shipment.pick_list_id == PickList.pick_list_id)
+        .where(PickList.order_id == order_id)
+    )
+    return set(result.scalars())
+
+
 async def returning(session: AsyncSession, order_id: str) -> list[StockLine]:
     """Units on the order's live returns."""
     result = await session.execute(
@@ -138,21 +148,43 @@ async def credited(session: AsyncSession, order_id: str) -> list[BilledLine]:
     return [BilledLine(**line) for lines in result.scalars() for line in lines]
 
 
+def credit_note_key(return_id: str) -> str:
+    """The credit note's business key: ours, and the ERP's Idempotency-Key."""
+    return f"{return_id}:refund"
+
+
 async def credit_note_of(session: AsyncSession, return_id: str) -> CreditNote | None:
     return (
-        await session.execute(select(CreditNote).where(CreditNote.key == f"{return_id}:refund"))
+        await session.execute(select(CreditNote).where(CreditNote.key == credit_note_key(return_id)))
     ).scalar_one_or_none()
 
 
+PENDING = "PENDING-"  # a credit note's number while the ERP has not issued it yet
+
+
+def is_pending(number: str | None) -> bool:
+    return number is None or number.startswith(PENDING)
+
+
+def shown_number(number: str | None) -> str | None:
+    """The number to show: none while the ERP has not issued the note."""
+    return None if is_pending(number) else number
+
+
 async def issue_credit_note(
-    session: AsyncSession, return_id: str, order_id: str, currency: str, lines: list[BilledLine]
+    session: AsyncSession,
+    return_id: str,
+    order_id: str,
+    currency: str,
+    lines: list[BilledLine],
+    pending: bool = False,
 ) -> CreditNote:
-    """The return's credit note; the caller has checked the lines against what was billed and credited
-    (order row locked)."""
+    """The return's credit note, numbered by us, or (`pending`) waiting for the ERP's number; the caller
+    has checked the lines against what was billed and credited (order row locked)."""
     now = utcnow()
     note = CreditNote(
-        key=f"{return_id}:refund",
-        number=f"CN-{now:%Y}-{uuid.uuid4().hex[:8].upper()}",
+        key=credit_note_key(return_id),
+        number=f"{PENDING}{return_id}" if pending else f"CN-{now:%Y}-{uuid.uuid4().hex[:8].upper()}",
         return_id=return_id,
         order_id=order_id,
         amount=sum(line.quantity * line.unit_price for line in lines),
@@ -163,6 +195,32 @@ async def issue_credit_note(
     session.add(note)
     await session.flush()
     return note
+
+
+async def number_credit_note(session: AsyncSession, return_id: str, number: str) -> None:
+    """The ERP issued the pending credit note: it carries the ERP's number from now on."""
+    note = await credit_note_of(session, return_id)
+    if note is not None and is_pending(note.number):
+        note.number = number
+        note.issued_at = utcnow()
+
+
+async def withdraw_pending(session: AsyncSession, return_id: str) -> None:
+    """The ERP refused the pending credit note: its units are no longer credited."""
+    note = await credit_note_of(session, return_id)
+    if note is not None and is_pending(note.number):
+        await session.delete(note)
+
+
+async def of_order(session: AsyncSession, order_id: str) -> list[tuple[ReturnRow, str | None]]:
+    """The order's returns, oldest first, each with its credit note's number once refunded."""
+    result = await session.execute(
+        select(ReturnRow, CreditNote.number)
+        .outerjoin(CreditNote, CreditNote.return_id == ReturnRow.return_id)
+        .where(ReturnRow.order_id == order_id)
+        .order_by(ReturnRow.created_at, ReturnRow.return_id)
+    )
+    return [(row, shown_number(number)) for row, number in result.all()]
 
 
 async def get(session: AsyncSession, return_id: str) -> ReturnRow | None:

@@ -3,8 +3,8 @@
 Approval is a person's (an update) or the policy's. Nothing received within the window: the return
 expires. Received: restocked units go back through the ledger and the refund is a credit note against
 the order's invoices; not refunded within its SLA (the billing side down, say), a `return.refund_overdue`
-alert goes to people, and the refund keeps being retried. A refund the invoices cannot cover is refused
-for good: the return rests `received` with a `refund_refused` alert.
+alert goes to people, and the refund keeps being retried. A refund the invoices cannot cover, or one the
+ERP rejects, is refused for good: the return rests `received` with a `refund_refused` alert.
 """
 
 import asyncio
@@ -38,6 +38,9 @@ REFUND_RETRY = RetryPolicy(
     maximum_interval=timedelta(minutes=10),
     non_retryable_error_types=[ErrorType.REFUND_REFUSED.value],
 )
+# A refund that will not go through by retrying: beyond what was billed, or the ERP said no (or answered
+# what we cannot read). The return rests `received` with a `refund_refused` alert for a person.
+REFUSALS = (ErrorType.REFUND_REFUSED, ErrorType.PARTNER_REJECTED, ErrorType.PARTNER_BROKE_CONTRACT)
 
 
 @workflow.defn(name=WorkflowType.RETURN.value)
@@ -156,7 +159,7 @@ class ReturnWorkflow:
             refunded = await refund
         except ActivityError as err:
             cause = err.cause
-            if not (isinstance(cause, ApplicationError) and cause.type == ErrorType.REFUND_REFUSED):
+            if not (isinstance(cause, ApplicationError) and cause.type in REFUSALS):
                 raise
             state.note(workflow.now(), ReturnStatus.RECEIVED, "refund_refused", cause.message)
             await self._record()

@@ -6,6 +6,7 @@ The preview is computed from the order's live view by the same rules the workflo
 409 with the reason when the edit does not apply (a line already picked or shipped, say).
 """
 
+from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter
@@ -13,7 +14,8 @@ from fastapi import APIRouter
 from api import ordering
 from api.access import Handler
 from api.change_schemas import EditIn, EditPreviewOut
-from api.deps import OrderIdPath, SessionsDep, TemporalDep
+from api.deps import ActiveRulesDep, OrderIdPath, SessionsDep, TemporalDep
+from api.edit_rules import with_rules
 from api.order_schemas import OrderOut
 from api.problems import Problem, ProblemError, invalid, not_found
 from api.routers.controls import RESPONSES
@@ -34,12 +36,21 @@ EDIT_RESPONSES: dict[int | str, dict[str, Any]] = {
 
 @router.post("/edits", responses=EDIT_RESPONSES)
 async def edit_order(
-    order_id: OrderIdPath, body: EditIn, handler: Handler, temporal: TemporalDep, sessions: SessionsDep
+    order_id: OrderIdPath,
+    body: EditIn,
+    handler: Handler,
+    temporal: TemporalDep,
+    sessions: SessionsDep,
+    active_rules: ActiveRulesDep,
 ) -> EditPreviewOut | OrderOut:
-    """Change lines (quantity 0 removes one; a new SKU adds one, with its `unit_price`), prices or the
-    priority. Parts not picked yet that carry a changed line are replaced: their pick lists close and
-    their stock is released and reserved again in one transaction. Lines picked or shipped cannot
-    change (409). The timeline records who edited and why (`reason`); subscribers get `order.edited`."""
+    """Change lines (quantity 0 removes one; a new SKU adds one, with its `unit_price`), prices, the
+    priority or the ship-by promise (`ship_by`, in the future, with a `reason`: the at-risk warning and
+    the breach follow the new date). Parts not picked yet that carry a changed line are replaced: their
+    pick lists close and their stock is released and reserved again in one transaction. Lines picked or
+    shipped cannot change (409). The timeline records who edited and why (`reason`); subscribers get
+    `order.edited`. Business rules run again on an edit of lines, prices or priority (docs/rules.md):
+    gifts follow while nothing is picked; newly firing approvals, holds and tags apply (`rules` in the
+    preview says what they would do)."""
     if not is_order_id(order_id):
         raise not_found(f"order {order_id}")
     view = await ordering.live_view(temporal, order_id)
@@ -48,7 +59,7 @@ async def edit_order(
         if view is None and recorded is None:
             raise not_found(f"order {order_id}")
         currency = view.order.currency if view is not None else recorded.currency if recorded else ""
-        edit = body.to_domain(currency, handler.actor)
+        edit = body.to_domain(currency, handler.actor, datetime.now(UTC))
         on_order = {line.sku for line in view.lines} if view is not None else set()
         if recorded is not None:
             on_order |= {line.sku for line in await orders.lines_of(s, order_id)}
@@ -64,6 +75,8 @@ async def edit_order(
         ]
         if problems:
             raise invalid(problems)
+        if view is not None:
+            edit = await with_rules(s, active_rules, view, edit)
         if not body.preview:
             request = edit
         else:
@@ -82,5 +95,5 @@ async def edit_order(
             for per_sku in stock.values():
                 for sku, quantity in per_sku.items():
                     available[sku] = available.get(sku, 0) + quantity
-            return EditPreviewOut.of(order_id, plan, currency, available)
+            return EditPreviewOut.of(order_id, plan, currency, available, edit.rules.summary if edit.rules else "")
     return OrderOut.from_view(await ordering.control(temporal, sessions, order_id, Update.EDIT_ORDER, request))

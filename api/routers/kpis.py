@@ -1,5 +1,6 @@
 """/v1/kpis: the figures operations are judged by, over a window, with their definitions."""
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
@@ -13,7 +14,7 @@ from domain.access import Role
 from domain.kpi_definitions import DEFINITIONS, Definition
 from domain.kpis import Kpis, Point, bucket_size, compute, series
 from domain.orders import CHANNEL_PATTERN, InvalidField
-from store import kpis
+from store import kpis, return_kpis
 from store.db import READ_ONLY
 
 router = APIRouter(tags=["kpis"])
@@ -76,7 +77,10 @@ async def get_kpis(
     start, end = window_of(start, end, now)
     async with sessions() as session:
         await session.connection(execution_options=READ_ONLY)
-        facts = await kpis.facts(session, kpis.KpiFilter(start, end, channel, warehouse, carrier))
+        window = kpis.KpiFilter(start, end, channel, warehouse, carrier)
+        facts = await kpis.facts(session, window)
+        shipped, returned = await return_kpis.facts(session, window)
+        facts = replace(facts, shipped=shipped, returns=returned)
     bucket = "hour" if bucket_size(start, end) == timedelta(hours=1) else "day"
     return KpiReport(
         window=Window(start=start, end=end, channel=channel, warehouse=warehouse, carrier=carrier, bucket=bucket),

@@ -13,6 +13,7 @@ from api.limits import PageLimit
 from api.order_schemas import OrderAccepted, OrderOut, OrderPage, OrderSummary, SubmitOrder
 from api.problems import Problem, ProblemError, invalid, not_found
 from api.readmodel import order_from_read_model, with_late_reports
+from api.return_view import with_returns
 from api.schemas import Money
 from domain.contract import order_workflow_id
 from domain.orders import InvalidField, OrderStatus, is_order_id
@@ -74,15 +75,16 @@ async def get_order(order_id: OrderIdPath, _: OrderReader, temporal: TemporalDep
     if view is not None:
         out = OrderOut.from_view(view)
         # Reported delivered after its workflow closed: the read model has the rest.
-        return (
+        return await with_returns(
+            session,
             await with_late_reports(session, out)
             if view.status is OrderStatus.COMPLETED
-            else (await with_expected_inbound(session, out))
+            else (await with_expected_inbound(session, out)),
         )
     recorded = await order_from_read_model(session, order_id)
     if recorded is None:
         raise not_found(f"order {order_id}")
-    return await with_expected_inbound(session, recorded)
+    return await with_returns(session, await with_expected_inbound(session, recorded))
 
 
 @router.get("", responses={422: {"model": Problem}})

@@ -4,7 +4,8 @@ Run as its own process (standard library only):
 
     python tests/fakes/external_system.py --port 0 --port-file PATH [--token SECRET]
 
-Partner routes: POST /wms/pick-lists, /wms/pick-lists/{id}/cancel, /tms/shipments, /erp/invoices.
+Partner routes: POST /wms/pick-lists, /wms/pick-lists/{id}/cancel, /tms/shipments, /erp/invoices,
+/erp/credit-notes (system `erp-credit` in the test controls).
 Each honours `Idempotency-Key`: the same key answers the first result again (200) instead of making a
 second record; a rejected call does not consume its key. With --token, a call without
 `Authorization: Bearer SECRET` gets 401.
@@ -30,13 +31,19 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-ROUTES = {"/wms/pick-lists": "wms", "/tms/shipments": "tms", "/erp/invoices": "erp"}
+ROUTES = {
+    "/wms/pick-lists": "wms",
+    "/tms/shipments": "tms",
+    "/erp/invoices": "erp",
+    "/erp/credit-notes": "erp-credit",
+}
 CANCEL_PICK_LIST = re.compile(r"^/wms/pick-lists/([^/]+)/cancel$")
 REQUIRED = {
     "wms": ("pick_list_id", "order_id", "warehouse", "lines"),
     "wms-cancel": ("pick_list_id", "order_id", "reason"),
     "tms": ("shipment_id", "order_id", "pick_list_id", "ship_to", "lines"),
     "erp": ("invoice_key", "order_id", "amount", "currency", "lines"),
+    "erp-credit": ("credit_note_key", "return_id", "order_id", "amount", "currency", "lines"),
 }
 
 
@@ -63,6 +70,8 @@ class State:
             return {"pick_list_id": body["pick_list_id"], "cancelled": True}
         if system == "tms":
             return {"carrier": "fake-express", "tracking_number": f"FX{RUN}{n:06d}"}
+        if system == "erp-credit":
+            return {"number": f"ECN-{RUN}-{n:06d}", "issued": True}
         return {"number": f"ERP-{RUN}-{n:06d}", "issued": True}
 
 

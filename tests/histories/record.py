@@ -2,8 +2,8 @@
 
 Run it only when a recorded path is added, naming that path (`python -m tests.histories.record
 delivered`; `edited` records `returned`, a return of that order, with it; `inbound_late`: a backordered
-order warned of late inbound), or when a patch adds a new way through every path: record them into a
-folder of their own
+order warned of late inbound; `edited_again`), or when a patch adds a new way through every path: record
+them into a folder of their own
 (`python -m tests.histories.record --into lean`). Workflow changes must keep the old files replaying (use
 workflow.patched), never re-record to make a failing replay pass.
 """
@@ -23,11 +23,19 @@ from domain.contract import Update, order_workflow_id, return_workflow_id
 from domain.deliveries import ShipmentReport
 from domain.exceptions import Action
 from domain.inbound_eta import InboundNotice
-from domain.order_edits import EditOrder, LineChange
+from domain.order_edits import EditOrder, LineChange, RulesAfterEdit
 from domain.orders import Address, Customer, Order, OrderLine, OrderStatus
-from domain.policy import NewOrder
+from domain.policy import NewOrder, RuleFiring
 from domain.returns import Disposition, NewReturn, ReceivedLine, ReturnDecision, ReturnLine, ReturnReceipt, ReturnView
-from domain.steps import CancelRequest, OrderView, PickConfirmation, ResolveException, Restock, StockLine
+from domain.steps import (
+    CancelRequest,
+    ControlRequest,
+    OrderView,
+    PickConfirmation,
+    ResolveException,
+    Restock,
+    StockLine,
+)
 from store import catalog, inbound, inventory, migrate, returns
 from store.db import create_engine, create_sessions
 from tests.conftest import BIN, settings_for, stock_up
@@ -110,6 +118,37 @@ async def record_edited(client: Client, settings: Settings) -> OrderHandle:
     assert (await handle.result()).total == 4900 + 1500
     await save(client, handle, "edited")
     return handle
+
+
+async def record_edited_again(client: Client, settings: Settings) -> None:
+    """Edited before pick twice: the ship-by promise moved (the promise watch re-arms: `ship-by-edits`),
+    then a line changed with the business rules' decision (a gift added, a tag, a hold: `edit-rules`);
+    released, picked, completed."""
+    handle = await start(client, settings, order("EDITED-2", {"TEE": 1}), settings)
+    await until(handle, OrderStatus.PICKING)
+    later = datetime.now(UTC) + timedelta(days=5)
+    await handle.execute_update(
+        "edit_order", EditOrder(ship_by=later, actor="erin", reason="agreed"), result_type=OrderView
+    )
+    rules = RulesAfterEdit(
+        hold_reason="check large order",
+        tags=["large"],
+        firings=[RuleFiring("9@1", "Large order", ["tagged large", "held: check large order"])],
+        summary="after the edit: gift POSTER x 1 added; rule 9 v1 'Large order' tagged large, held: check large order",
+    )
+    edit = EditOrder([LineChange("TEE", 2), LineChange("POSTER", 1, 0, gift=True)], actor="erin", rules=rules)
+    view = await handle.execute_update("edit_order", edit, result_type=OrderView)
+    assert view.hold is not None and view.tags == ["large"]
+    await handle.execute_update(Update.RELEASE, ControlRequest("carol", "checked"), result_type=OrderView)
+    while not (new := [f for f in view.fulfilments if not f.cancelled]) or any(f.pick_list is None for f in new):
+        await asyncio.sleep(0.1)
+        view = await handle.query(OrderWorkflow.view)
+    for fulfilment in new:
+        assert fulfilment.pick_list is not None
+        await handle.signal(OrderWorkflow.confirm_pick, PickConfirmation(fulfilment.pick_list.pick_list_id))
+    result = await handle.result()
+    assert result.total == 2 * 4900 and result.ship_by == later
+    await save(client, handle, "edited_again")
 
 
 async def record_returned(
@@ -217,6 +256,8 @@ async def main(names: list[str]) -> None:
                 if "inbound_late" in names:
                     policy = settings_for(url, backorder_window_hours=24, delivery_window_days=2 / 86400)
                     await record_inbound_late(env.client, settings, policy, sessions)
+                if "edited_again" in names:
+                    await record_edited_again(env.client, settings)
                 if "edited" in names or "returned" in names:
                     edited = await record_edited(env.client, settings)
                     await record_returned(env.client, settings, sessions, edited.id.removeprefix("order-"))

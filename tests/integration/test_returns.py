@@ -79,6 +79,27 @@ async def test_a_return_of_two_lines_with_mixed_dispositions_restocks_and_refund
         listed = (await stack.http.get("/v1/returns", params={"order_id": order_id})).json()["returns"]
         assert [(r["return_id"], r["status"]) for r in listed] == [(return_id, "closed")]
 
+        order = (await stack.http.get(f"/v1/orders/{order_id}")).json()
+        [on_order] = order["returns"]
+        assert (on_order["return_id"], on_order["status"], on_order["credit_note"]) == (
+            return_id,
+            "closed",
+            done["credit_note"],
+        )
+        assert on_order["refunded"] == {"amount": "20.00", "currency": "CNY"}
+        assert sorted((r["sku"], r["disposition"]) for r in on_order["received"]) == sorted(
+            [(tee, "restock"), (tee, "damaged"), (cap, "missing")]
+        )
+        events = [e["event"] for e in order["timeline"]]
+        assert events[-5:] == [
+            "return_requested",
+            "return_approved",
+            "return_received",
+            "return_refunded",
+            "return_closed",
+        ]
+        assert events.index("return_requested") > events.index("invoiced")
+
 
 async def test_a_declined_return_frees_its_units_for_another_request(
     stack_factory: StackFactory, sqlite_url: str
@@ -196,3 +217,7 @@ async def test_the_readme_tour_customer_changes_their_mind(stack_factory: StackF
         closed = await until_return(stack, return_id, "closed")
         assert closed["refunded"]["amount"] == "4400.00"
         assert (await stack.http.get(f"/v1/inventory/MAIN/{tee}")).json()["on_hand"] == 54
+        order = (await stack.http.get(f"/v1/orders/{order_id}")).json()
+        assert [(r["return_id"], r["status"]) for r in order["returns"]] == [(return_id, "closed")]
+        events = [t["event"] for t in order["timeline"]]
+        assert events.index("return_requested") < events.index("return_closed")

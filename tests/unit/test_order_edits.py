@@ -1,7 +1,10 @@
 """Edit rules, pure: what an edit makes of an order's lines, parts and stock, and when it is refused."""
 
+from datetime import timedelta
+
 import pytest
 
+from domain.exceptions import ExceptionKind
 from domain.order_changes import OrderChanges
 from domain.order_edits import EditOrder, LineChange, plan_edit
 from domain.order_state import Refusal
@@ -95,10 +98,10 @@ def test_the_state_takes_the_edit_and_a_completed_order_refuses_it() -> None:
     (only,) = allocated(done, "MAIN")
     ship(done, only)
     with pytest.raises(Refusal, match="has shipped"):
-        OrderChanges(done).check_edit(edit(LineChange("CAP", 1, 100)))
+        OrderChanges(done).check_edit(edit(LineChange("CAP", 1, 100)), T0)
     done.progress = OrderStatus.COMPLETED
     with pytest.raises(Refusal, match="completed"):
-        OrderChanges(done).check_edit(edit(LineChange("CAP", 1, 100)))
+        OrderChanges(done).check_edit(edit(LineChange("CAP", 1, 100)), T0)
 
 
 def test_an_edit_before_allocation_only_changes_the_lines() -> None:
@@ -107,3 +110,29 @@ def test_an_edit_before_allocation_only_changes_the_lines() -> None:
     assert not edited.reallocate and state.waiting == []
     state.to_allocate()
     assert state.waiting == [StockLine("TEE", 1), StockLine("CAP", 1)]
+
+
+def test_a_moved_promise_needs_a_reason_and_a_future_date_and_withdraws_a_warning_it_no_longer_gives() -> None:
+    state = received({"TEE": 1})
+    allocated(state, "MAIN")
+    old = state.policy.ship_by
+    with pytest.raises(Refusal, match="not in the future"):
+        OrderChanges(state).check_edit(EditOrder(ship_by=T0 - timedelta(hours=1), reason="late"), T0)
+    with pytest.raises(Refusal, match="needs a reason"):
+        OrderChanges(state).check_edit(EditOrder(ship_by=old + timedelta(days=1)), T0)
+    with pytest.raises(Refusal, match="changes nothing"):
+        OrderChanges(state).check_edit(EditOrder(ship_by=old, reason="same"), T0)
+
+    now = old - timedelta(hours=24)  # inside the 48 h warning: warned
+    warning = state.open(now, state.current_step(), ExceptionKind.SLA_AT_RISK, "due soon")
+    state.warned = True
+    later = old + timedelta(days=7)
+    edited = OrderChanges(state).edit(now, EditOrder(ship_by=later, actor="erin", reason="customer agreed"))
+    assert state.policy.ship_by == later and not state.warned and not state.at_risk
+    assert edited.closed == [warning.exception] and warning.exception.resolved_by == "erin"
+    assert edited.plan.ship_by == later and edited.plan.to_reserve == [] and not state.waiting
+    assert state.timeline[-1].detail == f"ship-by {old.isoformat()} → {later.isoformat()}. customer agreed"
+
+    sooner = now + timedelta(hours=30)  # its warning time has passed: the order is warned at once by the watch
+    edited = OrderChanges(state).edit(now, EditOrder(ship_by=sooner, reason="rushed"))
+    assert edited.closed == [] and state.policy.ship_by == sooner

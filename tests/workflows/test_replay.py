@@ -31,8 +31,10 @@ PATHS = [
 # the `lean-steps` patch (local activities, OrderStatus written where the order rests). `edited` is lean
 # (recorded after it): an order edited before pick, one part replaced and a line added. `inbound_late`
 # (since the `inbound-eta` patch): backordered, warned that its inbound comes after ship-by, the inbound
-# moved back in time (the warning clears), then received.
-RECORDED = [*PATHS, *(f"lean/{name}" for name in PATHS), "edited", "inbound_late"]
+# moved back in time (the warning clears), then received. `edited_again`: its ship-by moved (patch
+# `ship-by-edits`), then a line changed with the rules' gift, tag and hold (patch `edit-rules`),
+# released, picked.
+RECORDED = [*PATHS, *(f"lean/{name}" for name in PATHS), "edited", "inbound_late", "edited_again"]
 
 
 @pytest.mark.parametrize("name", RECORDED)

@@ -1,5 +1,6 @@
 """When the order needs a person: a step parks on its blocker as an open exception, the exception climbs
-its escalation ladder while nobody acts, the ship-by promise is watched, and a timed hold expires."""
+its escalation ladder while nobody acts, and a timed hold expires. The ship-by promise is watched in
+`promise`."""
 
 import asyncio
 from collections.abc import Awaitable, Callable, Coroutine
@@ -15,7 +16,6 @@ with workflow.unsafe.imports_passed_through():
     from domain.order_controls import OrderControls
     from domain.order_state import Opened, OrderState
     from domain.orders import Step
-    from domain.policy import warning_time
     from domain.steps import AlertKind, HoldRequest
 
 from workflows.order.commands import STEP_FAILED, Cancelled, Commands, within
@@ -99,30 +99,6 @@ class Attention:
                 return
             entry, alert = state.escalated(workflow.now(), exception, level, kind, what)
             await self._commands.project([entry], [exception], [alert])
-
-    async def keep_promise(self) -> None:
-        """Warn before the ship-by promise is in danger; record the breach if it is broken."""
-        state = self._state
-
-        def settled() -> bool:
-            return state.all_shipped() or state.done
-
-        received, ship_by = state.received_at, state.policy.ship_by
-        warn_at = warning_time(received, ship_by, timedelta(seconds=state.policy.warn_before_s))
-        if await within(warn_at - workflow.now(), settled):
-            return
-        state.warned = True
-        self.open(
-            state.current_step(), ExceptionKind.SLA_AT_RISK, f"not shipped yet, due to ship by {ship_by.isoformat()}"
-        )
-        if await within(ship_by - workflow.now(), settled):
-            return
-        breach = f"ship-by {ship_by.isoformat()} passed without a shipment"
-        now = workflow.now()
-        await self._commands.project(
-            [state.note(now, "sla_breached", breach)],
-            alerts=[state.alert(now, f"{state.order_id}:breach", AlertKind.SLA_BREACHED, breach)],
-        )
 
     async def expire_hold(self, hold: HoldRequest) -> None:
         state = self._state

@@ -221,6 +221,7 @@ class Flow:
                 seq=state.next_seq(),
                 lines=plan.lines,
                 priority=plan.priority,
+                ship_by=plan.ship_by,
             )
             if edited.reallocate and not state.waiting:  # nothing to reserve: only give back
                 dropped = plan.dropped

@@ -37,8 +37,10 @@ with workflow.unsafe.imports_passed_through():
 from workflows.order.attention import Attention
 from workflows.order.commands import Cancelled, Commands, refusals_answered
 from workflows.order.delivery import DeliveryTracking
+from workflows.order.edit_rules import rules_after_edit
 from workflows.order.flow import Flow
 from workflows.order.inbound import InboundWatch
+from workflows.order.promise import Promise
 
 # Orders started before delivery tracking closed at `completed`; their histories must keep replaying.
 AWAIT_DELIVERY = "await-delivery"
@@ -56,12 +58,13 @@ class OrderWorkflow:
         self._flow = Flow(self._state, self._commands, self._attention)
         self._delivery = DeliveryTracking(self._state, self._commands)
         self._inbound = InboundWatch(self._state, self._commands, self._attention)
+        self._promise = Promise(self._state, self._commands, self._attention)
 
     @workflow.run
     async def run(self, new: NewOrder) -> OrderView:
         state, flow = self._state, self._flow
         self._commands.publish()
-        self._attention.spawn(self._attention.keep_promise())
+        self._attention.spawn(self._promise.keep())
         try:
             await self._attention.step(Step.CONFIRM, flow.confirm)
             await flow.hold_by_rule()
@@ -203,12 +206,14 @@ class OrderWorkflow:
 
     @workflow.update(name=Update.EDIT_ORDER.value)
     async def edit_order(self, req: EditOrder) -> OrderView:
-        return await self._flow.edit(req)
+        await self._flow.edit(req)
+        await rules_after_edit(self._state, self._commands, self._attention, req)
+        return self.view()
 
     @edit_order.validator
     def _validate_edit_order(self, req: EditOrder) -> None:
         with refusals_answered():
-            OrderChanges(self._state).check_edit(req)
+            OrderChanges(self._state).check_edit(req, workflow.now())
 
     @workflow.update(name=Update.HOLD.value)
     async def hold(self, req: HoldRequest) -> OrderView:
