@@ -4,10 +4,12 @@ One stack and one browser for the whole session: a fresh context (no cookies) pe
 """
 
 import asyncio
+import os
 import shutil
 import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 import pytest
@@ -24,6 +26,10 @@ from store.db import Database
 from tests.conftest import bearer, make_key, settings_for
 from worker import build_worker, relay_options
 
+ROOT = Path(__file__).resolve().parents[2]
+# Where the tests' screenshots go: a temporary folder, unless this names one (relative to the checkout),
+# as `ORDERFLOW_SCREENSHOTS=docs/images` does to regenerate the README's.
+SCREENSHOTS = "ORDERFLOW_SCREENSHOTS"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--headless",
@@ -62,6 +68,14 @@ def _free_port() -> int:
         s.bind(("127.0.0.1", 0))
         port: int = s.getsockname()[1]
         return port
+
+
+@pytest.fixture(scope="session")
+def screenshots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    wanted = os.environ.get(SCREENSHOTS)
+    folder = ROOT / wanted if wanted else tmp_path_factory.mktemp("screenshots")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
 
 
 @pytest.fixture(scope="session")

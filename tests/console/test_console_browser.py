@@ -1,5 +1,6 @@
 """The operations console in a real browser: sign-in per role, the live dashboard, the exception queue,
-role and channel scoping, CSRF. Screenshots for the README are taken here (docs/images/)."""
+role and channel scoping, CSRF. Screenshots for the README are taken here (into docs/images/ with
+ORDERFLOW_SCREENSHOTS=docs/images, else a temporary folder: tests/console/conftest.py)."""
 
 import asyncio
 import csv
@@ -14,7 +15,6 @@ from domain.access import Role
 from tests.conftest import order_body, unique
 from tests.console.conftest import Console
 
-IMAGES = Path(__file__).resolve().parents[2] / "docs" / "images"
 REJECTED_POSTCODE = "2000"  # the built-in carrier refuses it (address_rejected)
 
 
@@ -73,7 +73,7 @@ async def test_each_role_signs_in_and_sees_the_dashboard(console: Console) -> No
         await context.close()
 
 
-async def test_exception_appears_live_and_is_resolved_from_the_queue(console: Console) -> None:
+async def test_exception_appears_live_and_is_resolved_from_the_queue(console: Console, screenshots: Path) -> None:
     await stock(console)
     context, page = await console.signed_in(Role.HANDLER)
     await expect(page.locator("#open-total")).to_be_visible()
@@ -83,8 +83,7 @@ async def test_exception_appears_live_and_is_resolved_from_the_queue(console: Co
     # Recorded: the dashboard, untouched since it loaded, shows it within 2 s.
     await expect(page.locator('#by-kind tr[data-kind="address_rejected"]')).to_be_visible(timeout=2000)
     assert time.monotonic() - seen < 2
-    IMAGES.mkdir(parents=True, exist_ok=True)
-    await page.screenshot(path=IMAGES / "console-dashboard.png", full_page=True)
+    await page.screenshot(path=screenshots / "console-dashboard.png", full_page=True)
 
     await page.goto("/console/exceptions?kind=address_rejected")
     row = page.locator(f'tr[data-exception="{exception["exception_id"]}"]')
@@ -92,7 +91,7 @@ async def test_exception_appears_live_and_is_resolved_from_the_queue(console: Co
     # Exactly the allowed actions: one button each.
     actions = await row.locator("button[data-action]").evaluate_all("bs => bs.map(b => b.dataset.action)")
     assert actions == exception["allowed_actions"]
-    await page.screenshot(path=IMAGES / "console-exceptions.png", full_page=True)
+    await page.screenshot(path=screenshots / "console-exceptions.png", full_page=True)
     await row.locator('button[data-action="change_address"]').click()
     form = row.locator("form.inline-form")
     for field, value in {
@@ -116,7 +115,7 @@ async def test_exception_appears_live_and_is_resolved_from_the_queue(console: Co
     await expect(page.locator(".tracking").first).not_to_have_text("—")
     href = await page.locator("#temporal-link").get_attribute("href")
     assert href is not None and href.endswith(f"/workflows/order-{order_id}")
-    await page.screenshot(path=IMAGES / "console-order.png", full_page=True)
+    await page.screenshot(path=screenshots / "console-order.png", full_page=True)
     # The console's change is in the audit log under the person's key, like an API call.
     audit = (await console.http.get("/v1/audit", params={"order_id": order_id})).json()["items"]
     assert any(e["actor"] == "key:console-handler" and e["path"].startswith("/console/") for e in audit)
