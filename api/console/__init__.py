@@ -10,6 +10,7 @@ from fastapi.staticfiles import StaticFiles
 
 from api.console import actions, operations, pages, rules
 from api.console.common import HERE
+from api.console.kpis import KpiMemory
 from api.console.operations import UPLOAD_PATH
 from api.console.sessions import PREFIX, ConsoleSessionMiddleware, SignInRequired
 
@@ -24,6 +25,7 @@ async def _sign_in(request: Request, _: Exception) -> Response:
 
 
 def install(app: FastAPI) -> None:
+    app.state.console_kpis = KpiMemory()
     app.include_router(pages.router)
     app.include_router(actions.router)
     app.include_router(operations.router)

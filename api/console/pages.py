@@ -8,10 +8,10 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from api.console import i18n
-from api.console.common import OPERATES, READS_ORDERS, forbidden_page, may, render, temporal_ui
-from api.console.kpis import kpi_tiles
+from api.console.common import OPERATES, READS_ORDERS, forbidden_page, forbidden_result, may, render, temporal_ui
+from api.console.kpis import KpiMemory
 from api.console.sessions import COOKIE, CSRF_FIELD, LOGIN_COOKIE, PREFIX, Person, new_login_token
-from api.deps import SessionDep, SettingsDep, TemporalDep
+from api.deps import SessionDep, SessionsDep, SettingsDep, TemporalDep
 from api.problems import ProblemError, problem_of
 from api.routers import orders as order_routes
 from domain.access import Principal
@@ -105,6 +105,15 @@ async def dashboard_live(request: Request, me: Person, session: SessionDep) -> H
     return render(request, "_dashboard_live.html", me, **await _dashboard_data(session, me))
 
 
+@router.get("/dashboard/kpis")
+async def dashboard_kpis(request: Request, me: Person, sessions: SessionsDep) -> HTMLResponse:
+    """The KPI tiles, a fragment of their own: the page does not wait for them (api/console/kpis.py)."""
+    if not may(me, READS_ORDERS):  # as GET /v1/kpis; a channel key sees its own channel's figures
+        return forbidden_result(request, me)
+    memory: KpiMemory = request.app.state.console_kpis
+    return render(request, "_kpi_tiles.html", me, board=await memory.get(sessions, me.channel))
+
+
 async def _dashboard_data(session: SessionDep, me: Principal) -> dict[str, Any]:
     await session.connection(execution_options=READ_ONLY)
     now = datetime.now(UTC)
@@ -115,7 +124,6 @@ async def _dashboard_data(session: SessionDep, me: Principal) -> dict[str, Any]:
     for at in raised:
         hourly[min(23, int((now - at).total_seconds() // 3600))] += 1
     return {
-        "kpis": await kpi_tiles(session, me),
         "by_kind": by_kind,
         "age_buckets": console.AGE_BUCKETS_H,
         "open_total": sum(c.total for c in by_kind),

@@ -19,6 +19,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from activities.outbox import running_relay
 from api.app import create_app
+from api.console.kpis import KpiMemory
 from config import Settings, WarehouseMode
 from domain.access import Role
 from store import catalog
@@ -96,6 +97,7 @@ async def console(dev_env: WorkflowEnvironment, tmp_path_factory: pytest.TempPat
         for role in Role
     }
     app = create_app(settings, temporal=dev_env.client)
+    app.state.console_kpis = KpiMemory(fresh_seconds=0)  # the figures as they are when a test looks
     worker = build_worker(dev_env.client, settings, sessions, database.short_work)
     port = _free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))

@@ -60,7 +60,10 @@ async def test_each_role_signs_in_and_sees_the_dashboard(console: Console) -> No
     for role in (Role.ADMIN, Role.HANDLER, Role.VIEWER, Role.CHANNEL):
         context, page = await console.signed_in(role)
         await expect(page.locator(".me")).to_have_attribute("data-role", role.value)
-        await expect(page.locator("#kpi-missing")).to_be_visible()
+        # The key figures arrive as their own fragment after the page: every tile, its three windows.
+        await expect(page.locator("#kpi-tiles .tile")).to_have_count(7, timeout=20_000)
+        await expect(page.locator('#kpi-tiles [data-kpi="touchless"] dd')).to_have_count(3)
+        await expect(page.locator("#kpi-tiles .trend canvas")).to_have_count(7)
         await expect(page.locator("#risk-h")).to_be_visible()
         # Exceptions are for operators only, exactly as GET /v1/exceptions.
         await expect(page.locator("#open-h")).to_have_count(0 if role is Role.CHANNEL else 1)
