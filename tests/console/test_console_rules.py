@@ -98,11 +98,11 @@ async def test_a_gift_rule_is_written_simulated_activated_and_the_next_order_get
 
 
 async def test_only_rule_editors_see_and_use_edit_controls(console: Console) -> None:
-    response = await console.http.post(
+    created = await console.http.post(
         "/v1/rules",
         json={"name": unique("Tag"), "when": 'order.channel == "nowhere"', "then": [{"type": "tag", "tags": ["t"]}]},
     )
-    rule_id = response.json()["rule_id"]
+    rule_id = created.json()["rule_id"]
     context, page = await console.signed_in(Role.HANDLER)
     await page.goto(f"/console/rules/{rule_id}")
     await expect(page.locator("#rule-when-text")).to_have_text('order.channel == "nowhere"')
