@@ -109,8 +109,8 @@ async def test_only_rule_editors_see_and_use_edit_controls(console: Console) -> 
     await expect(page.locator("#rule-form")).to_have_count(0)
     await expect(page.locator("#activate")).to_have_count(0)
     token = await page.evaluate("JSON.parse(document.body.getAttribute('hx-headers'))['X-CSRF-Token']")
-    response = await page.request.post(f"/console/rules/{rule_id}/activate", headers={"X-CSRF-Token": token})
-    assert response.status == 403
+    refused = await page.request.post(f"/console/rules/{rule_id}/activate", headers={"X-CSRF-Token": token})
+    assert refused.status == 403
     assert (await console.http.get(f"/v1/rules/{rule_id}")).json()["status"] == "draft"
     response = await page.goto("/console/rules/new")
     assert response is not None and response.status == 403
