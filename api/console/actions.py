@@ -13,7 +13,7 @@ from fastapi.responses import HTMLResponse
 from pydantic import ValidationError
 
 from api.audit import target
-from api.console.common import ACTS, OPERATES, forbidden_page, forbidden_result, may, refused_result, render
+from api.console.common import ACTS, OPERATES, OrBlank, forbidden_page, forbidden_result, may, refused_result, render
 from api.console.sessions import PREFIX, Person
 from api.deps import SessionDep, SessionsDep, TemporalDep
 from api.order_schemas import AddressIn, CancelIn, ChangeAddressIn, HoldIn, NoteIn, OrderOut, ResolveIn
@@ -41,9 +41,9 @@ async def exception_queue(
     request: Request,
     me: Person,
     session: SessionDep,
-    kind: ExceptionKind | None = None,
+    kind: Annotated[ExceptionKind | None, OrBlank] = None,
     age: Literal["", "1h", "4h", "24h"] = "",
-    level: Annotated[int | None, Query(ge=0, le=10)] = None,
+    level: Annotated[int | None, Query(ge=0, le=10), OrBlank] = None,
     channel: Annotated[str, Query(max_length=32)] = "",
     rows_only: bool = False,
 ) -> HTMLResponse:

@@ -7,6 +7,7 @@ from fastapi import Request
 from fastapi.params import Depends as DependsParam
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
+from pydantic import BeforeValidator
 
 from api.access import Handler, Operator, OrderReader, RoleCheck, RuleEditor, RuleReader
 from api.console import i18n
@@ -18,6 +19,14 @@ from domain.contract import order_workflow_id
 from gateway.errors import GatewayError
 
 HERE = Path(__file__).parent
+
+
+def _none_if_blank(value: object) -> object:
+    return None if value == "" else value
+
+
+# A filter a form sends empty when "any" is chosen: `Annotated[OrderStatus | None, OrBlank] = None`.
+OrBlank = BeforeValidator(_none_if_blank)
 templates = Jinja2Templates(directory=HERE / "templates")
 
 

@@ -227,6 +227,7 @@ CATALOGUE: dict[str, dict[str, str]] = {
     "result.refused": {"en": "Refused", "zh": "被拒绝"},
     "result.invalid": {"en": "Please correct", "zh": "请更正"},
     "orders.search": {"en": "Order ID or external ID", "zh": "订单号或外部单号"},
+    "orders.customer": {"en": "Customer: ID, e-mail or full name", "zh": "客户：编号、邮箱或全名"},
     "orders.since": {"en": "Created since", "zh": "创建于此日之后"},
     "orders.more": {"en": "More", "zh": "更多"},
     "orders.none": {"en": "No orders match.", "zh": "没有符合条件的订单。"},

@@ -8,7 +8,16 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from api.console import i18n
-from api.console.common import OPERATES, READS_ORDERS, forbidden_page, forbidden_result, may, render, temporal_ui
+from api.console.common import (
+    OPERATES,
+    READS_ORDERS,
+    OrBlank,
+    forbidden_page,
+    forbidden_result,
+    may,
+    render,
+    temporal_ui,
+)
 from api.console.kpis import KpiMemory
 from api.console.sessions import COOKIE, CSRF_FIELD, LOGIN_COOKIE, PREFIX, Person, new_login_token
 from api.deps import SessionDep, SessionsDep, SettingsDep, TemporalDep
@@ -139,12 +148,14 @@ async def orders_page(
     me: Person,
     session: SessionDep,
     q: Annotated[str, Query(max_length=100)] = "",
-    status: OrderStatus | None = None,
+    status: Annotated[OrderStatus | None, OrBlank] = None,
     channel: Annotated[str | None, Query(max_length=32)] = None,
-    created_after: datetime | None = None,
+    created_after: Annotated[datetime | None, OrBlank] = None,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
+    customer: Annotated[str, Query(max_length=254)] = "",
 ) -> HTMLResponse:
-    """Search by order ID (opens it), external ID, status, channel and date, through the API's own list."""
+    """Search by order ID (opens it), external ID, customer, status, channel and date, through the API's
+    own list."""
     if not may(me, READS_ORDERS):
         return forbidden_page(request, me)
     q = q.strip()
@@ -153,13 +164,17 @@ async def orders_page(
         if any(o.order_id == q for o in found.items):
             return RedirectResponse(f"{PREFIX}/orders/{quote(q)}", status_code=303)  # type: ignore[return-value]
     after = created_after.replace(tzinfo=UTC) if created_after and created_after.tzinfo is None else created_after
-    page = await order_routes.list_orders(me, session, 50, status, channel or None, q or None, after, None, cursor)
+    customer = customer.strip()
+    page = await order_routes.list_orders(
+        me, session, 50, status, channel or None, q or None, after, None, cursor, customer or None
+    )
     return render(
         request,
         "orders.html",
         me,
         page=page,
         q=q,
+        customer=customer,
         status=status.value if status else "",
         channel=channel or "",
         created_after=created_after.date().isoformat() if created_after else "",

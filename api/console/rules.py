@@ -16,7 +16,7 @@ from starlette.datastructures import FormData
 
 from api.console.common import EDITS_RULES as EDITS
 from api.console.common import READS_RULES as READS
-from api.console.common import forbidden_page, forbidden_result, may, refused_result, render
+from api.console.common import OrBlank, forbidden_page, forbidden_result, may, refused_result, render
 from api.console.sessions import PREFIX, Person
 from api.deps import ActiveRulesDep, SessionDep
 from api.problems import ProblemError, field_path
@@ -177,7 +177,7 @@ async def rules_page(
     request: Request,
     me: Person,
     session: SessionDep,
-    status: RuleStatus | None = None,
+    status: Annotated[RuleStatus | None, OrBlank] = None,
     cursor: Annotated[int | None, Query(ge=0, le=rule_routes.INT32)] = None,
 ) -> HTMLResponse:
     if not may(me, READS):
@@ -195,13 +195,15 @@ async def new_rule_page(request: Request, me: Person) -> HTMLResponse:
     return render(request, "rule.html", me, rule=None, **_editor(form=_form_of(None)))
 
 
-@router.get("/action")
-async def action_row(request: Request, me: Person, tok: Annotated[str, Query(max_length=16)] = "") -> HTMLResponse:
-    """A blank action row: a new one (`type`), or the row `tok` switched to the type its select names."""
+@router.post("/action")
+async def action_row(request: Request, me: Person) -> HTMLResponse:
+    """An action row: a new one (`type`), or the row `tok` switched to the type its select names. A POST
+    (with the editor's form) because the select's field name carries the row's token."""
     if not may(me, EDITS):
         return forbidden_result(request, me)
-    kind = request.query_params.get(f"a.{tok}.type") or request.query_params.get("type", "add_gift")
-    action = _form_action(kind)
+    form = await request.form()
+    tok = _text(form, "tok")
+    action = _form_action(_text(form, f"a.{tok}.type") if tok else _text(form, "type"))
     if re.fullmatch(r"[0-9a-f]{1,16}", tok):
         action["tok"] = tok
     return render(request, "_rule_action.html", me, a=action, **_editor())

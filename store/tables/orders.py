@@ -3,7 +3,7 @@
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint, func
 from sqlalchemy.orm import Mapped, mapped_column
 
 from store.tables.base import TS, Base
@@ -35,6 +35,11 @@ class OrderRow(Base):
     fingerprint: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(TS)
     updated_at: Mapped[datetime] = mapped_column(TS)
+
+
+# Customer search (GET /v1/orders?customer=, the console's orders page): e-mail and name whole, any case.
+Index("ix_orders_customer_email_ci", func.lower(OrderRow.customer_email))
+Index("ix_orders_customer_name_ci", func.lower(OrderRow.customer_name))
 
 
 class OrderLineRow(Base):

@@ -2,9 +2,7 @@
 typed), simulates it over recent orders, activates it, and the next order carries the gift; only rule
 editors see edit controls, as the API's /v1/rules roles."""
 
-import asyncio
 import re
-import time
 from pathlib import Path
 
 from playwright.async_api import expect
@@ -12,7 +10,7 @@ from playwright.async_api import expect
 from domain.access import Role
 from tests.conftest import order_body, unique
 from tests.console.conftest import Console
-from tests.console.test_console_browser import stock
+from tests.console.test_console_browser import in_read_model, stock
 
 GIFT = "CON-GIFT"
 
@@ -23,15 +21,6 @@ async def submit_for(console: Console, customer_id: str) -> str:
     assert response.status_code == 201, response.text
     order_id: str = response.json()["order_id"]
     return order_id
-
-
-async def in_read_model(console: Console, order_id: str, within: float = 30) -> None:
-    deadline = time.monotonic() + within
-    while (await console.http.get("/v1/orders", params={"external_id": order_id.partition("-")[2]})).json()[
-        "items"
-    ] == []:
-        assert time.monotonic() < deadline, f"{order_id} never reached the read model"
-        await asyncio.sleep(0.05)
 
 
 async def test_a_gift_rule_is_written_simulated_activated_and_the_next_order_gets_the_gift(
@@ -60,6 +49,14 @@ async def test_a_gift_rule_is_written_simulated_activated_and_the_next_order_get
     await when.fill(f'customer.id == "{customer}"')
     await expect(check.locator('[data-check="ok"]')).to_be_visible()
     await page.locator('#actions [data-field="sku"]').fill(GIFT)
+    # A second action: added blank, switched to a tag (its fields follow the type), and a third removed.
+    await page.click("#add-action")
+    await page.click("#add-action")
+    await expect(page.locator("#actions .action")).to_have_count(3)
+    await page.locator("#actions .action").nth(2).locator("[data-remove]").click()
+    await page.locator('#actions .action >> nth=1 >> [data-field="type"]').select_option("tag")
+    await page.locator('#actions [data-field="tags"]').fill("vip-gift")
+    await expect(page.locator("#actions .action")).to_have_count(2)
 
     await page.click("#simulate")
     simulation = page.locator("#simulation .simulation")
@@ -92,6 +89,7 @@ async def test_a_gift_rule_is_written_simulated_activated_and_the_next_order_get
         await expect(gift).to_contain_text(GIFT)
         await expect(gift.locator("td").nth(1)).to_have_text("1")  # version 1 runs: version 2 is a draft
         await expect(page.locator("#order-rules")).to_contain_text(f"{rule_id}@1")
+        await expect(page.locator("#order-tags")).to_contain_text("vip-gift")
         await context.close()
     finally:
         await console.http.post(f"/v1/rules/{rule_id}/archive")
