@@ -32,6 +32,8 @@ NEEDS_INPUT = frozenset({Action.CHANGE_ADDRESS})
 Control = Literal["hold", "release", "cancel", "change-address", "approve", "reject"]
 CONTROL_INPUT: dict[str, str] = {"hold": "reason", "cancel": "reason", "reject": "note", "change-address": "address"}
 AGES = {"1h": 1, "4h": 4, "24h": 24}
+# The oldest this many: what a person works through at once (the filters narrow it), and what renders fast.
+QUEUE_ROWS = 100
 
 Text = Annotated[str, Form(max_length=1000)]
 
@@ -57,12 +59,13 @@ async def exception_queue(
         min_level=level,
         channel=channel or None,
     )
-    rows = await console.exception_queue(session, filters, 200)
+    rows = await console.exception_queue(session, filters, QUEUE_ROWS)
     return render(
         request,
         "_queue_rows.html" if rows_only else "exceptions.html",
         me,
         rows=rows,
+        more=len(rows) == QUEUE_ROWS,
         now=now,
         kinds=list(ExceptionKind),
         needs_input=NEEDS_INPUT,

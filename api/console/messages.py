@@ -211,6 +211,10 @@ CATALOGUE: dict[str, dict[str, str]] = {
     "filter.level": {"en": "Escalation", "zh": "升级级别"},
     "filter.apply": {"en": "Filter", "zh": "筛选"},
     "queue.empty": {"en": "Nothing in the queue matches.", "zh": "队列中没有符合条件的异常。"},
+    "queue.more": {
+        "en": "The oldest {n} are shown; the filters narrow the queue.",
+        "zh": "仅显示最早的 {n} 条；可用筛选条件缩小范围。",
+    },
     "queue.read_only": {"en": "read only", "zh": "只读"},
     "confirm.cancel": {"en": "Cancel this order?", "zh": "确定取消此订单？"},
     "form.new_address": {"en": "New address", "zh": "新地址"},

@@ -15,7 +15,9 @@ class OrderRow(Base):
         UniqueConstraint("channel", "external_id"),
         Index("ix_orders_status_created", "status", "created_at"),
         Index("ix_orders_created", "created_at", "order_id"),
-        Index("ix_orders_customer", "customer_id"),
+        Index("ix_orders_customer", "customer_id", "created_at", "order_id"),
+        Index("ix_orders_at_risk", "at_risk", "ship_by", "order_id"),
+        Index("ix_orders_external_id", "external_id"),
     )
     order_id: Mapped[str] = mapped_column(String(100), primary_key=True)
     channel: Mapped[str] = mapped_column(String(32))
@@ -37,9 +39,10 @@ class OrderRow(Base):
     updated_at: Mapped[datetime] = mapped_column(TS)
 
 
-# Customer search (GET /v1/orders?customer=, the console's orders page): e-mail and name whole, any case.
-Index("ix_orders_customer_email_ci", func.lower(OrderRow.customer_email))
-Index("ix_orders_customer_name_ci", func.lower(OrderRow.customer_name))
+# Customer search (GET /v1/orders?customer=, the console's orders page): e-mail and name whole, any case,
+# newest first, read in index order however many orders the customer has.
+Index("ix_orders_customer_email_ci", func.lower(OrderRow.customer_email), OrderRow.created_at, OrderRow.order_id)
+Index("ix_orders_customer_name_ci", func.lower(OrderRow.customer_name), OrderRow.created_at, OrderRow.order_id)
 
 
 class OrderLineRow(Base):
