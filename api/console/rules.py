@@ -7,6 +7,7 @@ import difflib
 import json
 import re
 import secrets
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Query, Request
@@ -156,10 +157,15 @@ def _form_of(rule: RuleOut | None) -> dict[str, Any]:
         "when": rule.when,
         "priority": rule.priority,
         "exclusive": rule.exclusive,
-        "active_from": rule.active_from.strftime("%Y-%m-%dT%H:%M") if rule.active_from else "",
-        "active_to": rule.active_to.strftime("%Y-%m-%dT%H:%M") if rule.active_to else "",
+        "active_from": _local(rule.active_from),
+        "active_to": _local(rule.active_to),
         "actions": actions,
     }
+
+
+def _local(at: datetime | None) -> str:
+    """A datetime-local field's value: the form's times are UTC."""
+    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M") if at else ""
 
 
 def _editor(**context: Any) -> dict[str, Any]:
