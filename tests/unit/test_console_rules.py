@@ -13,7 +13,7 @@ from domain.rules import ACTION_NAMES, AddGift, RuleStatus, SetSplit, Tag
 
 
 def form(*actions: tuple[str, str, str]) -> FormData:
-    fields = [
+    fields: list[tuple[str, str | UploadFile]] = [
         ("name", "Gift"),
         ("when", 'order.channel == "web"'),
         ("priority", "7"),
