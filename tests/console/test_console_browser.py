@@ -94,6 +94,8 @@ async def test_exception_appears_live_and_is_resolved_from_the_queue(console: Co
     # Recorded: the dashboard, untouched since it loaded, shows it within 2 s.
     await expect(page.locator('#by-kind tr[data-kind="address_rejected"]')).to_be_visible(timeout=2000)
     assert time.monotonic() - seen < 2
+    await page.reload()  # for the picture: key figures that count this order too
+    await expect(page.locator("#kpi-tiles .trend canvas")).to_have_count(7, timeout=20_000)
     await page.screenshot(path=screenshots / "console-dashboard.png", full_page=True)
 
     await page.goto("/console/exceptions?kind=address_rejected")
