@@ -173,7 +173,7 @@ CATALOGUE: dict[str, dict[str, str]] = {
     "role.rules_editor": {"en": "rules editor", "zh": "规则编辑"},
     "kpi.title": {"en": "Key figures", "zh": "关键指标"},
     "kpi.loading": {"en": "Computing the key figures…", "zh": "正在计算关键指标…"},
-    "kpi.as_of": {"en": "as of {at} · {orders} orders in 30 days", "zh": "截至 {at} · 30 天内 {orders} 个订单"},
+    "kpi.as_of": {"en": "as of {at} · orders in 30 days: {orders}", "zh": "截至 {at} · 30 天内订单数：{orders}"},
     "kpi.hours": {"en": "{n} h", "zh": "{n} 小时"},
     "kpi.trend": {"en": "{name}, per day over 30 days", "zh": "{name}：近 30 天每日趋势"},
     "kpi.cycle_time": {"en": "Cycle time to shipped (median)", "zh": "下单到发货时长（中位数）"},

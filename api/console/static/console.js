@@ -10,9 +10,10 @@
       var line = el.dataset.kind === "line";
       el.innerHTML = "";
       new uPlot({ width: Math.max(200, el.clientWidth || 400), height: line ? 90 : 130, legend: { show: false },
-        scales: { x: { time: false } },
+        // Every figure drawn is zero or more: the axis starts at 0, and a single value still has a range.
+        scales: { x: { time: false }, y: { range: function (u, min, max) { return [0, max > 0 ? max * 1.1 : 1]; } } },
         axes: [{ values: function (u, v) { return v.map(function (x) { return x + unit; }); } }, { size: 40 }],
-        series: [{}, line ? { stroke: "#1f5fbf", width: 2, spanGaps: false, points: { size: 3 } }
+        series: [{}, line ? { stroke: "#1f5fbf", width: 2, spanGaps: false, points: { show: true, size: 5, fill: "#1f5fbf" } }
                           : { stroke: "#1f5fbf", fill: "rgba(31,95,191,.15)", paths: uPlot.paths.bars({ size: [0.8] }) }] },
         [xs, ys], el);
     });
