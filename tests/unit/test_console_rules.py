@@ -6,7 +6,8 @@ from datetime import UTC, datetime
 import pytest
 from starlette.datastructures import FormData, UploadFile
 
-from api.console.rules import ACTION_FIELDS, _diff, _form_of, _rule_in
+from api.console.messages import CATALOGUE
+from api.console.rules import ACTION_FIELDS, CHOICES, _diff, _form_of, _rule_in
 from api.problems import ProblemError
 from api.rule_schemas import RuleOut
 from domain.rules import ACTION_NAMES, AddGift, RuleStatus, SetSplit, Tag
@@ -75,3 +76,12 @@ def rule_out(version: int, then: list[dict[str, object]]) -> RuleOut:
         active_from=None,
         active_to=None,
     )
+
+
+def test_every_action_field_choice_status_and_compiler_error_has_a_name_in_the_catalogue() -> None:
+    keys = {f"rule.action.{kind}" for kind in ACTION_FIELDS}
+    keys |= {f"rule.field.{name}" for fields in ACTION_FIELDS.values() for name, _ in fields}
+    keys |= {f"rule.{input_kind}.{value}" for input_kind, values in CHOICES.items() for value in values}
+    keys |= {f"rule.status.{status.value}" for status in RuleStatus}
+    keys |= {f"rule.check.kind.{kind}" for kind in ("syntax", "unknown_field", "type", "cost", "length")}
+    assert keys - CATALOGUE.keys() == set()
