@@ -159,18 +159,19 @@ async def versions(session: AsyncSession, rule: RuleRow) -> list[RuleVersion]:
 
 
 async def current(session: AsyncSession, status: RuleStatus | None, limit: int, after: int | None) -> list[RuleVersion]:
-    """Each rule at its active version, or its latest when none is active; by rule ID."""
-    query = select(RuleRow).order_by(RuleRow.rule_id).limit(limit)
+    """Each rule at its active version, or its latest when none is active; by rule ID (one read)."""
+    shown = func.coalesce(RuleRow.active_version, RuleRow.latest_version)
+    query = (
+        select(RuleRow, RuleVersionRow)
+        .join(RuleVersionRow, (RuleVersionRow.rule_id == RuleRow.rule_id) & (RuleVersionRow.version == shown))
+        .order_by(RuleRow.rule_id)
+        .limit(limit)
+    )
     if status is not None:
         query = query.where(RuleRow.status == status.value)
     if after is not None:
         query = query.where(RuleRow.rule_id > after)
-    found: list[RuleVersion] = []
-    for rule in (await session.execute(query)).scalars():
-        shown = await version_of(session, rule, rule.active_version or rule.latest_version)
-        if shown is not None:
-            found.append(shown)
-    return found
+    return [_version(rule, row) for rule, row in (await session.execute(query)).all()]
 
 
 async def active(session: AsyncSession) -> list[RuleVersion]:

@@ -8,8 +8,9 @@ from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from api.console import actions, operations, pages
+from api.console import actions, operations, pages, rules
 from api.console.common import HERE
+from api.console.kpis import KpiMemory
 from api.console.operations import UPLOAD_PATH
 from api.console.sessions import PREFIX, ConsoleSessionMiddleware, SignInRequired
 
@@ -24,8 +25,10 @@ async def _sign_in(request: Request, _: Exception) -> Response:
 
 
 def install(app: FastAPI) -> None:
+    app.state.console_kpis = KpiMemory()
     app.include_router(pages.router)
     app.include_router(actions.router)
     app.include_router(operations.router)
+    app.include_router(rules.router)
     app.mount(f"{PREFIX}/static", StaticFiles(directory=HERE / "static"), name="console-static")
     app.add_exception_handler(SignInRequired, _sign_in)

@@ -13,7 +13,7 @@ from fastapi.responses import HTMLResponse
 from pydantic import ValidationError
 
 from api.audit import target
-from api.console.common import ACTS, OPERATES, forbidden_page, forbidden_result, may, refused_result, render
+from api.console.common import ACTS, OPERATES, OrBlank, forbidden_page, forbidden_result, may, refused_result, render
 from api.console.sessions import PREFIX, Person
 from api.deps import SessionDep, SessionsDep, TemporalDep
 from api.order_schemas import AddressIn, CancelIn, ChangeAddressIn, HoldIn, NoteIn, OrderOut, ResolveIn
@@ -32,6 +32,8 @@ NEEDS_INPUT = frozenset({Action.CHANGE_ADDRESS})
 Control = Literal["hold", "release", "cancel", "change-address", "approve", "reject"]
 CONTROL_INPUT: dict[str, str] = {"hold": "reason", "cancel": "reason", "reject": "note", "change-address": "address"}
 AGES = {"1h": 1, "4h": 4, "24h": 24}
+# The oldest this many: what a person works through at once (the filters narrow it), and what renders fast.
+QUEUE_ROWS = 100
 
 Text = Annotated[str, Form(max_length=1000)]
 
@@ -41,9 +43,9 @@ async def exception_queue(
     request: Request,
     me: Person,
     session: SessionDep,
-    kind: ExceptionKind | None = None,
+    kind: Annotated[ExceptionKind | None, OrBlank] = None,
     age: Literal["", "1h", "4h", "24h"] = "",
-    level: Annotated[int | None, Query(ge=0, le=10)] = None,
+    level: Annotated[int | None, Query(ge=0, le=10), OrBlank] = None,
     channel: Annotated[str, Query(max_length=32)] = "",
     rows_only: bool = False,
 ) -> HTMLResponse:
@@ -57,12 +59,13 @@ async def exception_queue(
         min_level=level,
         channel=channel or None,
     )
-    rows = await console.exception_queue(session, filters, 200)
+    rows = await console.exception_queue(session, filters, QUEUE_ROWS)
     return render(
         request,
         "_queue_rows.html" if rows_only else "exceptions.html",
         me,
         rows=rows,
+        more=len(rows) == QUEUE_ROWS,
         now=now,
         kinds=list(ExceptionKind),
         needs_input=NEEDS_INPUT,

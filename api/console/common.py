@@ -7,8 +7,9 @@ from fastapi import Request
 from fastapi.params import Depends as DependsParam
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
+from pydantic import BeforeValidator
 
-from api.access import Handler, Operator, OrderReader, RoleCheck
+from api.access import Handler, Operator, OrderReader, RoleCheck, RuleEditor, RuleReader
 from api.console import i18n
 from api.console.sessions import CSRF_FIELD
 from api.problems import ProblemError, problem_of
@@ -18,6 +19,14 @@ from domain.contract import order_workflow_id
 from gateway.errors import GatewayError
 
 HERE = Path(__file__).parent
+
+
+def _none_if_blank(value: object) -> object:
+    return None if value == "" else value
+
+
+# A filter a form sends empty when "any" is chosen: `Annotated[OrderStatus | None, OrBlank] = None`.
+OrBlank = BeforeValidator(_none_if_blank)
 templates = Jinja2Templates(directory=HERE / "templates")
 
 
@@ -33,6 +42,8 @@ def roles_of(alias: object) -> RoleCheck:
 ACTS = roles_of(Handler)  # resolve exceptions, hold, release, cancel, re-address, approve, reject
 OPERATES = roles_of(Operator)  # the exception queue, stock, alerts
 READS_ORDERS = roles_of(OrderReader)
+READS_RULES = roles_of(RuleReader)
+EDITS_RULES = roles_of(RuleEditor)
 
 
 def may(principal: Principal, check: RoleCheck) -> bool:
@@ -63,6 +74,9 @@ def render(
             "csrf_field": CSRF_FIELD,
             "can_act": principal is not None and may(principal, ACTS),
             "can_operate": principal is not None and may(principal, OPERATES),
+            "can_read_orders": principal is not None and may(principal, READS_ORDERS),
+            "can_read_rules": principal is not None and may(principal, READS_RULES),
+            "can_edit_rules": principal is not None and may(principal, EDITS_RULES),
             **context,
         },
         status_code=status_code,

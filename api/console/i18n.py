@@ -9,7 +9,7 @@ from decimal import Decimal, InvalidOperation
 
 from babel import Locale, UnknownLocaleError
 from babel.dates import format_datetime
-from babel.numbers import format_currency, format_decimal
+from babel.numbers import format_currency, format_decimal, format_percent
 
 from api.console.messages import CATALOGUE
 from domain.money import format_minor
@@ -66,6 +66,15 @@ class Translator:
 
     def number(self, value: int | float) -> str:
         return format_decimal(value, locale=self.locale)
+
+    def figure(self, value: float | None, unit: str) -> str:
+        """A KPI: a share as a percentage, hours with one decimal, else a number; None is a dash."""
+        if value is None:
+            return "—"
+        if unit == "percent":
+            return format_percent(value, "#,##0.0%", locale=self.locale)
+        text = format_decimal(value, "#,##0.0", locale=self.locale)
+        return self("kpi.hours", n=text) if unit == "hours" else text
 
     def when(self, at: datetime | None) -> str:
         return format_datetime(at, "medium", locale=self.locale) if at else "—"

@@ -8,10 +8,19 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from api.console import i18n
-from api.console.common import OPERATES, READS_ORDERS, forbidden_page, may, render, temporal_ui
-from api.console.kpis import kpi_tiles
+from api.console.common import (
+    OPERATES,
+    READS_ORDERS,
+    OrBlank,
+    forbidden_page,
+    forbidden_result,
+    may,
+    render,
+    temporal_ui,
+)
+from api.console.kpis import KpiMemory
 from api.console.sessions import COOKIE, CSRF_FIELD, LOGIN_COOKIE, PREFIX, Person, new_login_token
-from api.deps import SessionDep, SettingsDep, TemporalDep
+from api.deps import SessionDep, SessionsDep, SettingsDep, TemporalDep
 from api.problems import ProblemError, problem_of
 from api.routers import orders as order_routes
 from domain.access import Principal
@@ -105,6 +114,15 @@ async def dashboard_live(request: Request, me: Person, session: SessionDep) -> H
     return render(request, "_dashboard_live.html", me, **await _dashboard_data(session, me))
 
 
+@router.get("/dashboard/kpis")
+async def dashboard_kpis(request: Request, me: Person, sessions: SessionsDep) -> HTMLResponse:
+    """The KPI tiles, a fragment of their own: the page does not wait for them (api/console/kpis.py)."""
+    if not may(me, READS_ORDERS):  # as GET /v1/kpis; a channel key sees its own channel's figures
+        return forbidden_result(request, me)
+    memory: KpiMemory = request.app.state.console_kpis
+    return render(request, "_kpi_tiles.html", me, board=await memory.get(sessions, me.channel))
+
+
 async def _dashboard_data(session: SessionDep, me: Principal) -> dict[str, Any]:
     await session.connection(execution_options=READ_ONLY)
     now = datetime.now(UTC)
@@ -115,7 +133,6 @@ async def _dashboard_data(session: SessionDep, me: Principal) -> dict[str, Any]:
     for at in raised:
         hourly[min(23, int((now - at).total_seconds() // 3600))] += 1
     return {
-        "kpis": await kpi_tiles(session, me),
         "by_kind": by_kind,
         "age_buckets": console.AGE_BUCKETS_H,
         "open_total": sum(c.total for c in by_kind),
@@ -131,12 +148,14 @@ async def orders_page(
     me: Person,
     session: SessionDep,
     q: Annotated[str, Query(max_length=100)] = "",
-    status: OrderStatus | None = None,
+    status: Annotated[OrderStatus | None, OrBlank] = None,
     channel: Annotated[str | None, Query(max_length=32)] = None,
-    created_after: datetime | None = None,
+    created_after: Annotated[datetime | None, OrBlank] = None,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
+    customer: Annotated[str, Query(max_length=254)] = "",
 ) -> HTMLResponse:
-    """Search by order ID (opens it), external ID, status, channel and date, through the API's own list."""
+    """Search by order ID (opens it), external ID, customer, status, channel and date, through the API's
+    own list."""
     if not may(me, READS_ORDERS):
         return forbidden_page(request, me)
     q = q.strip()
@@ -145,13 +164,17 @@ async def orders_page(
         if any(o.order_id == q for o in found.items):
             return RedirectResponse(f"{PREFIX}/orders/{quote(q)}", status_code=303)  # type: ignore[return-value]
     after = created_after.replace(tzinfo=UTC) if created_after and created_after.tzinfo is None else created_after
-    page = await order_routes.list_orders(me, session, 50, status, channel or None, q or None, after, None, cursor)
+    customer = customer.strip()
+    page = await order_routes.list_orders(
+        me, session, 50, status, channel or None, q or None, after, None, cursor, customer or None
+    )
     return render(
         request,
         "orders.html",
         me,
         page=page,
         q=q,
+        customer=customer,
         status=status.value if status else "",
         channel=channel or "",
         created_after=created_after.date().isoformat() if created_after else "",

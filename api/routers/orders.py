@@ -98,6 +98,10 @@ async def list_orders(
     created_after: AwareDatetime | None = None,
     created_before: AwareDatetime | None = None,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
+    customer: Annotated[
+        str | None,
+        Query(min_length=1, max_length=254, description="the customer's ID, or e-mail or name (whole, any case)"),
+    ] = None,
 ) -> OrderPage:
     """Orders, newest first. A channel key lists its own channel's orders only."""
     if principal.channel is not None:
@@ -116,6 +120,7 @@ async def list_orders(
             external_id=external_id,
             created_after=created_after,
             created_before=created_before,
+            customer=customer,
         ),
         limit,
         after,

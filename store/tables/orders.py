@@ -3,7 +3,7 @@
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint, func
 from sqlalchemy.orm import Mapped, mapped_column
 
 from store.tables.base import TS, Base
@@ -15,7 +15,9 @@ class OrderRow(Base):
         UniqueConstraint("channel", "external_id"),
         Index("ix_orders_status_created", "status", "created_at"),
         Index("ix_orders_created", "created_at", "order_id"),
-        Index("ix_orders_customer", "customer_id"),
+        Index("ix_orders_customer", "customer_id", "created_at", "order_id"),
+        Index("ix_orders_at_risk", "at_risk", "ship_by", "order_id"),
+        Index("ix_orders_external_id", "external_id"),
     )
     order_id: Mapped[str] = mapped_column(String(100), primary_key=True)
     channel: Mapped[str] = mapped_column(String(32))
@@ -35,6 +37,12 @@ class OrderRow(Base):
     fingerprint: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(TS)
     updated_at: Mapped[datetime] = mapped_column(TS)
+
+
+# Customer search (GET /v1/orders?customer=, the console's orders page): e-mail and name whole, any case,
+# newest first, read in index order however many orders the customer has.
+Index("ix_orders_customer_email_ci", func.lower(OrderRow.customer_email), OrderRow.created_at, OrderRow.order_id)
+Index("ix_orders_customer_name_ci", func.lower(OrderRow.customer_name), OrderRow.created_at, OrderRow.order_id)
 
 
 class OrderLineRow(Base):

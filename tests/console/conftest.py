@@ -4,10 +4,12 @@ One stack and one browser for the whole session: a fresh context (no cookies) pe
 """
 
 import asyncio
+import os
 import shutil
 import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 import pytest
@@ -17,6 +19,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from activities.outbox import running_relay
 from api.app import create_app
+from api.console.kpis import KpiMemory
 from config import Settings, WarehouseMode
 from domain.access import Role
 from store import catalog
@@ -24,6 +27,10 @@ from store.db import Database
 from tests.conftest import bearer, make_key, settings_for
 from worker import build_worker, relay_options
 
+ROOT = Path(__file__).resolve().parents[2]
+# Where the tests' screenshots go: a temporary folder, unless this names one (relative to the checkout),
+# as `ORDERFLOW_SCREENSHOTS=docs/images` does to regenerate the README's.
+SCREENSHOTS = "ORDERFLOW_SCREENSHOTS"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--headless",
@@ -65,6 +72,14 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="session")
+def screenshots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    wanted = os.environ.get(SCREENSHOTS)
+    folder = ROOT / wanted if wanted else tmp_path_factory.mktemp("screenshots")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+@pytest.fixture(scope="session")
 async def console(dev_env: WorkflowEnvironment, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Console]:
     if not shutil.which("chromium") and not shutil.which(CHROMIUM):
         pytest.fail("chromium is not installed: `make browser` installs it")
@@ -82,6 +97,7 @@ async def console(dev_env: WorkflowEnvironment, tmp_path_factory: pytest.TempPat
         for role in Role
     }
     app = create_app(settings, temporal=dev_env.client)
+    app.state.console_kpis = KpiMemory(fresh_seconds=0)  # the figures as they are when a test looks
     worker = build_worker(dev_env.client, settings, sessions, database.short_work)
     port = _free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))

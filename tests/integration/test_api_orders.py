@@ -226,6 +226,30 @@ async def test_order_list_filters_and_pages(stack_factory: StackFactory, databas
         assert (await stack.http.get("/v1/orders", params={"status": "lost"})).status_code == 422
 
 
+async def test_orders_are_found_by_customer_id_or_email_or_name_in_any_case_and_paged(
+    stack_factory: StackFactory, database_url: str
+) -> None:
+    async with stack_factory(database_url) as stack:
+        sku = unique("TEE")
+        await stock_up(stack.sessions, {sku: 50})
+        marker = unique("C")
+        customer = {"id": marker, "name": f"Wang {marker}", "email": f"{marker}@Example.COM"}
+        mine = [
+            (await stack.http.post("/v1/orders", json=order_body({sku: 1}, customer=customer))).json()["order_id"]
+            for _ in range(3)
+        ]
+        other = (await stack.http.post("/v1/orders", json=order_body({sku: 1}))).json()["order_id"]
+        for order_id in [*mine, other]:
+            await stack.wait_for_status(order_id, "picking")
+        for search in (marker, f"{marker}@example.com", f"WANG {marker.lower()}"):
+            first = (await stack.http.get("/v1/orders", params={"customer": search, "limit": 2})).json()
+            rest = (
+                await stack.http.get("/v1/orders", params={"customer": search, "cursor": first["next_cursor"]})
+            ).json()
+            assert [o["order_id"] for o in first["items"] + rest["items"]] == list(reversed(mine)), search
+        assert (await stack.http.get("/v1/orders", params={"customer": marker.lower()})).json()["items"] == []
+
+
 async def test_catalog_and_stock_can_be_set_up_over_the_api(stack_factory: StackFactory, database_url: str) -> None:
     async with stack_factory(database_url) as stack:
         sku = unique("NEW")
