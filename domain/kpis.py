@@ -71,6 +71,17 @@ class ExceptionFacts:
     resolved_at: datetime | None
 
 
+def first_human_action(
+    resolved_at: datetime | None, resolved_by: str | None, acknowledged_at: datetime | None
+) -> datetime | None:
+    """A person's resolution, or a person's acknowledgement of one of the exception's alerts at or before
+    its resolution (`acknowledged_at`: the first by a person), whichever came first."""
+    human = [resolved_at] if resolved_at is not None and is_person(resolved_by) else []
+    if acknowledged_at is not None and (resolved_at is None or acknowledged_at <= resolved_at):
+        human.append(acknowledged_at)
+    return min(human) if human else None
+
+
 @dataclass(frozen=True)
 class Action:
     """A person (or the system) acting on an order, and orders completing: for orders per person."""
@@ -205,7 +216,7 @@ def error_rate(orders: Sequence[OrderFacts]) -> Rate:
     return _rate(len(failed), len(orders), _breakdown(o.errors for o in failed))
 
 
-def _late(order: OrderFacts, now: datetime) -> bool | None:
+def is_late(order: OrderFacts, now: datetime) -> bool | None:
     """True late, False on time, None not decided yet (or no promise, or cancelled unshipped)."""
     if order.ship_by is None:
         return None
@@ -221,7 +232,7 @@ def on_time_ship(orders: Iterable[OrderFacts], now: datetime) -> OnTime:
     for order in orders:
         if order.ship_by is None or (order.status == "cancelled" and order.shipped_at is None):
             continue
-        verdict = _late(order, now)
+        verdict = is_late(order, now)
         if verdict is None:
             pending += 1
         elif verdict:
@@ -245,7 +256,7 @@ def early_warning(orders: Iterable[OrderFacts], now: datetime) -> EarlyWarning:
         for o in orders
         if o.first_warning_at is not None and o.ship_by is not None
     ]
-    breaches = [o for o in orders if _late(o, now)]
+    breaches = [o for o in orders if is_late(o, now)]
     ahead = timedelta(hours=EARLY_WARNING_HOURS)
     warned = [
         o

@@ -16,6 +16,8 @@ class OrderRow(Base):
         Index("ix_orders_status_created", "status", "created_at"),
         Index("ix_orders_created", "created_at", "order_id"),
         Index("ix_orders_customer", "customer_id"),
+        # The orders not yet in the KPI rollup, by when they were received (store/kpi_rollup.py).
+        Index("ix_orders_kpi_open", "kpi_settled", "created_at"),
     )
     order_id: Mapped[str] = mapped_column(String(100), primary_key=True)
     channel: Mapped[str] = mapped_column(String(32))
@@ -35,6 +37,16 @@ class OrderRow(Base):
     fingerprint: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(TS)
     updated_at: Mapped[datetime] = mapped_column(TS)
+    # What the KPIs need to know about the order, kept by the projection's status write
+    # (store/kpi_rollup.py): domain.kpi_rollup bits, and `kpi_new` the bits that write newly set.
+    kpi_flags: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    kpi_new: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    kpi_settled: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")  # in the rollup
+    kpi_shipped_at: Mapped[datetime | None] = mapped_column(TS, nullable=True)  # the last shipment
+    kpi_delivered_at: Mapped[datetime | None] = mapped_column(TS, nullable=True)
+    kpi_warned_at: Mapped[datetime | None] = mapped_column(TS, nullable=True)  # the first sla_at_risk alert
+    kpi_units_ordered: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    kpi_units_first: Mapped[int | None] = mapped_column(Integer, nullable=True)  # None: never allocated
 
 
 class OrderLineRow(Base):
@@ -81,6 +93,10 @@ class OrderExceptionRow(Base):
     resolution: Mapped[str | None] = mapped_column(String(32), nullable=True)
     resolved_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
     note: Mapped[str] = mapped_column(Text, default="", server_default="")
+    # A person's first acknowledgement of one of the exception's alerts (for the KPIs' first human action).
+    acknowledged_at: Mapped[datetime | None] = mapped_column(TS, nullable=True)
+    # 1 when the write that set resolved_at was the one that resolved it (store/kpi_rollup.py).
+    kpi_new: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class AlertRow(Base):

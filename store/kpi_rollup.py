@@ -1,0 +1,167 @@
+"""The KPI rollup (table kpi_counts): counts per UTC hour and channel, kept by the projection.
+
+What a change tells the KPIs (domain.kpi_marks) rides on the projection's own status write: the same
+UPDATE of the order's row ORs in the bits, keeps the times and units, and hands back (RETURNING) the row
+with `kpi_new`, the bits this write newly set. From that row alone the projection knows what moved:
+- the order reached completed, delivered or cancelled for the first time: its whole contribution
+  (domain.kpi_tally.add_order) goes into the hour it was received in, and the order is `kpi_settled`;
+- a settled order learnt a new fact (delivered, a touch, an error): the difference goes in;
+- it completed: one completion in the hour it completed; people acted: they count in their hour;
+- an exception was resolved: its response times go into the hour it was raised in.
+All of it is one INSERT ... ON CONFLICT DO UPDATE per projection, and only when something moved.
+Orders not yet settled are read from their rows when KPIs are asked (store/kpi_read.py).
+"""
+
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import datetime
+from functools import cache
+from typing import Any
+
+from sqlalchemy import Insert, Integer, Row, Table, bindparam, case, func, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from domain.exceptions import OrderException
+from domain.kpi_marks import COMPLETED, FACT_BITS, SETTLED, Marks, order_facts
+from domain.kpi_tally import Tally, add_exception, add_order, epoch_hour
+from domain.kpis import ExceptionFacts, first_human_action
+from store.tables import KPI_COUNTS, OrderExceptionRow, OrderRow
+from store.tables.base import TS
+
+ORDERS: Table = OrderRow.__table__  # type: ignore[assignment]
+EXCEPTIONS: Table = OrderExceptionRow.__table__  # type: ignore[assignment]
+
+_bits = bindparam("p_kpi_bits", type_=Integer)
+_shipped = bindparam("p_kpi_shipped_at", type_=TS)
+_delivered = bindparam("p_kpi_delivered_at", type_=TS)
+_warned = bindparam("p_kpi_warned_at", type_=TS)
+_units_first = bindparam("p_kpi_units_first", type_=Integer)
+c = ORDERS.c
+# SET expressions read the row as it was before the write, on SQLite and PostgreSQL alike.
+KPI_SET: dict[str, Any] = {
+    "kpi_flags": c.kpi_flags.op("|")(_bits),
+    "kpi_new": _bits - c.kpi_flags.op("&")(_bits),
+    "kpi_shipped_at": case(
+        (_shipped.is_(None), c.kpi_shipped_at),
+        (c.kpi_shipped_at.is_(None) | (c.kpi_shipped_at < _shipped), _shipped),
+        else_=c.kpi_shipped_at,
+    ),
+    "kpi_delivered_at": func.coalesce(_delivered, c.kpi_delivered_at),
+    "kpi_warned_at": case(
+        (_warned.is_(None), c.kpi_warned_at),
+        (c.kpi_warned_at.is_(None) | (c.kpi_warned_at > _warned), _warned),
+        else_=c.kpi_warned_at,
+    ),
+    "kpi_units_first": func.coalesce(c.kpi_units_first, _units_first),
+    "kpi_settled": case((_bits.op("&")(SETTLED) != 0, True), else_=c.kpi_settled),
+}
+RETURNED = (
+    c.channel,
+    c.created_at,
+    c.status,
+    c.ship_by,
+    c.kpi_flags,
+    c.kpi_new,
+    c.kpi_shipped_at,
+    c.kpi_delivered_at,
+    c.kpi_warned_at,
+    c.kpi_units_ordered,
+    c.kpi_units_first,
+)
+_MATCH = c.order_id == bindparam("match_order_id")
+# The projection's status write with the marks (store/orders._set_status), and the marks alone (a late
+# write, or an order that its caller has just recorded).
+SET_STATUS_AND_MARKS = (
+    update(ORDERS).where(_MATCH, c.status_seq <= bindparam("match_seq")).values(**KPI_SET).returning(*RETURNED)
+)
+SET_MARKS = update(ORDERS).where(_MATCH).values(**KPI_SET).returning(*RETURNED)
+# Resolving an exception: `kpi_new` says whether this write is the one that resolved it.
+RESOLVE_EXCEPTION = (
+    update(EXCEPTIONS)
+    .where(EXCEPTIONS.c.exception_id == bindparam("match_exception_id"))
+    .values(kpi_new=case((EXCEPTIONS.c.resolved_at.is_(None), 1), else_=0))
+    .returning(EXCEPTIONS.c.kpi_new, EXCEPTIONS.c.acknowledged_at)
+)
+
+
+def channel_of(order_id: str) -> str:
+    """An order ID is `{channel}-{external_id}`, and a channel never contains "-" (domain/orders.py)."""
+    return order_id.split("-", 1)[0]
+
+
+def marks_params(marks: Marks) -> dict[str, Any]:
+    return {
+        "p_kpi_bits": marks.bits,
+        "p_kpi_shipped_at": marks.shipped_at,
+        "p_kpi_delivered_at": marks.delivered_at,
+        "p_kpi_warned_at": marks.warned_at,
+        "p_kpi_units_first": marks.units_first,
+    }
+
+
+class Moves:
+    """The rollup rows one projection adds, by (hour, channel)."""
+
+    def __init__(self) -> None:
+        self.tallies: dict[tuple[int, str], Tally] = defaultdict(Tally)
+
+    def order_written(self, order_id: str, row: Row[Any], marks: Marks, now: datetime) -> None:
+        """What the order's row, as the marked write returned it, moves in the rollup."""
+        flags, new = row.kpi_flags, row.kpi_new
+        channel = row.channel
+        received = epoch_hour(row.created_at)
+
+        def facts(bits: int) -> Any:
+            return order_facts(
+                order_id,
+                channel,
+                row.created_at,
+                row.status,
+                row.ship_by,
+                bits,
+                row.kpi_shipped_at,
+                row.kpi_delivered_at,
+                row.kpi_warned_at,
+                row.kpi_units_ordered,
+                row.kpi_units_first,
+            )
+
+        if new & SETTLED:
+            add_order(self.tallies[received, channel], facts(flags), now)
+        elif flags & SETTLED and new & FACT_BITS:
+            add_order(self.tallies[received, channel], facts(flags), now)
+            add_order(self.tallies[received, channel], facts(flags & ~new), now, sign=-1)
+        if new & COMPLETED:
+            self.tallies[epoch_hour(marks.completed_at or now), channel].counts["completed"] += 1
+        for at, actor in marks.people:
+            self.tallies[epoch_hour(at), channel].people.add(actor)
+
+    def exception_resolved(self, channel: str, exception: OrderException, acknowledged_at: datetime | None) -> None:
+        resolved_at = exception.resolved_at
+        first = first_human_action(resolved_at, exception.resolved_by, acknowledged_at)
+        facts = ExceptionFacts(exception.kind.value, exception.raised_at, first, resolved_at)
+        add_exception(self.tallies[epoch_hour(exception.raised_at), channel], facts)
+
+    def rows(self) -> list[dict[str, Any]]:
+        return [
+            {"hour": hour, "channel": channel, "name": name, "bin": bin_, "n": n}
+            for (hour, channel), tally in sorted(self.tallies.items())
+            for name, bin_, n in tally.rows()
+        ]
+
+
+@cache
+def _adding(dialect: str) -> Insert:
+    """INSERT into kpi_counts, adding to a count that is already there."""
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = insert(KPI_COUNTS)
+    return statement.on_conflict_do_update(
+        index_elements=["hour", "channel", "name", "bin"], set_={"n": KPI_COUNTS.c.n + statement.excluded.n}
+    )
+
+
+async def add(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
+    """Add the rows' counts to the rollup, in the caller's transaction: one statement."""
+    if rows:
+        await session.execute(_adding(session.get_bind().dialect.name), list(rows))
