@@ -4,9 +4,10 @@ KPIs (domain/kpis.py's figures) back out of the tallies of a window.
 The rollup (store/kpi_rollup.py) keeps these counts per hour and channel, so a window's KPIs are a sum
 of a few thousand counters instead of a pass over every order. The definitions stay domain/kpis.py's:
 every verdict here (touched, error, late, pending, fill, breach, first human action) is its function.
-Durations are kept as log-scale bins, BINS_PER_DOUBLING per doubling: a percentile read from the bins
-is the bin that holds the exact nearest-rank value, reported as the bin's geometric middle, so it is
-within BIN_ERROR (4.4 %) of the exact value; durations under a minute are one bin reported as 0.
+Durations are kept as log-scale bins, BINS_PER_DOUBLING per doubling, each with its count and the sum
+of its durations: a percentile read from the bins is the bin that holds the exact nearest-rank value,
+reported as the mean of that bin's durations, so it is within BIN_ERROR (4.4 %) of the exact value (or
+within a minute, for durations under a minute), and exact when the bin holds one distinct duration.
 """
 
 import math
@@ -33,9 +34,10 @@ from domain.kpis import (
     is_person,
 )
 
-BINS_PER_DOUBLING = 8
+BINS_PER_DOUBLING = 16
 SMALLEST_HOURS = 1 / 60  # below a minute: bin 0
-BIN_ERROR = 2 ** (0.5 / BINS_PER_DOUBLING) - 1
+BIN_ERROR = 2 ** (1 / BINS_PER_DOUBLING) - 1
+MS_PER_HOUR = 3_600_000
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 # Counters an order adds to the hour it was received in; histograms (bins of hours) under HIST_*.
@@ -58,14 +60,6 @@ def bin_of(value: float) -> int:
     return magnitude if value > 0 else -magnitude
 
 
-def value_of(bin_: int) -> float:
-    """The hours a bin stands for: its geometric middle."""
-    if bin_ == 0:
-        return 0.0
-    size = SMALLEST_HOURS * 2 ** ((abs(bin_) - 0.5) / BINS_PER_DOUBLING)
-    return size if bin_ > 0 else -size
-
-
 def epoch_hour(at: datetime) -> int:
     """Whole UTC hours since 1970: the rollup's hour."""
     return int((at - EPOCH).total_seconds() // 3600)
@@ -75,18 +69,31 @@ def hour_start(hour: int) -> datetime:
     return EPOCH + timedelta(hours=hour)
 
 
+def _counters() -> defaultdict[str, Counter[int]]:
+    return defaultdict(Counter)
+
+
 @dataclass
 class Tally:
-    """Counts: `counts` by name, `hists` by name then bin, `people` who acted (distinct)."""
+    """Counts: `counts` by name; `hists` (how many) and `sums` (their milliseconds) by name then bin;
+    `people` who acted (distinct)."""
 
     counts: Counter[str] = field(default_factory=Counter)
-    hists: dict[str, Counter[int]] = field(default_factory=lambda: defaultdict(Counter))
+    hists: defaultdict[str, Counter[int]] = field(default_factory=_counters)
+    sums: defaultdict[str, Counter[int]] = field(default_factory=_counters)
     people: set[str] = field(default_factory=set)
 
-    def add(self, name: str, bin_: int, n: int) -> None:
+    def duration(self, name: str, value: float, sign: int = 1) -> None:
+        """One duration (hours) into histogram `name`."""
+        bin_ = bin_of(value)
+        self.hists[name][bin_] += sign
+        self.sums[name][bin_] += sign * round(value * MS_PER_HOUR)
+
+    def add(self, name: str, bin_: int, n: int, total: int = 0) -> None:
         """One rollup row: a histogram bin when the name is a histogram's, a person, else a counter."""
         if name.startswith("h:"):
             self.hists[name][bin_] += n
+            self.sums[name][bin_] += total
         elif name.startswith(PERSON):
             if n > 0:
                 self.people.add(name.removeprefix(PERSON))
@@ -97,14 +104,46 @@ class Tally:
         self.counts.update(other.counts)
         for name, bins in other.hists.items():
             self.hists[name].update(bins)
+        for name, bins in other.sums.items():
+            self.sums[name].update(bins)
         self.people |= other.people
 
-    def rows(self) -> list[tuple[str, int, int]]:
-        """(name, bin, n) for every count that is not zero: what goes into the rollup."""
-        out = [(name, 0, n) for name, n in self.counts.items() if n]
-        out += [(name, b, n) for name, bins in self.hists.items() for b, n in bins.items() if n]
-        out += [(PERSON + person, 0, 1) for person in sorted(self.people)]
+    def rows(self) -> list[tuple[str, int, int, int]]:
+        """(name, bin, n, total) for every count that is not zero: what goes into the rollup."""
+        out = [(name, 0, n, 0) for name, n in self.counts.items() if n]
+        out += [
+            (name, b, n, self.sums[name][b])
+            for name, bins in self.hists.items()
+            for b, n in bins.items()
+            if n or self.sums[name][b]
+        ]
+        out += [(PERSON + person, 0, 1, 0) for person in sorted(self.people)]
         return out
+
+    def percentiles(self, name: str) -> Percentiles:
+        bins = self.hists[name]
+        ordered = sorted((b, n) for b, n in bins.items() if n > 0)
+        count = sum(n for _, n in ordered)
+
+        def at(q: float) -> float | None:
+            if not count:
+                return None
+            rank, seen = max(1, math.ceil(q / 100 * count)), 0
+            for b, n in ordered:
+                seen += n
+                if seen >= rank:
+                    return self.mean(name, b)
+            return None  # unreachable: the ranks add up to count
+
+        return Percentiles(count, at(50), at(90))
+
+    def mean(self, name: str, bin_: int) -> float:
+        """The mean duration (hours) of a bin: the value it reports."""
+        return self.sums[name][bin_] / self.hists[name][bin_] / MS_PER_HOUR
+
+    def least(self, name: str) -> float | None:
+        bins = [b for b, n in self.hists[name].items() if n > 0]
+        return self.mean(name, min(bins)) if bins else None
 
 
 def add_order(tally: Tally, order: OrderFacts, now: datetime, sign: int = 1) -> None:
@@ -120,9 +159,9 @@ def add_order(tally: Tally, order: OrderFacts, now: datetime, sign: int = 1) -> 
         for kind in order.errors:
             counts[ERROR + kind] += sign
     if order.shipped_at is not None:
-        tally.hists[HIST_SHIPPED][bin_of(hours(order.shipped_at - order.received_at))] += sign
+        tally.duration(HIST_SHIPPED, hours(order.shipped_at - order.received_at), sign)
     if order.delivered_at is not None:
-        tally.hists[HIST_DELIVERED][bin_of(hours(order.delivered_at - order.received_at))] += sign
+        tally.duration(HIST_DELIVERED, hours(order.delivered_at - order.received_at), sign)
     late = is_late(order, now)
     if order.ship_by is not None and not (order.status == "cancelled" and order.shipped_at is None):
         counts[PENDING if late is None else LATE if late else ON_TIME] += sign
@@ -133,7 +172,7 @@ def add_order(tally: Tally, order: OrderFacts, now: datetime, sign: int = 1) -> 
     if order.first_warning_at is not None and order.ship_by is not None:
         lead = hours(order.ship_by - order.first_warning_at)
         counts[WARNED] += sign
-        tally.hists[HIST_LEAD][bin_of(lead)] += sign
+        tally.duration(HIST_LEAD, lead, sign)
     if late:
         counts[BREACHES] += sign
         if lead is not None and lead >= EARLY_WARNING_HOURS:
@@ -147,31 +186,14 @@ def add_exception(tally: Tally, exception: ExceptionFacts, sign: int = 1) -> Non
     if exception.resolved_at is None:
         tally.counts[EXC_OPEN + kind] += sign
     else:
-        tally.hists[EXC_RESOLUTION + kind][bin_of(hours(exception.resolved_at - exception.raised_at))] += sign
+        tally.duration(EXC_RESOLUTION + kind, hours(exception.resolved_at - exception.raised_at), sign)
     if exception.first_human_action_at is not None:
-        tally.hists[EXC_FIRST + kind][bin_of(hours(exception.first_human_action_at - exception.raised_at))] += sign
+        tally.duration(EXC_FIRST + kind, hours(exception.first_human_action_at - exception.raised_at), sign)
 
 
 def add_action(tally: Tally, actor: str) -> None:
     if is_person(actor):
         tally.people.add(actor)
-
-
-def _percentiles(bins: Counter[int]) -> Percentiles:
-    ordered = sorted((b, n) for b, n in bins.items() if n > 0)
-    count = sum(n for _, n in ordered)
-
-    def at(q: float) -> float | None:
-        if not count:
-            return None
-        rank, seen = max(1, math.ceil(q / 100 * count)), 0
-        for b, n in ordered:
-            seen += n
-            if seen >= rank:
-                return value_of(b)
-        return None  # unreachable: the ranks add up to count
-
-    return Percentiles(count, at(50), at(90))
 
 
 def _rate(numerator: int, denominator: int, breakdown: dict[str, int] | None = None) -> Rate:
@@ -186,14 +208,13 @@ def kpis_of(total: Tally, days: Sequence[tuple[date, int, int]]) -> Kpis:
     """The KPIs of a window from its summed tally; `days`: (UTC day, completed, people) for throughput."""
     c = total.counts
     on_time, late = c[ON_TIME], c[LATE]
-    lead = sorted(b for b, n in total.hists[HIST_LEAD].items() if n > 0)
-    lead_p = _percentiles(total.hists[HIST_LEAD])
+    lead_p = total.percentiles(HIST_LEAD)
     staffed = [(completed, people) for _, completed, people in days if people and completed]
     person_days = sum(people for _, people in staffed)
     kinds = sorted({name.removeprefix(EXC) for name, n in c.items() if name.startswith(EXC) and n})
     return Kpis(
         orders=c[ORDERS],
-        cycle_time=CycleTime(_percentiles(total.hists[HIST_SHIPPED]), _percentiles(total.hists[HIST_DELIVERED])),
+        cycle_time=CycleTime(total.percentiles(HIST_SHIPPED), total.percentiles(HIST_DELIVERED)),
         manual_intervention=_rate(c[TOUCHED], c[ORDERS], _named(c, TOUCH)),
         touchless=_rate(c[ORDERS] - c[TOUCHED], c[ORDERS]),
         errors=_rate(c[ERRORED], c[ORDERS], _named(c, ERROR)),
@@ -202,7 +223,7 @@ def kpis_of(total: Tally, days: Sequence[tuple[date, int, int]]) -> Kpis:
         early_warning=EarlyWarning(
             warned=c[WARNED],
             lead_p50=lead_p.p50,
-            lead_min=value_of(lead[0]) if lead else None,
+            lead_min=total.least(HIST_LEAD),
             breaches=c[BREACHES],
             breaches_warned_48h=c[BREACHES_WARNED],
             share_warned_48h=c[BREACHES_WARNED] / c[BREACHES] if c[BREACHES] else None,
@@ -211,8 +232,8 @@ def kpis_of(total: Tally, days: Sequence[tuple[date, int, int]]) -> Kpis:
             kind: ExceptionResponse(
                 count=c[EXC + kind],
                 open=c[EXC_OPEN + kind],
-                to_first_action=_percentiles(total.hists[EXC_FIRST + kind]),
-                to_resolution=_percentiles(total.hists[EXC_RESOLUTION + kind]),
+                to_first_action=total.percentiles(EXC_FIRST + kind),
+                to_resolution=total.percentiles(EXC_RESOLUTION + kind),
             )
             for kind in kinds
         },
@@ -231,7 +252,7 @@ def point_of(start: datetime, tally: Tally) -> Point:
     return Point(
         start=start,
         orders=c[ORDERS],
-        shipped_p50_hours=_percentiles(tally.hists[HIST_SHIPPED]).p50,
+        shipped_p50_hours=tally.percentiles(HIST_SHIPPED).p50,
         manual_intervention_rate=c[TOUCHED] / c[ORDERS] if c[ORDERS] else None,
         error_rate=c[ERRORED] / c[ORDERS] if c[ORDERS] else None,
         on_time_ship_rate=c[ON_TIME] / decided if decided else None,

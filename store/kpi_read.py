@@ -69,11 +69,13 @@ async def _rolled_up(
     if channel:
         conditions.append(t.channel == channel)
     rows = await session.execute(
-        select(bucket, t.name, t.bin, func.sum(t.n)).where(*conditions).group_by(bucket, t.name, t.bin)
+        select(bucket, t.name, t.bin, func.sum(t.n), func.sum(t.total))
+        .where(*conditions)
+        .group_by(bucket, t.name, t.bin)
     )
     by_bucket: dict[int, Tally] = defaultdict(Tally)
-    for b, name, bin_, n in rows:
-        by_bucket[b].add(name, bin_, int(n))
+    for b, name, bin_, n, total in rows:
+        by_bucket[b].add(name, bin_, int(n), int(total))
     return [(hour_start(b * 24 if daily else b), tally) for b, tally in sorted(by_bucket.items())]
 
 

@@ -145,9 +145,9 @@ class Moves:
 
     def rows(self) -> list[dict[str, Any]]:
         return [
-            {"hour": hour, "channel": channel, "name": name, "bin": bin_, "n": n}
+            {"hour": hour, "channel": channel, "name": name, "bin": bin_, "n": n, "total": total}
             for (hour, channel), tally in sorted(self.tallies.items())
-            for name, bin_, n in tally.rows()
+            for name, bin_, n, total in tally.rows()
         ]
 
 
@@ -156,8 +156,10 @@ def _adding(dialect: str) -> Insert:
     """INSERT into kpi_counts, adding to a count that is already there."""
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     statement = insert(KPI_COUNTS)
+    counts = KPI_COUNTS.c
     return statement.on_conflict_do_update(
-        index_elements=["hour", "channel", "name", "bin"], set_={"n": KPI_COUNTS.c.n + statement.excluded.n}
+        index_elements=["hour", "channel", "name", "bin"],
+        set_={"n": counts.n + statement.excluded.n, "total": counts.total + statement.excluded.total},
     )
 
 

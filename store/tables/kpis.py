@@ -12,4 +12,5 @@ KPI_COUNTS = Table(
     Column("name", String(140), primary_key=True),
     Column("bin", Integer, primary_key=True),  # a histogram's bin; 0 for a counter
     Column("n", BigInteger, nullable=False),
+    Column("total", BigInteger, nullable=False),  # a histogram bin's durations added up, in milliseconds
 )

@@ -26,6 +26,7 @@ def upgrade() -> None:
         sa.Column("name", sa.String(length=140), nullable=False),
         sa.Column("bin", sa.Integer(), nullable=False),
         sa.Column("n", sa.BigInteger(), nullable=False),
+        sa.Column("total", sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint("hour", "channel", "name", "bin", name=op.f("pk_kpi_counts")),
     )
     with op.batch_alter_table("orders") as batch:
