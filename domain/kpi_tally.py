@@ -22,6 +22,7 @@ from domain.kpis import (
     EarlyWarning,
     ExceptionFacts,
     ExceptionResponse,
+    Facts,
     Kpis,
     OnTime,
     OrderFacts,
@@ -204,6 +205,21 @@ def _named(counts: Counter[str], prefix: str) -> dict[str, int]:
     return {name.removeprefix(prefix): n for name, n in sorted(counts.items()) if name.startswith(prefix) and n}
 
 
+def tallies_of(facts: Facts, now: datetime) -> list[tuple[datetime, Tally]]:
+    """Facts read from the read model, as tallies per hour (as the rollup would hold them)."""
+    by_hour: dict[int, Tally] = defaultdict(Tally)
+    for order in facts.orders:
+        add_order(by_hour[epoch_hour(order.received_at)], order, now)
+    for exception in facts.exceptions:
+        add_exception(by_hour[epoch_hour(exception.raised_at)], exception)
+    for at in facts.completions:
+        by_hour[epoch_hour(at)].counts["completed"] += 1
+    for action in facts.actions:
+        if is_person(action.actor):
+            by_hour[epoch_hour(action.at)].people.add(action.actor)
+    return [(hour_start(hour), tally) for hour, tally in sorted(by_hour.items())]
+
+
 def kpis_of(total: Tally, days: Sequence[tuple[date, int, int]]) -> Kpis:
     """The KPIs of a window from its summed tally; `days`: (UTC day, completed, people) for throughput."""
     c = total.counts
@@ -263,14 +279,16 @@ def point_of(start: datetime, tally: Tally) -> Point:
 
 def report(tallies: Iterable[tuple[datetime, Tally]], bucket_starts: Sequence[datetime]) -> tuple[Kpis, list[Point]]:
     """The KPIs and the series of a window from tallies of its hours (or days), each placed in the series
-    bucket that holds its start; throughput counts people per UTC day across the hours of a day."""
+    bucket that holds its start (the figures count them all, as domain.kpis.compute counts all the facts
+    it is given); throughput counts people per UTC day across the hours of a day."""
     size = bucket_starts[1] - bucket_starts[0] if len(bucket_starts) > 1 else timedelta(hours=1)
     by_bucket = {start: Tally() for start in bucket_starts}
     per_day: dict[date, Tally] = defaultdict(Tally)
     total = Tally()
     for start, tally in tallies:
-        index = int((start - bucket_starts[0]) / size) if bucket_starts else 0
-        by_bucket[bucket_starts[max(0, min(index, len(bucket_starts) - 1))]].merge(tally)
+        index = (start - bucket_starts[0]) // size if bucket_starts else -1
+        if 0 <= index < len(bucket_starts):
+            by_bucket[bucket_starts[index]].merge(tally)
         day = per_day[start.astimezone(UTC).date()]
         day.counts[COMPLETED] += tally.counts[COMPLETED]
         day.people |= tally.people

@@ -44,8 +44,8 @@ _ACKNOWLEDGED = (
 )
 
 
-async def backfill(session: AsyncSession) -> int:
-    """Mark every order and fill kpi_counts; returns the orders marked."""
+async def backfill(session: AsyncSession, channels: list[str] | None = None) -> int:
+    """Mark every order (of these channels) and fill kpi_counts; returns the orders marked."""
     acks = await session.execute(
         select(AlertRow.exception_id, func.min(AlertRow.acknowledged_at))
         .where(AlertRow.exception_id.is_not(None), AlertRow.acknowledged_by.startswith(PERSON_PREFIX))
@@ -53,22 +53,21 @@ async def backfill(session: AsyncSession) -> int:
     )
     if params := [{"match_exception_id": e, "p_at": at} for e, at in acks]:
         await session.execute(_ACKNOWLEDGED, params)
-    first = (await session.execute(select(func.min(OrderRow.created_at)))).scalar()
+    if channels is None:
+        channels = list((await session.execute(select(OrderRow.channel).distinct())).scalars())
+    ours = OrderRow.channel.in_(channels)
+    first = (await session.execute(select(func.min(OrderRow.created_at)).where(ours))).scalar()
     if first is None:
         return 0
-    last = max(
-        t
-        for t in (
-            utcnow(),
-            (await session.execute(select(func.max(OrderEvent.occurred_at)))).scalar(),
-            (await session.execute(select(func.max(OrderExceptionRow.raised_at)))).scalar(),
-        )
-        if t is not None
-    )
-    channels = list((await session.execute(select(OrderRow.channel).distinct())).scalars())
+    times = [
+        (await session.execute(select(func.max(OrderRow.created_at)).where(ours))).scalar(),
+        (await session.execute(select(func.max(OrderEvent.occurred_at)).join(OrderRow).where(ours))).scalar(),
+        (await session.execute(select(func.max(OrderExceptionRow.raised_at)).join(OrderRow).where(ours))).scalar(),
+    ]
+    last = max(_utc(t) for t in times if t is not None)
     now, marked = utcnow(), 0
     day = _utc(first).replace(hour=0, minute=0, second=0, microsecond=0)
-    while day <= _utc(last):
+    while day <= last:
         for channel in channels:
             marked += await _day(session, kpis.KpiFilter(day, day + DAY, channel), now)
         day += DAY

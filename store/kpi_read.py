@@ -12,8 +12,8 @@ from sqlalchemy import false, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.kpi_marks import order_facts
-from domain.kpi_tally import Tally, add_exception, add_order, epoch_hour, hour_start, report
-from domain.kpis import ExceptionFacts, Facts, Kpis, Point, bucket_size, buckets, first_human_action
+from domain.kpi_tally import Tally, add_exception, add_order, epoch_hour, hour_start, report, tallies_of
+from domain.kpis import ExceptionFacts, Kpis, Point, bucket_size, buckets, first_human_action
 from store import kpis
 from store.tables import KPI_COUNTS, OrderExceptionRow, OrderRow
 
@@ -27,21 +27,6 @@ def _floor_hour(at: datetime) -> datetime:
 def _ceil_hour(at: datetime) -> datetime:
     floor = _floor_hour(at)
     return floor if floor == at else floor + HOUR
-
-
-def tallies_of(facts: Facts, now: datetime) -> list[tuple[datetime, Tally]]:
-    """Facts read from the read model, as tallies per hour (as the rollup would hold them)."""
-    by_hour: dict[int, Tally] = defaultdict(Tally)
-    for order in facts.orders:
-        add_order(by_hour[epoch_hour(order.received_at)], order, now)
-    for exception in facts.exceptions:
-        add_exception(by_hour[epoch_hour(exception.raised_at)], exception)
-    for at in facts.completions:
-        by_hour[epoch_hour(at)].counts["completed"] += 1
-    for action in facts.actions:
-        if action.actor.startswith("key:"):
-            by_hour[epoch_hour(action.at)].people.add(action.actor)
-    return [(hour_start(hour), tally) for hour, tally in sorted(by_hour.items())]
 
 
 async def kpi_report(session: AsyncSession, f: kpis.KpiFilter, now: datetime) -> tuple[Kpis, list[Point]]:
