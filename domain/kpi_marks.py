@@ -4,9 +4,10 @@ times and units that go with them. store/kpi_rollup.py folds them into the order
 """
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from domain.kpis import (
+    EARLY_WARNING_HOURS,
     ERROR_KINDS,
     SYSTEM_CANCELLED,
     TOUCH_REASONS,
@@ -31,9 +32,12 @@ COMPLETED = 1 << 18
 SETTLED = 1 << 19
 WARNED = 1 << 20
 ALLOCATED = 1 << 21  # the first allocation attempt is recorded
+WARNED_48H = 1 << 22  # the first warning came at least EARLY_WARNING_HOURS before ship-by
 FACT_BITS = (
-    sum(TOUCH_BITS.values()) | sum(ERROR_BITS.values()) | SHIPPED | DELIVERED | WARNED | ALLOCATED
+    sum(TOUCH_BITS.values()) | sum(ERROR_BITS.values()) | SHIPPED | DELIVERED | WARNED | ALLOCATED | WARNED_48H
 )  # what an order's figures depend on
+# How an unshipped order stands against its promise, when KPIs are asked (store/kpi_read.py).
+NO_PROMISE, PROMISE_PASSED, PROMISE_AHEAD = 0, 1, 2
 
 
 @dataclass(frozen=True)
@@ -139,7 +143,29 @@ def flags_of(order: OrderFacts, completed: bool, settled: bool) -> int:
         (order.units_first_allocation is not None, ALLOCATED),
         (completed, COMPLETED),
         (settled, SETTLED),
+        (
+            order.first_warning_at is not None
+            and order.ship_by is not None
+            and order.ship_by - order.first_warning_at >= timedelta(hours=EARLY_WARNING_HOURS),
+            WARNED_48H,
+        ),
     ):
         if present:
             flags |= bit
     return flags
+
+
+def grouped_facts(
+    flags: int, promise: int, units_ordered: int, units_first: int, received_at: datetime, now: datetime
+) -> OrderFacts:
+    """Unshipped, unsettled orders alike in their bits and how they stand against their promise, as one
+    order carrying their units added up (domain.kpi_tally.add_order with `times`): its ship-by and
+    warning stand for theirs, as far as the figures can tell them apart."""
+    ship_by = None if promise == NO_PROMISE else now - timedelta(microseconds=1) if promise == PROMISE_PASSED else now
+    warned = None
+    if flags & WARNED and ship_by is not None:
+        warned = ship_by - timedelta(hours=EARLY_WARNING_HOURS) if flags & WARNED_48H else ship_by
+    return order_facts(
+        "", "", received_at, "picking", ship_by, flags & ~SHIPPED & ~DELIVERED, None, None, warned,
+        units_ordered, units_first,
+    )  # fmt: skip

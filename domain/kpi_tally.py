@@ -147,45 +147,62 @@ class Tally:
         return self.mean(name, min(bins)) if bins else None
 
 
-def add_order(tally: Tally, order: OrderFacts, now: datetime, sign: int = 1) -> None:
-    """What one order adds to the hour it was received in (sign -1 takes it back out)."""
+def add_order(
+    tally: Tally, order: OrderFacts, now: datetime, sign: int = 1, times: int = 1, warning: bool = True
+) -> None:
+    """What one order adds to the hour it was received in (sign -1 takes it back out). `times`: so many
+    orders alike in all but their units, which `order` carries added up (they have no durations).
+    `warning`: with the warning's lead time, which the rollup counts when the warning comes (add_warning)."""
     counts = tally.counts
-    counts[ORDERS] += sign
+    n = sign * times
+    counts[ORDERS] += n
     if order.touches:
-        counts[TOUCHED] += sign
+        counts[TOUCHED] += n
         for reason in order.touches:
-            counts[TOUCH + reason] += sign
+            counts[TOUCH + reason] += n
     if order.errors:
-        counts[ERRORED] += sign
+        counts[ERRORED] += n
         for kind in order.errors:
-            counts[ERROR + kind] += sign
+            counts[ERROR + kind] += n
     if order.shipped_at is not None:
         tally.duration(HIST_SHIPPED, hours(order.shipped_at - order.received_at), sign)
     if order.delivered_at is not None:
         tally.duration(HIST_DELIVERED, hours(order.delivered_at - order.received_at), sign)
     late = is_late(order, now)
     if order.ship_by is not None and not (order.status == "cancelled" and order.shipped_at is None):
-        counts[PENDING if late is None else LATE if late else ON_TIME] += sign
+        counts[PENDING if late is None else LATE if late else ON_TIME] += n
     if order.units_first_allocation is not None:
         counts[FIRST_UNITS] += sign * order.units_first_allocation
         counts[ALLOCATED_UNITS] += sign * order.units_ordered
-    lead = None
-    if order.first_warning_at is not None and order.ship_by is not None:
-        lead = hours(order.ship_by - order.first_warning_at)
-        counts[WARNED] += sign
-        tally.duration(HIST_LEAD, lead, sign)
+    lead = lead_of(order)
+    if warning:
+        add_warning(tally, order, sign)
     if late:
-        counts[BREACHES] += sign
+        counts[BREACHES] += n
         if lead is not None and lead >= EARLY_WARNING_HOURS:
-            counts[BREACHES_WARNED] += sign
+            counts[BREACHES_WARNED] += n
 
 
-def add_exception(tally: Tally, exception: ExceptionFacts, sign: int = 1) -> None:
-    """What one exception adds to the hour it was raised in."""
+def lead_of(order: OrderFacts) -> float | None:
+    """Hours from the order's first warning to its ship-by."""
+    if order.first_warning_at is None or order.ship_by is None:
+        return None
+    return hours(order.ship_by - order.first_warning_at)
+
+
+def add_warning(tally: Tally, order: OrderFacts, sign: int = 1) -> None:
+    """What an order's first warning adds to the hour it was received in: its lead time."""
+    if (lead := lead_of(order)) is not None:
+        tally.counts[WARNED] += sign
+        tally.duration(HIST_LEAD, lead, sign)
+
+
+def add_exception(tally: Tally, exception: ExceptionFacts, sign: int = 1, times: int = 1) -> None:
+    """What one exception adds to the hour it was raised in (`times`: so many open ones, never acted on)."""
     kind = exception.kind
-    tally.counts[EXC + kind] += sign
+    tally.counts[EXC + kind] += sign * times
     if exception.resolved_at is None:
-        tally.counts[EXC_OPEN + kind] += sign
+        tally.counts[EXC_OPEN + kind] += sign * times
     else:
         tally.duration(EXC_RESOLUTION + kind, hours(exception.resolved_at - exception.raised_at), sign)
     if exception.first_human_action_at is not None:

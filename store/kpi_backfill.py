@@ -17,7 +17,7 @@ from sqlalchemy import Connection, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.kpi_marks import SETTLED_STATUSES, flags_of
-from domain.kpi_tally import Tally, add_exception, add_order, epoch_hour
+from domain.kpi_tally import Tally, add_exception, add_order, add_warning, epoch_hour
 from domain.kpis import PERSON_PREFIX, is_person
 from store import kpi_rollup, kpis
 from store.sql import utcnow
@@ -28,6 +28,7 @@ _ORDER_MARKS = (
     update(OrderRow.__table__)  # type: ignore[arg-type]
     .where(OrderRow.__table__.c.order_id == bindparam("match_order_id"))
     .values(
+        kpi_hour=bindparam("p_hour"),
         kpi_flags=bindparam("p_flags"),
         kpi_settled=bindparam("p_settled"),
         kpi_shipped_at=bindparam("p_shipped_at"),
@@ -81,11 +82,14 @@ async def _day(session: AsyncSession, f: kpis.KpiFilter, now: datetime) -> int:
     marks = []
     for order in facts.orders:
         settled = order.status in SETTLED_STATUSES
+        tally = tallies[epoch_hour(order.received_at)]
+        add_warning(tally, order)  # as the projection does: when it comes, settled or not
         if settled:
-            add_order(tallies[epoch_hour(order.received_at)], order, now)
+            add_order(tally, order, now, warning=False)
         marks.append(
             {
                 "match_order_id": order.order_id,
+                "p_hour": epoch_hour(order.received_at),
                 "p_flags": flags_of(order, completed=order.status in ("completed", "delivered"), settled=settled),
                 "p_settled": settled,
                 "p_shipped_at": order.shipped_at,

@@ -14,7 +14,7 @@ Orders not yet settled are read from their rows when KPIs are asked (store/kpi_r
 
 from collections import defaultdict
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import cache
 from typing import Any
 
@@ -23,12 +23,14 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.exceptions import OrderException
-from domain.kpi_marks import COMPLETED, FACT_BITS, SETTLED, Marks, order_facts
-from domain.kpi_tally import Tally, add_exception, add_order, epoch_hour
-from domain.kpis import ExceptionFacts, first_human_action
+from domain.kpi_marks import COMPLETED, FACT_BITS, SETTLED, WARNED, WARNED_48H, Marks, order_facts
+from domain.kpi_tally import Tally, add_exception, add_order, add_warning, epoch_hour
+from domain.kpis import EARLY_WARNING_HOURS, ExceptionFacts, first_human_action
 from store.tables import KPI_COUNTS, OrderExceptionRow, OrderRow
 from store.tables.base import TS
 
+HOUR, DAY = 1, 24  # kpi_counts.span: a row counts one hour, or one UTC day (period: hours // span since 1970)
+ALL_CHANNELS = "*"  # kpi_counts.channel of the counts of every channel together
 ORDERS: Table = OrderRow.__table__  # type: ignore[assignment]
 EXCEPTIONS: Table = OrderExceptionRow.__table__  # type: ignore[assignment]
 
@@ -37,11 +39,20 @@ _shipped = bindparam("p_kpi_shipped_at", type_=TS)
 _delivered = bindparam("p_kpi_delivered_at", type_=TS)
 _warned = bindparam("p_kpi_warned_at", type_=TS)
 _units_first = bindparam("p_kpi_units_first", type_=Integer)
+_warned_48h = bindparam("p_kpi_warned_48h", type_=TS)  # the warning's time plus 48 hours
 c = ORDERS.c
+# The bits the write brings: the change's, and WARNED_48H when its warning is the order's first and came
+# 48 h or more before ship-by (the row has ship-by; the change has the warning).
+_added = _bits.op("|")(
+    case(
+        (_warned_48h.is_not(None) & c.kpi_warned_at.is_(None) & (c.ship_by >= _warned_48h), WARNED_48H),
+        else_=0,
+    )
+)
 # SET expressions read the row as it was before the write, on SQLite and PostgreSQL alike.
 KPI_SET: dict[str, Any] = {
-    "kpi_flags": c.kpi_flags.op("|")(_bits),
-    "kpi_new": _bits - c.kpi_flags.op("&")(_bits),
+    "kpi_flags": c.kpi_flags.op("|")(_added),
+    "kpi_new": _added - c.kpi_flags.op("&")(_added),
     "kpi_shipped_at": case(
         (_shipped.is_(None), c.kpi_shipped_at),
         (c.kpi_shipped_at.is_(None) | (c.kpi_shipped_at < _shipped), _shipped),
@@ -97,6 +108,7 @@ def marks_params(marks: Marks) -> dict[str, Any]:
         "p_kpi_delivered_at": marks.delivered_at,
         "p_kpi_warned_at": marks.warned_at,
         "p_kpi_units_first": marks.units_first,
+        "p_kpi_warned_48h": marks.warned_at + timedelta(hours=EARLY_WARNING_HOURS) if marks.warned_at else None,
     }
 
 
@@ -127,11 +139,14 @@ class Moves:
                 row.kpi_units_first,
             )
 
+        tally = self.tallies[received, channel]
+        if new & WARNED:  # counted when it comes, settled or not: KPIs never read it off the order
+            add_warning(tally, facts(flags))
         if new & SETTLED:
-            add_order(self.tallies[received, channel], facts(flags), now)
+            add_order(tally, facts(flags), now, warning=False)
         elif flags & SETTLED and new & FACT_BITS:
-            add_order(self.tallies[received, channel], facts(flags), now)
-            add_order(self.tallies[received, channel], facts(flags & ~new), now, sign=-1)
+            add_order(tally, facts(flags), now, warning=False)
+            add_order(tally, facts(flags & ~new), now, sign=-1, warning=False)
         if new & COMPLETED:
             self.tallies[epoch_hour(marks.completed_at or now), channel].counts["completed"] += 1
         for at, actor in marks.people:
@@ -144,10 +159,18 @@ class Moves:
         add_exception(self.tallies[epoch_hour(exception.raised_at), channel], facts)
 
     def rows(self) -> list[dict[str, Any]]:
+        """Each count four times: for its hour and its UTC day, for its channel and for all channels."""
+        added: dict[tuple[int, int, str, str, int], list[int]] = defaultdict(lambda: [0, 0])
+        for (hour, channel), tally in self.tallies.items():
+            for name, bin_, n, total in tally.rows():
+                for span, period in ((HOUR, hour), (DAY, hour // DAY)):
+                    for key in (channel, ALL_CHANNELS):
+                        counts = added[span, period, key, name, bin_]
+                        counts[0] += n
+                        counts[1] += total
         return [
-            {"hour": hour, "channel": channel, "name": name, "bin": bin_, "n": n, "total": total}
-            for (hour, channel), tally in sorted(self.tallies.items())
-            for name, bin_, n, total in tally.rows()
+            {"span": span, "period": period, "channel": channel, "name": name, "bin": bin_, "n": n, "total": total}
+            for (span, period, channel, name, bin_), (n, total) in sorted(added.items())
         ]
 
 
@@ -158,7 +181,7 @@ def _adding(dialect: str) -> Insert:
     statement = insert(KPI_COUNTS)
     counts = KPI_COUNTS.c
     return statement.on_conflict_do_update(
-        index_elements=["hour", "channel", "name", "bin"],
+        index_elements=["channel", "span", "period", "name", "bin"],
         set_={"n": counts.n + statement.excluded.n, "total": counts.total + statement.excluded.total},
     )
 

@@ -178,12 +178,14 @@ async def facts(session: AsyncSession, f: KpiFilter) -> Facts:
                 first_warning_at=_utc(warnings[order_id]) if order_id in warnings else None,
             )
         )
-    return Facts(
-        orders=order_facts,
-        exceptions=await _exceptions(session, f),
-        completions=await _completions(session, f),
-        actions=await _actions(session, f),
-    )
+    return Facts(order_facts, *await window_events(session, f))
+
+
+async def window_events(
+    session: AsyncSession, f: KpiFilter
+) -> tuple[list[ExceptionFacts], list[datetime], list[Action]]:
+    """The exceptions raised, the orders completed and the people's actions in the window."""
+    return await _exceptions(session, f), await _completions(session, f), await _actions(session, f)
 
 
 async def _by_order(session: AsyncSession, statement: Select[str, Any]) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from domain.events import events_of
 from domain.exceptions import OrderException
 from domain.kpi_marks import Marks, marks_of
+from domain.kpi_tally import epoch_hour
 from domain.kpis import is_person
 from domain.orders import Order, OrderLine, OrderStatus
 from domain.steps import ProjectOrder
@@ -50,6 +51,7 @@ async def record_new(
                 "created_at": received_at,
                 "updated_at": utcnow(),
                 "kpi_units_ordered": sum(line.quantity for line in order.lines),
+                "kpi_hour": epoch_hour(received_at),
             }
         ],
     )

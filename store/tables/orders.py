@@ -38,7 +38,8 @@ class OrderRow(Base):
     created_at: Mapped[datetime] = mapped_column(TS)
     updated_at: Mapped[datetime] = mapped_column(TS)
     # What the KPIs need to know about the order, kept by the projection's status write
-    # (store/kpi_rollup.py): domain.kpi_rollup bits, and `kpi_new` the bits that write newly set.
+    # (store/kpi_rollup.py): domain.kpi_marks bits, and `kpi_new` the bits that write newly set.
+    kpi_hour: Mapped[int | None] = mapped_column(Integer, nullable=True)  # created_at's hour since 1970
     kpi_flags: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     kpi_new: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     kpi_settled: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")  # in the rollup

@@ -135,7 +135,8 @@ async def build(sessions: async_sessionmaker[AsyncSession], channel: str) -> Non
 
 
 async def assert_rollup_matches(sessions: async_sessionmaker[AsyncSession], channel: str) -> dict[str, Any]:
-    windows = [(h(-0.5), h(72 + 1 / 3)), (h(-0.5), h(40.2))]  # a daily series, an hourly one
+    # Daily series: whole days; whole days and hours after them; hours around a whole day. An hourly one.
+    windows = [(h(-0.5), h(72 + 1 / 3)), (h(-0.5), h(60.2)), (h(5.5), h(70.7)), (h(-0.5), h(40.2))]
     for start, end in windows:
         window = kpis.KpiFilter(start, end, channel)
         async with sessions() as s:

@@ -21,15 +21,17 @@ TS = sa.DateTime(timezone=True)
 def upgrade() -> None:
     op.create_table(
         "kpi_counts",
-        sa.Column("hour", sa.Integer(), nullable=False),
         sa.Column("channel", sa.String(length=32), nullable=False),
+        sa.Column("span", sa.SmallInteger(), nullable=False),
+        sa.Column("period", sa.Integer(), nullable=False),
         sa.Column("name", sa.String(length=140), nullable=False),
         sa.Column("bin", sa.Integer(), nullable=False),
         sa.Column("n", sa.BigInteger(), nullable=False),
         sa.Column("total", sa.BigInteger(), nullable=False),
-        sa.PrimaryKeyConstraint("hour", "channel", "name", "bin", name=op.f("pk_kpi_counts")),
+        sa.PrimaryKeyConstraint("channel", "span", "period", "name", "bin", name=op.f("pk_kpi_counts")),
     )
     with op.batch_alter_table("orders") as batch:
+        batch.add_column(sa.Column("kpi_hour", sa.Integer(), nullable=True))
         batch.add_column(sa.Column("kpi_flags", sa.Integer(), server_default="0", nullable=False))
         batch.add_column(sa.Column("kpi_new", sa.Integer(), server_default="0", nullable=False))
         batch.add_column(sa.Column("kpi_settled", sa.Boolean(), server_default="0", nullable=False))
@@ -63,6 +65,7 @@ def downgrade() -> None:
             "kpi_settled",
             "kpi_new",
             "kpi_flags",
+            "kpi_hour",
         ):
             batch.drop_column(name)
     op.drop_table("kpi_counts")
