@@ -3,7 +3,7 @@
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from store.tables.base import TS, Base
@@ -16,8 +16,20 @@ class OrderRow(Base):
         Index("ix_orders_status_created", "status", "created_at"),
         Index("ix_orders_created", "created_at", "order_id"),
         Index("ix_orders_customer", "customer_id"),
-        # The orders not yet in the KPI rollup, by when they were received (store/kpi_rollup.py).
-        Index("ix_orders_kpi_open", "kpi_settled", "created_at"),
+        # The orders not yet in the KPI rollup, with what store/kpi_read.py counts them by: read from the
+        # index alone, and only theirs (an order leaves it when it settles).
+        Index(
+            "ix_orders_kpi_open",
+            "created_at",
+            "kpi_hour",
+            "kpi_flags",
+            "ship_by",
+            "kpi_units_ordered",
+            "kpi_units_first",
+            "kpi_settled",  # SQLite reads the partial index alone only when it holds its own condition's column
+            sqlite_where=text("kpi_settled = 0"),
+            postgresql_where=text("kpi_settled = false"),
+        ),
     )
     order_id: Mapped[str] = mapped_column(String(100), primary_key=True)
     channel: Mapped[str] = mapped_column(String(32))

@@ -40,7 +40,13 @@ def upgrade() -> None:
         batch.add_column(sa.Column("kpi_warned_at", TS, nullable=True))
         batch.add_column(sa.Column("kpi_units_ordered", sa.Integer(), server_default="0", nullable=False))
         batch.add_column(sa.Column("kpi_units_first", sa.Integer(), nullable=True))
-    op.create_index("ix_orders_kpi_open", "orders", ["kpi_settled", "created_at"])
+    op.create_index(
+        "ix_orders_kpi_open",
+        "orders",
+        ["created_at", "kpi_hour", "kpi_flags", "ship_by", "kpi_units_ordered", "kpi_units_first", "kpi_settled"],
+        sqlite_where=sa.text("kpi_settled = 0"),
+        postgresql_where=sa.text("kpi_settled = false"),
+    )
     with op.batch_alter_table("order_exceptions") as batch:
         batch.add_column(sa.Column("acknowledged_at", TS, nullable=True))
         batch.add_column(sa.Column("kpi_new", sa.Integer(), server_default="0", nullable=False))
