@@ -294,21 +294,39 @@ def point_of(start: datetime, tally: Tally) -> Point:
     )
 
 
-def report(tallies: Iterable[tuple[datetime, Tally]], bucket_starts: Sequence[datetime]) -> tuple[Kpis, list[Point]]:
+# What a series point and throughput read from a bucket's tally (point_of, report): the rest only counts
+# in the window's figures.
+SERIES_COUNTS = (ORDERS, TOUCHED, ERRORED, ON_TIME, LATE, COMPLETED)
+SERIES_HISTS = (HIST_SHIPPED,)
+
+
+def report(
+    tallies: Iterable[tuple[datetime, Tally]],
+    bucket_starts: Sequence[datetime],
+    series_only: Iterable[tuple[datetime, Tally]] = (),
+    figures_only: Tally | None = None,
+) -> tuple[Kpis, list[Point]]:
     """The KPIs and the series of a window from tallies of its hours (or days), each placed in the series
     bucket that holds its start (the figures count them all, as domain.kpis.compute counts all the facts
-    it is given); throughput counts people per UTC day across the hours of a day."""
+    it is given); throughput counts people per UTC day across the hours of a day. `series_only` tallies
+    (SERIES_COUNTS, SERIES_HISTS and people) go into the series and throughput only, `figures_only` into
+    the figures only: the same counts summed two ways."""
     size = bucket_starts[1] - bucket_starts[0] if len(bucket_starts) > 1 else timedelta(hours=1)
     by_bucket = {start: Tally() for start in bucket_starts}
     per_day: dict[date, Tally] = defaultdict(Tally)
     total = Tally()
-    for start, tally in tallies:
+    for start, tally, figures in [(start, t, True) for start, t in tallies] + [
+        (start, t, False) for start, t in series_only
+    ]:
         index = (start - bucket_starts[0]) // size if bucket_starts else -1
         if 0 <= index < len(bucket_starts):
             by_bucket[bucket_starts[index]].merge(tally)
         day = per_day[start.astimezone(UTC).date()]
         day.counts[COMPLETED] += tally.counts[COMPLETED]
         day.people |= tally.people
-        total.merge(tally)
+        if figures:
+            total.merge(tally)
+    if figures_only is not None:
+        total.merge(figures_only)
     days = [(day, t.counts[COMPLETED], len(t.people)) for day, t in sorted(per_day.items())]
     return kpis_of(total, days), [point_of(start, by_bucket[start]) for start in bucket_starts]

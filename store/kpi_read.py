@@ -16,13 +16,24 @@ from sqlalchemy import case, false, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.kpi_marks import NO_PROMISE, PROMISE_AHEAD, PROMISE_PASSED, SHIPPED, grouped_facts, order_facts
-from domain.kpi_tally import Tally, add_exception, add_order, hour_start, report, tallies_of
+from domain.kpi_tally import (
+    PERSON,
+    SERIES_COUNTS,
+    SERIES_HISTS,
+    Tally,
+    add_exception,
+    add_order,
+    hour_start,
+    report,
+    tallies_of,
+)
 from domain.kpis import ExceptionFacts, Facts, Kpis, OrderFacts, Point, bucket_size, buckets
 from store import kpis
 from store.kpi_rollup import ALL_CHANNELS, DAY, HOUR
 from store.tables import KPI_COUNTS, OrderExceptionRow, OrderRow
 
 Tallies = list[tuple[datetime, Tally]]
+Rolled = tuple[Tallies, Tally]  # per period for the series, and added up for the figures
 _o = OrderRow
 MARKS = (
     _o.order_id,
@@ -60,56 +71,73 @@ async def kpi_report(session: AsyncSession, f: kpis.KpiFilter, now: datetime) ->
     if first >= last:
         return report(await _edge(session, f.start, f.end, f.channel, now), buckets(f.start, f.end))
     tallies: Tallies = []
+    rolled: list[Rolled] = []
     for a, b in ((f.start, first), (last, f.end)):
         if a < b:
             tallies += await _edge(session, a, b, f.channel, now)
     channel = f.channel or ALL_CHANNELS
     if bucket_size(f.start, f.end) == day and _ceil(first, day) < _floor(last, day):
         days = _ceil(first, day), _floor(last, day)
-        tallies += await _rolled_up(session, channel, DAY, _hours(days[0]) // DAY, _hours(days[1]) // DAY)
-        tallies += await _rolled_up(session, channel, HOUR, _hours(first), _hours(days[0]), by_day=True)
-        tallies += await _rolled_up(session, channel, HOUR, _hours(days[1]), _hours(last), by_day=True)
+        rolled.append(await _rolled_up(session, channel, DAY, _hours(days[0]) // DAY, _hours(days[1]) // DAY))
+        rolled.append(await _rolled_up(session, channel, HOUR, _hours(first), _hours(days[0]), by_day=True))
+        rolled.append(await _rolled_up(session, channel, HOUR, _hours(days[1]), _hours(last), by_day=True))
     else:
-        tallies += await _rolled_up(session, channel, HOUR, _hours(first), _hours(last))
-    tallies += await _open_orders(session, first, last, f.channel, now)
+        rolled.append(await _rolled_up(session, channel, HOUR, _hours(first), _hours(last)))
+    daily = bucket_size(f.start, f.end) == day
+    tallies += await _open_orders(session, first, last, f.channel, now, daily)
     tallies += await _open_exceptions(session, first, last, f.channel)
-    return report(tallies, buckets(f.start, f.end))
+    figures = Tally()
+    for _, part in rolled:
+        figures.merge(part)
+    series = [point for points, _ in rolled for point in points]
+    return report(tallies, buckets(f.start, f.end), series_only=series, figures_only=figures)
 
 
 async def _rolled_up(
     session: AsyncSession, channel: str, span: int, start: int, end: int, by_day: bool = False
-) -> Tallies:
-    """The rollup's rows of `span` for periods [start, end); hour rows added up per day with `by_day`."""
+) -> Rolled:
+    """The rollup's rows of `span` for periods [start, end): what the series needs per period (hour rows
+    added up per day with `by_day`), and everything added up over the periods for the figures."""
     if start >= end:
-        return []
+        return [], Tally()
     t = KPI_COUNTS.c
+    where = (t.channel == channel, t.span == span, t.period >= start, t.period < end)
     period = t.period // DAY if by_day else t.period
-    rows = await session.execute(
+    series = await session.execute(
         select(period, t.name, t.bin, func.sum(t.n), func.sum(t.total))
-        .where(t.channel == channel, t.span == span, t.period >= start, t.period < end)
+        .where(*where, t.name.in_(SERIES_COUNTS + SERIES_HISTS) | t.name.startswith(PERSON))
         .group_by(period, t.name, t.bin)
     )
     by_period: dict[int, Tally] = defaultdict(Tally)
-    for p, name, bin_, n, total in rows:
+    for p, name, bin_, n, total in series:
         by_period[p].add(name, bin_, int(n), int(total))
+    figures = Tally()
+    for name, bin_, n, total in await session.execute(
+        select(t.name, t.bin, func.sum(t.n), func.sum(t.total))
+        .where(*where, ~t.name.startswith(PERSON))
+        .group_by(t.name, t.bin)
+    ):
+        figures.add(name, bin_, int(n), int(total))
     hours = DAY if by_day or span == DAY else HOUR
-    return [(hour_start(p * hours), tally) for p, tally in sorted(by_period.items())]
+    return [(hour_start(p * hours), tally) for p, tally in sorted(by_period.items())], figures
 
 
 async def _open_orders(
-    session: AsyncSession, first: datetime, last: datetime, channel: str | None, now: datetime
+    session: AsyncSession, first: datetime, last: datetime, channel: str | None, now: datetime, daily: bool
 ) -> Tallies:
     """Orders received in [first, last) not settled yet: the unshipped ones counted in SQL by their marks,
-    the few shipped ones (invoice to come) one by one."""
+    per hour or (`daily`) per UTC day, the few shipped ones (invoice to come) one by one."""
     conditions: list[Any] = [_o.kpi_settled == false(), _o.created_at >= first, _o.created_at < last]
     if channel:
         conditions.append(_o.channel == channel)
     shipped = _o.kpi_flags.op("&")(SHIPPED)
     promise = case((_o.ship_by.is_(None), NO_PROMISE), (_o.ship_by < now, PROMISE_PASSED), else_=PROMISE_AHEAD)
     by_hour: dict[int, Tally] = defaultdict(Tally)
+    hours = DAY if daily else HOUR
+    period = _o.kpi_hour // hours if daily else _o.kpi_hour
     groups = await session.execute(
         select(
-            _o.kpi_hour,
+            period,
             _o.kpi_flags,
             promise,
             func.count(),
@@ -117,9 +145,10 @@ async def _open_orders(
             func.sum(func.coalesce(_o.kpi_units_first, 0)),
         )
         .where(*conditions, shipped == 0)
-        .group_by(_o.kpi_hour, _o.kpi_flags, promise)
+        .group_by(period, _o.kpi_flags, promise)
     )
-    for hour, flags, stands, n, ordered, first_units in groups:
+    for p, flags, stands, n, ordered, first_units in groups:
+        hour = p * hours
         facts = grouped_facts(flags, stands, int(ordered or 0), int(first_units or 0), hour_start(hour), now)
         add_order(by_hour[hour], facts, now, times=n, warning=False)
     for order in await _orders(session, *conditions, shipped != 0):
