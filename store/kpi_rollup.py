@@ -1,4 +1,5 @@
-"""The KPI rollup (table kpi_counts): counts per UTC hour and channel, kept by the projection.
+"""The KPI rollup (table kpi_counts): counts per UTC hour and per UTC day, per channel and for all channels,
+kept by the projection.
 
 What a change tells the KPIs (domain.kpi_marks) rides on the projection's own status write: the same
 UPDATE of the order's row ORs in the bits, keeps the times and units, and hands back (RETURNING) the row
@@ -6,6 +7,7 @@ with `kpi_new`, the bits this write newly set. From that row alone the projectio
 - the order reached completed, delivered or cancelled for the first time: its whole contribution
   (domain.kpi_tally.add_order) goes into the hour it was received in, and the order is `kpi_settled`;
 - a settled order learnt a new fact (delivered, a touch, an error): the difference goes in;
+- its first warning came: the lead time to ship-by, settled or not (KPIs never read it off the order);
 - it completed: one completion in the hour it completed; people acted: they count in their hour;
 - an exception was resolved: its response times go into the hour it was raised in.
 All of it is one INSERT ... ON CONFLICT DO UPDATE per projection, and only when something moved.
@@ -40,51 +42,51 @@ _delivered = bindparam("p_kpi_delivered_at", type_=TS)
 _warned = bindparam("p_kpi_warned_at", type_=TS)
 _units_first = bindparam("p_kpi_units_first", type_=Integer)
 _warned_48h = bindparam("p_kpi_warned_48h", type_=TS)  # the warning's time plus 48 hours
-c = ORDERS.c
+_o = ORDERS.c
 # The bits the write brings: the change's, and WARNED_48H when its warning is the order's first and came
 # 48 h or more before ship-by (the row has ship-by; the change has the warning).
 _added = _bits.op("|")(
     case(
-        (_warned_48h.is_not(None) & c.kpi_warned_at.is_(None) & (c.ship_by >= _warned_48h), WARNED_48H),
+        (_warned_48h.is_not(None) & _o.kpi_warned_at.is_(None) & (_o.ship_by >= _warned_48h), WARNED_48H),
         else_=0,
     )
 )
 # SET expressions read the row as it was before the write, on SQLite and PostgreSQL alike.
 KPI_SET: dict[str, Any] = {
-    "kpi_flags": c.kpi_flags.op("|")(_added),
-    "kpi_new": _added - c.kpi_flags.op("&")(_added),
+    "kpi_flags": _o.kpi_flags.op("|")(_added),
+    "kpi_new": _added - _o.kpi_flags.op("&")(_added),
     "kpi_shipped_at": case(
-        (_shipped.is_(None), c.kpi_shipped_at),
-        (c.kpi_shipped_at.is_(None) | (c.kpi_shipped_at < _shipped), _shipped),
-        else_=c.kpi_shipped_at,
+        (_shipped.is_(None), _o.kpi_shipped_at),
+        (_o.kpi_shipped_at.is_(None) | (_o.kpi_shipped_at < _shipped), _shipped),
+        else_=_o.kpi_shipped_at,
     ),
-    "kpi_delivered_at": func.coalesce(_delivered, c.kpi_delivered_at),
+    "kpi_delivered_at": func.coalesce(_delivered, _o.kpi_delivered_at),
     "kpi_warned_at": case(
-        (_warned.is_(None), c.kpi_warned_at),
-        (c.kpi_warned_at.is_(None) | (c.kpi_warned_at > _warned), _warned),
-        else_=c.kpi_warned_at,
+        (_warned.is_(None), _o.kpi_warned_at),
+        (_o.kpi_warned_at.is_(None) | (_o.kpi_warned_at > _warned), _warned),
+        else_=_o.kpi_warned_at,
     ),
-    "kpi_units_first": func.coalesce(c.kpi_units_first, _units_first),
-    "kpi_settled": case((_bits.op("&")(SETTLED) != 0, True), else_=c.kpi_settled),
+    "kpi_units_first": func.coalesce(_o.kpi_units_first, _units_first),
+    "kpi_settled": case((_bits.op("&")(SETTLED) != 0, True), else_=_o.kpi_settled),
 }
 RETURNED = (
-    c.channel,
-    c.created_at,
-    c.status,
-    c.ship_by,
-    c.kpi_flags,
-    c.kpi_new,
-    c.kpi_shipped_at,
-    c.kpi_delivered_at,
-    c.kpi_warned_at,
-    c.kpi_units_ordered,
-    c.kpi_units_first,
+    _o.channel,
+    _o.created_at,
+    _o.status,
+    _o.ship_by,
+    _o.kpi_flags,
+    _o.kpi_new,
+    _o.kpi_shipped_at,
+    _o.kpi_delivered_at,
+    _o.kpi_warned_at,
+    _o.kpi_units_ordered,
+    _o.kpi_units_first,
 )
-_MATCH = c.order_id == bindparam("match_order_id")
+_MATCH = _o.order_id == bindparam("match_order_id")
 # The projection's status write with the marks (store/orders._set_status), and the marks alone (a late
 # write, or an order that its caller has just recorded).
 SET_STATUS_AND_MARKS = (
-    update(ORDERS).where(_MATCH, c.status_seq <= bindparam("match_seq")).values(**KPI_SET).returning(*RETURNED)
+    update(ORDERS).where(_MATCH, _o.status_seq <= bindparam("match_seq")).values(**KPI_SET).returning(*RETURNED)
 )
 SET_MARKS = update(ORDERS).where(_MATCH).values(**KPI_SET).returning(*RETURNED)
 # Resolving an exception: `kpi_new` says whether this write is the one that resolved it.
