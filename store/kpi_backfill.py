@@ -125,6 +125,9 @@ class _Blocking:
     async def execute(self, statement: Any, params: Any = None) -> Any:
         return self._connection.execute(statement, params)
 
+    def get_bind(self) -> Connection:
+        return self._connection
+
 
 def run_blocking(coroutine: Coroutine[Any, Any, int]) -> int:
     try:

@@ -1,20 +1,26 @@
 """Orders driven through the projection (store/orders.project, as the steps call it) give the same KPIs
 from the rollup as from reading every fact of the read model: counts and rates exactly, hours within the
 bins' stated precision. The same holds after the channel's rollup is wiped and filled again by the
-backfill (the acknowledgements of alerts it carries over are every channel's: idempotent)."""
+backfill (the acknowledgements of alerts it carries over are every channel's: idempotent), and in a
+database upgraded with orders in it."""
 
+import asyncio
+import random
 import uuid
+from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, insert, update
+from alembic import command
+from sqlalchemy import Connection, MetaData, Table, delete, insert, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bench.kpis import TABLES, order_rows
 from domain.exceptions import Action, ExceptionKind, OrderException
 from domain.kpis import compute, series
 from domain.orders import Address, Customer, Order, OrderLine, OrderStatus, Step, TimelineEntry
 from domain.steps import Alert, KeyedEntry, ProjectOrder
-from store import kpi_backfill, kpi_read, kpis, orders
+from store import kpi_backfill, kpi_read, kpis, migrate, orders
 from store.db import create_engine, create_sessions
 from store.tables import KPI_COUNTS, OrderExceptionRow, OrderRow, PickList, Reservation, Shipment
 from tests.unit.test_kpi_tally import assert_close
@@ -178,5 +184,42 @@ async def test_the_rollup_kept_by_the_projection_and_the_backfill_give_the_exact
         async with sessions.begin() as s:
             assert await kpi_backfill.backfill(s, [channel]) == 7
         assert await assert_rollup_matches(sessions, channel) == kept
+    finally:
+        await engine.dispose()
+
+
+def reflect(connection: Connection, name: str) -> Table:
+    return Table(name, MetaData(), autoload_with=connection)
+
+
+async def test_an_upgraded_database_gets_its_rollup_from_the_migration(tmp_path: Any) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'upgrade.db'}"
+    config = migrate.alembic_config(url)
+    await asyncio.to_thread(command.upgrade, config, "0015_returns")
+    engine = create_engine(url)
+    try:
+        rng, end = random.Random(7), datetime(2026, 12, 1, tzinfo=UTC)
+        rows: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for i in range(300):  # the read model's rows as the projection wrote them, before the rollup existed
+            for name, part in order_rows(i, end - timedelta(days=3) + i * timedelta(minutes=13), rng).items():
+                rows[name] += part
+        async with engine.begin() as c:
+            for name, model in TABLES:
+                if rows[name]:  # the tables as they were at 0015, not as the models are now
+                    table = await c.run_sync(reflect, model.__tablename__)
+                    await c.execute(insert(table), rows[name])
+        await asyncio.to_thread(command.upgrade, config, "head")
+        sessions = create_sessions(engine)
+        for start, stop in (
+            (end - timedelta(days=4), end),
+            (end - timedelta(days=2, minutes=17), end - timedelta(minutes=41)),
+        ):
+            window = kpis.KpiFilter(start, stop)
+            async with sessions() as s:
+                facts = await kpis.facts(s, window)
+                figures, points = await kpi_read.kpi_report(s, window, NOW)
+            assert figures.orders == len(facts.orders) > 100
+            assert_close(figures, compute(facts, NOW))
+            assert_close(points, series(facts, start, stop, NOW))
     finally:
         await engine.dispose()
