@@ -68,7 +68,8 @@ class InventoryActivities:
                     if held:
                         await inventory.set_backorders(s, req.order_id, planned.backordered, req.rush, req.received_at)
                         result = StockReserved(allocations, planned.backordered, planned.reason)
-                        await orders.project(s, self._projection(req, result))
+                        reserved = sum(line.quantity for a in allocations for line in a.lines)
+                        await orders.project(s, self._projection(req, result), units_reserved=reserved)
                     else:
                         # Nothing of this attempt stays (it only read before reserving): no savepoint needed.
                         await s.rollback()

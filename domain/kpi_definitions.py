@@ -21,7 +21,8 @@ _ERRORS = ", ".join(sorted(ERROR_KINDS))
 DEFINITIONS: tuple[Definition, ...] = (
     Definition(
         "cycle_time",
-        "p50 and p90 (nearest rank) of hours from received to shipped, and from received to delivered",
+        "p50 and p90 (nearest rank) of hours from received to shipped, and from received to delivered; "
+        "without a warehouse or carrier filter, within 4.4 % (the rollup's bins, docs/kpis.md)",
         "the order's received time (orders.created_at)",
         "shipped: the last shipment's shipped_at, for fully shipped orders (status shipped, completed or "
         "delivered, or every ordered unit shipped); "
@@ -85,7 +86,8 @@ DEFINITIONS: tuple[Definition, ...] = (
         "exception_response",
         "per kind: p50 and p90 hours from opened to the first human action, and to resolution",
         "the exception's raised_at, in the window",
-        "first human action: resolved by key:<name> or one of its alerts acknowledged by key:<name>; "
+        "first human action: resolved by key:<name>, or one of its alerts acknowledged by key:<name> "
+        "at or before the resolution; "
         "resolution: resolved_at, by anyone",
         "every exception raised in the window; open ones count in `open` only",
         "an exception that cleared by itself has a resolution time and no human action",

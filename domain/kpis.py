@@ -9,7 +9,7 @@ always a value that occurred.
 import math
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 
 from domain.return_kpis import ReturnFacts, ReturnRate, Shipped, return_rate
@@ -71,6 +71,17 @@ class ExceptionFacts:
     raised_at: datetime
     first_human_action_at: datetime | None  # resolved or acknowledged by a person, whichever came first
     resolved_at: datetime | None
+
+
+def first_human_action(
+    resolved_at: datetime | None, resolved_by: str | None, acknowledged_at: datetime | None
+) -> datetime | None:
+    """A person's resolution, or a person's acknowledgement of one of the exception's alerts at or before
+    its resolution (`acknowledged_at`: the first by a person), whichever came first."""
+    human = [resolved_at] if resolved_at is not None and is_person(resolved_by) else []
+    if acknowledged_at is not None and (resolved_at is None or acknowledged_at <= resolved_at):
+        human.append(acknowledged_at)
+    return min(human) if human else None
 
 
 @dataclass(frozen=True)
@@ -158,6 +169,7 @@ class Kpis:
     early_warning: EarlyWarning
     exception_response: dict[str, ExceptionResponse]
     throughput: Throughput
+    exception_response_all: ExceptionResponse | None = None  # every kind together; None: no exceptions
     returns: ReturnRate = field(default_factory=lambda: return_rate(Shipped(), ()))
 
 
@@ -210,7 +222,7 @@ def error_rate(orders: Sequence[OrderFacts]) -> Rate:
     return _rate(len(failed), len(orders), _breakdown(o.errors for o in failed))
 
 
-def _late(order: OrderFacts, now: datetime) -> bool | None:
+def is_late(order: OrderFacts, now: datetime) -> bool | None:
     """True late, False on time, None not decided yet (or no promise, or cancelled unshipped)."""
     if order.ship_by is None:
         return None
@@ -226,7 +238,7 @@ def on_time_ship(orders: Iterable[OrderFacts], now: datetime) -> OnTime:
     for order in orders:
         if order.ship_by is None or (order.status == "cancelled" and order.shipped_at is None):
             continue
-        verdict = _late(order, now)
+        verdict = is_late(order, now)
         if verdict is None:
             pending += 1
         elif verdict:
@@ -250,7 +262,7 @@ def early_warning(orders: Iterable[OrderFacts], now: datetime) -> EarlyWarning:
         for o in orders
         if o.first_warning_at is not None and o.ship_by is not None
     ]
-    breaches = [o for o in orders if _late(o, now)]
+    breaches = [o for o in orders if is_late(o, now)]
     ahead = timedelta(hours=EARLY_WARNING_HOURS)
     warned = [
         o
@@ -314,6 +326,7 @@ def compute(facts: Facts, now: datetime) -> Kpis:
         fill_rate=fill_rate(orders),
         early_warning=early_warning(orders, now),
         exception_response=exception_response(facts.exceptions),
+        exception_response_all=exception_response(replace(e, kind="*") for e in facts.exceptions).get("*"),
         throughput=throughput(facts.completions, facts.actions),
         returns=return_rate(facts.shipped, facts.returns),
     )

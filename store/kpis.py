@@ -15,6 +15,7 @@ from sqlalchemy import Select, exists, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
+from domain.kpi_marks import FIRST_ALLOCATION_KEY, SHIPPED_STATUSES, SLA_AT_RISK
 from domain.kpis import (
     ERROR_KINDS,
     PERSON_PREFIX,
@@ -24,7 +25,7 @@ from domain.kpis import (
     Facts,
     OrderFacts,
     error_kind_of_cancel,
-    is_person,
+    first_human_action,
     touch_reason,
 )
 from store.tables import (
@@ -37,10 +38,7 @@ from store.tables import (
     Shipment,
 )
 
-FIRST_ALLOCATION_KEY = "allocation:1"  # the timeline key of an order's first allocation attempt
-SLA_AT_RISK = "sla_at_risk"
 COMPLETED = "completed"
-SHIPPED_STATUSES = ("shipped", "completed", "delivered")
 
 
 @dataclass(frozen=True)
@@ -180,12 +178,14 @@ async def facts(session: AsyncSession, f: KpiFilter) -> Facts:
                 first_warning_at=_utc(warnings[order_id]) if order_id in warnings else None,
             )
         )
-    return Facts(
-        orders=order_facts,
-        exceptions=await _exceptions(session, f),
-        completions=await _completions(session, f),
-        actions=await _actions(session, f),
-    )
+    return Facts(order_facts, *await window_events(session, f))
+
+
+async def window_events(
+    session: AsyncSession, f: KpiFilter
+) -> tuple[list[ExceptionFacts], list[datetime], list[Action]]:
+    """The exceptions raised, the orders completed and the people's actions in the window."""
+    return await _exceptions(session, f), await _completions(session, f), await _actions(session, f)
 
 
 async def _by_order(session: AsyncSession, statement: Select[str, Any]) -> dict[str, Any]:
@@ -194,36 +194,26 @@ async def _by_order(session: AsyncSession, statement: Select[str, Any]) -> dict[
 
 
 async def _exceptions(session: AsyncSession, f: KpiFilter) -> list[ExceptionFacts]:
-    acknowledged = (
-        select(AlertRow.exception_id, func.min(AlertRow.acknowledged_at).label("at"))
-        .where(AlertRow.exception_id.is_not(None), AlertRow.acknowledged_by.startswith(PERSON_PREFIX))
-        .group_by(AlertRow.exception_id)
-        .subquery()
-    )
     rows = await session.execute(
         select(
             OrderExceptionRow.kind,
             OrderExceptionRow.raised_at,
             OrderExceptionRow.resolved_at,
             OrderExceptionRow.resolved_by,
-            acknowledged.c.at,
+            OrderExceptionRow.acknowledged_at,
         )
         .join(OrderRow, OrderRow.order_id == OrderExceptionRow.order_id)
-        .outerjoin(acknowledged, acknowledged.c.exception_id == OrderExceptionRow.exception_id)
         .where(OrderExceptionRow.raised_at >= f.start, OrderExceptionRow.raised_at < f.end, *_order_conditions(f))
     )
-    result = []
-    for kind, raised_at, resolved_at, resolved_by, acknowledged_at in rows:
-        human = [_utc(t) for t in (acknowledged_at, resolved_at if is_person(resolved_by) else None) if t]
-        result.append(
-            ExceptionFacts(
-                kind=kind,
-                raised_at=_utc(raised_at),
-                first_human_action_at=min(human) if human else None,
-                resolved_at=_utc(resolved_at) if resolved_at else None,
-            )
+    return [
+        ExceptionFacts(
+            kind=kind,
+            raised_at=_utc(raised_at),
+            first_human_action_at=first_human_action(_maybe_utc(resolved_at), resolved_by, _maybe_utc(acknowledged_at)),
+            resolved_at=_maybe_utc(resolved_at),
         )
-    return result
+        for kind, raised_at, resolved_at, resolved_by, acknowledged_at in rows
+    ]
 
 
 def _events_in_window(f: KpiFilter, *conditions: Any) -> Select[str, datetime, str]:

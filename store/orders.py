@@ -12,9 +12,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.events import events_of
 from domain.exceptions import OrderException
+from domain.kpi_marks import Marks, marks_of
+from domain.kpi_tally import epoch_hour
+from domain.kpis import is_person
 from domain.orders import Order, OrderLine, OrderStatus
 from domain.steps import ProjectOrder
-from store import events
+from store import events, kpi_rollup
 from store.sql import insert_ignore, past_cursor, utcnow
 from store.tables import AlertRow, OrderEvent, OrderExceptionRow, OrderLineRow, OrderRow
 
@@ -47,6 +50,8 @@ async def record_new(
                 "fingerprint": order.fingerprint(),
                 "created_at": received_at,
                 "updated_at": utcnow(),
+                "kpi_units_ordered": sum(line.quantity for line in order.lines),
+                "kpi_hour": epoch_hour(received_at),
             }
         ],
     )
@@ -79,11 +84,20 @@ _SET_STATUS = update(ORDERS).where(
 _UPDATE_EXCEPTION = update(EXCEPTIONS).where(EXCEPTIONS.c.exception_id == bindparam("match_exception_id"))
 
 
-async def project(session: AsyncSession, change: ProjectOrder, status_recorded: bool = False) -> None:
+async def project(
+    session: AsyncSession, change: ProjectOrder, status_recorded: bool = False, units_reserved: int | None = None
+) -> None:
     """Bring the read model in line with the workflow. Every part is keyed or absolute, so a retry
     of the same change writes nothing new. `status_recorded`: the caller has just inserted the order
-    with this status and seq (record_new), so only the rest of the change is left to write."""
-    if not status_recorded and not await _set_status(session, change):
+    with this status and seq (record_new), so only the rest of the change is left to write.
+    `units_reserved`: what an allocation attempt in the change reserved (for the KPIs' fill rate)."""
+    marks = marks_of(change, units_reserved)
+    moves = kpi_rollup.Moves()
+    now = utcnow()
+    if status_recorded:
+        if marks:
+            await _mark(session, change, marks, moves, now)
+    elif not await _set_status(session, change, marks, moves, now):
         return
     if change.lines is not None:
         await _replace_lines(session, change.order_id, change.lines)
@@ -104,7 +118,7 @@ async def project(session: AsyncSession, change: ProjectOrder, status_recorded: 
         ],
     )
     for exception in change.exceptions:
-        await _upsert_exception(session, change.order_id, exception)
+        await _upsert_exception(session, change.order_id, exception, moves)
     await insert_ignore(
         session,
         AlertRow.__table__,  # type: ignore[arg-type]
@@ -127,29 +141,55 @@ async def project(session: AsyncSession, change: ProjectOrder, status_recorded: 
         )
     # The outbox: business events commit with the change that caused them, or not at all.
     await events.record(session, events_of(change, utcnow()))
+    await kpi_rollup.add(session, moves.rows())
 
 
-async def _set_status(session: AsyncSession, change: ProjectOrder) -> bool:
+async def _set_status(
+    session: AsyncSession, change: ProjectOrder, marks: Marks, moves: kpi_rollup.Moves, now: datetime
+) -> bool:
     """False when there is no order to project onto."""
-    values: dict[str, Any] = {"status": change.status.value, "status_seq": change.seq, "updated_at": utcnow()}
+    values: dict[str, Any] = {"status": change.status.value, "status_seq": change.seq, "updated_at": now}
     if change.at_risk is not None:
         values["at_risk"] = change.at_risk
     if change.ship_to is not None:
         values["ship_to"] = asdict(change.ship_to)
     if change.lines is not None:
         values["total"] = sum(line.total for line in change.lines)
+        values["kpi_units_ordered"] = sum(line.quantity for line in change.lines)
     if change.priority is not None:
         values["priority"] = change.priority.value
     if change.ship_by is not None:
         values["ship_by"] = change.ship_by
-    result = await session.execute(_SET_STATUS, {"match_order_id": change.order_id, "match_seq": change.seq, **values})
-    if not getattr(result, "rowcount", 1):
-        if await session.get(OrderRow, change.order_id) is None:
-            # The order was never recorded (its confirm step failed for good): nothing to attach this to.
-            log.warning("projection for an unrecorded order skipped", order_id=change.order_id)
-            return False
-        log.info("late write: a newer status is already recorded", order_id=change.order_id, seq=change.seq)
+    match = {"match_order_id": change.order_id, "match_seq": change.seq}
+    if marks:
+        # The marks ride on the status write: no statement of their own (store/kpi_rollup.py).
+        params = {**match, **values, **kpi_rollup.marks_params(marks)}
+        row = (await session.execute(kpi_rollup.SET_STATUS_AND_MARKS, params)).first()
+        if row is not None:
+            moves.order_written(change.order_id, row, marks, now)
+            return True
+    else:
+        result = await session.execute(_SET_STATUS, {**match, **values})
+        if getattr(result, "rowcount", 1):
+            return True
+    if await session.get(OrderRow, change.order_id) is None:
+        # The order was never recorded (its confirm step failed for good): nothing to attach this to.
+        log.warning("projection for an unrecorded order skipped", order_id=change.order_id)
+        return False
+    log.info("late write: a newer status is already recorded", order_id=change.order_id, seq=change.seq)
+    if marks:
+        await _mark(session, change, marks, moves, now)
     return True
+
+
+async def _mark(
+    session: AsyncSession, change: ProjectOrder, marks: Marks, moves: kpi_rollup.Moves, now: datetime
+) -> None:
+    """The marks without the status: a late write still tells the KPIs what happened."""
+    params = {"match_order_id": change.order_id, **kpi_rollup.marks_params(marks)}
+    row = (await session.execute(kpi_rollup.SET_MARKS, params)).first()
+    if row is not None:
+        moves.order_written(change.order_id, row, marks, now)
 
 
 async def _replace_lines(session: AsyncSession, order_id: str, lines: list[OrderLine]) -> None:
@@ -161,7 +201,9 @@ async def _replace_lines(session: AsyncSession, order_id: str, lines: list[Order
     await session.execute(insert(OrderLineRow), rows)
 
 
-async def _upsert_exception(session: AsyncSession, order_id: str, exception: OrderException) -> None:
+async def _upsert_exception(
+    session: AsyncSession, order_id: str, exception: OrderException, moves: kpi_rollup.Moves
+) -> None:
     state = {
         "escalation_level": exception.escalation_level,
         "allowed_actions": [a.value for a in exception.allowed_actions],
@@ -186,8 +228,17 @@ async def _upsert_exception(session: AsyncSession, order_id: str, exception: Ord
             }
         ],
     )
-    if not inserted:
-        await session.execute(_UPDATE_EXCEPTION, {"match_exception_id": exception.exception_id, **state})
+    match = {"match_exception_id": exception.exception_id}
+    if exception.resolved_at is None:
+        if not inserted:
+            await session.execute(_UPDATE_EXCEPTION, {**match, **state})
+    elif inserted:
+        moves.exception_resolved(kpi_rollup.channel_of(order_id), exception, None)
+    else:
+        # The resolving write says so (kpi_new) and brings the first acknowledgement: no look back.
+        row = (await session.execute(kpi_rollup.RESOLVE_EXCEPTION, {**match, **state})).first()
+        if row is not None and row.kpi_new:
+            moves.exception_resolved(kpi_rollup.channel_of(order_id), exception, row.acknowledged_at)
 
 
 async def get(session: AsyncSession, order_id: str) -> OrderRow | None:
@@ -355,4 +406,11 @@ async def acknowledge_alert(session: AsyncSession, alert_id: str, actor: str) ->
     if alert is not None and alert.acknowledged_at is None:
         alert.acknowledged_at = utcnow()
         alert.acknowledged_by = actor
+        if alert.exception_id is not None and is_person(actor):
+            # The exception's first human action, for the KPIs (store/kpi_rollup.py).
+            await session.execute(
+                update(EXCEPTIONS)
+                .where(EXCEPTIONS.c.exception_id == alert.exception_id, EXCEPTIONS.c.acknowledged_at.is_(None))
+                .values(acknowledged_at=alert.acknowledged_at)
+            )
     return alert

@@ -1,49 +1,51 @@
 """The dashboard's KPI tiles: today, the last 7 and the last 30 days, and a 30-day trend of each, from the
-code GET /v1/kpis runs (store/kpis.py reads the facts, domain/kpis.py computes them).
+code GET /v1/kpis runs (store/kpi_read.py reads the rollup, domain/kpis.py defines the figures).
 
-The facts are read once, for the last 30 days; the shorter windows and each day of the trend are those
-facts cut by time — orders by when they were received, exceptions by when they were raised, completions
-and people's actions by when they happened — which is how the store selects them for a window of its
-own. Reading them takes long on a large read model, so the tiles are a fragment of their own, loaded after
-the page and polled once a minute, and each API process keeps the tiles of each channel for a minute or
-five times as long as computing them took, whichever is longer; one computation per channel at a time.
+The tiles are a fragment of their own, loaded after the page and polled once a minute; each API process
+keeps the tiles of each channel for a minute or five times as long as reading them took, whichever is
+longer; one reading per channel at a time.
 """
 
 import asyncio
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from domain.kpis import Action, ExceptionFacts, Facts, Kpis, OrderFacts, compute, exception_response
-from store import kpis
+from domain.kpis import Kpis, Point
+from store import kpi_read, kpis
 from store.db import READ_ONLY
 
 DAYS = 30
-DAY = timedelta(days=1)
 FRESH_SECONDS = 60.0
 FRESH_FACTOR = 5  # keep the tiles five times as long as they took
 
-# (catalogue key kpi.<key>, unit, the figure out of the window's KPIs and exception facts)
-Figure = Callable[[Kpis, Facts], float | None]
+
+def _touchless(p: Point) -> float | None:
+    return 1 - p.manual_intervention_rate if p.manual_intervention_rate is not None else None
 
 
-def _exception_response(_: Kpis, facts: Facts) -> float | None:
+def _per_person(p: Point) -> float | None:
+    return p.completed / p.people if p.people else None
+
+
+def _first_action(k: Kpis) -> float | None:
     """Hours from an exception being raised to a person's first action, median over every kind."""
-    every = exception_response([replace(e, kind="all") for e in facts.exceptions]).get("all")
-    return every.to_first_action.p50 if every else None
+    return k.exception_response_all.to_first_action.p50 if k.exception_response_all else None
 
 
-TILES: tuple[tuple[str, str, Figure], ...] = (
-    ("cycle_time", "hours", lambda k, _: k.cycle_time.to_shipped.p50),
-    ("touchless", "percent", lambda k, _: k.touchless.rate),
-    ("error_rate", "percent", lambda k, _: k.errors.rate),
-    ("orders_per_person_day", "number", lambda k, _: k.throughput.orders_per_person_per_day),
-    ("exception_response", "hours", _exception_response),
-    ("on_time", "percent", lambda k, _: k.on_time_ship.rate),
-    ("warning_lead", "hours", lambda k, _: k.early_warning.lead_p50),
+# (catalogue key kpi.<key>, unit, the figure of a window, the figure of a day of the trend: None where the
+# series does not carry it)
+TILES: tuple[tuple[str, str, Callable[[Kpis], float | None], Callable[[Point], float | None] | None], ...] = (
+    ("cycle_time", "hours", lambda k: k.cycle_time.to_shipped.p50, lambda p: p.shipped_p50_hours),
+    ("touchless", "percent", lambda k: k.touchless.rate, _touchless),
+    ("error_rate", "percent", lambda k: k.errors.rate, lambda p: p.error_rate),
+    ("orders_per_person_day", "number", lambda k: k.throughput.orders_per_person_per_day, _per_person),
+    ("exception_response", "hours", _first_action, None),
+    ("on_time", "percent", lambda k: k.on_time_ship.rate, lambda p: p.on_time_ship_rate),
+    ("warning_lead", "hours", lambda k: k.early_warning.lead_p50, None),
 )
 
 
@@ -54,7 +56,7 @@ class KpiTile:
     today: float | None
     last_7_days: float | None
     last_30_days: float | None
-    trend: list[float | None]  # one point per UTC day, oldest first (percent as 0 to 100), drawn with uPlot
+    trend: list[float | None]  # one point per UTC day, oldest first (percent as 0 to 100); [] none kept
 
 
 @dataclass(frozen=True)
@@ -65,67 +67,27 @@ class KpiBoard:
     took_seconds: float
 
 
-def within(facts: Facts, start: datetime, end: datetime) -> Facts:
-    return Facts(
-        orders=[o for o in facts.orders if start <= o.received_at < end],
-        exceptions=[e for e in facts.exceptions if start <= e.raised_at < end],
-        completions=[at for at in facts.completions if start <= at < end],
-        actions=[a for a in facts.actions if start <= a.at < end],
-    )
-
-
-def daily(facts: Facts, first_day: datetime, days: int) -> list[Facts]:
-    """The facts of each UTC day from `first_day`, in one pass over them."""
-
-    def day(at: datetime) -> int | None:
-        i = (at - first_day) // DAY
-        return i if 0 <= i < days else None
-
-    orders: list[list[OrderFacts]] = [[] for _ in range(days)]
-    exceptions: list[list[ExceptionFacts]] = [[] for _ in range(days)]
-    completions: list[list[datetime]] = [[] for _ in range(days)]
-    actions: list[list[Action]] = [[] for _ in range(days)]
-    for order in facts.orders:
-        if (i := day(order.received_at)) is not None:
-            orders[i].append(order)
-    for exception in facts.exceptions:
-        if (i := day(exception.raised_at)) is not None:
-            exceptions[i].append(exception)
-    for at in facts.completions:
-        if (i := day(at)) is not None:
-            completions[i].append(at)
-    for action in facts.actions:
-        if (i := day(action.at)) is not None:
-            actions[i].append(action)
-    return [
-        Facts(orders=orders[i], exceptions=exceptions[i], completions=completions[i], actions=actions[i])
-        for i in range(days)
-    ]
-
-
-def board(facts: Facts, now: datetime) -> list[KpiTile]:
-    """The tiles from the last 30 days' facts (pure: runs on a thread, off the event loop)."""
-    today = now.replace(hour=0, minute=0, second=0, microsecond=0)
-    windows = [within(facts, today, now), within(facts, now - timedelta(days=7), now), facts]
-    days = daily(facts, today - (DAYS - 1) * DAY, DAYS)
-    computed = [(compute(f, now), f) for f in windows]
-    per_day = [(compute(f, now), f) for f in days]
+def board(today: Kpis, week: Kpis, month: Kpis, days: list[Point]) -> list[KpiTile]:
+    """The tiles from the three windows' figures and the last 30 days' daily series."""
     tiles = []
-    for key, unit, figure in TILES:
+    for key, unit, figure, daily in TILES:
         scale = 100 if unit == "percent" else 1
-        today_value, week, month = (figure(k, f) for k, f in computed)
-        trend = [figure(k, f) for k, f in per_day]
+        trend = [daily(p) for p in days[-DAYS:]] if daily else []
         scaled = [round(v * scale, 2) if v is not None else None for v in trend]
-        tiles.append(KpiTile(key, unit, today_value, week, month, scaled))
+        tiles.append(KpiTile(key, unit, figure(today), figure(week), figure(month), scaled))
     return tiles
 
 
 async def read_board(session: AsyncSession, channel: str | None, now: datetime) -> KpiBoard:
     began = time.monotonic()
     await session.connection(execution_options=READ_ONLY)
-    facts = await kpis.facts(session, kpis.KpiFilter(now - timedelta(days=DAYS), now, channel))
-    tiles = await asyncio.to_thread(board, facts, now)
-    return KpiBoard(tiles, len(facts.orders), now, time.monotonic() - began)
+    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    # The month starts at a midnight so that its series has one point per whole UTC day.
+    windows = (midnight, now - timedelta(days=7), midnight - timedelta(days=DAYS - 1))
+    (today, _), (week, _), (month, days) = [
+        await kpi_read.kpi_report(session, kpis.KpiFilter(start, now, channel), now) for start in windows
+    ]
+    return KpiBoard(board(today, week, month, days), month.orders, now, time.monotonic() - began)
 
 
 @dataclass

@@ -7,6 +7,7 @@ from store.tables.catalog import Backorder, Product, Receipt, Reservation, Stock
 from store.tables.events import EventRow, WebhookDeliveryRow, WebhookSubscription
 from store.tables.foresight import DemandDay, ForecastRow, InboundLineRow, InboundRow, ProjectionRow, StockAlertRow
 from store.tables.imports import ImportOrderRow, ImportRow
+from store.tables.kpis import KPI_COUNTS
 from store.tables.orders import (
     AlertRow,
     Invoice,
@@ -22,6 +23,7 @@ from store.tables.returns import CreditNote, ReturnRow
 from store.tables.rules import RuleFiringRow, RuleRow, RuleVersionRow
 
 __all__ = [
+    "KPI_COUNTS",
     "AlertRow",
     "ApiKey",
     "AuditEntry",

@@ -3,7 +3,7 @@
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint, func
+from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint, func, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from store.tables.base import TS, Base
@@ -18,6 +18,20 @@ class OrderRow(Base):
         Index("ix_orders_customer", "customer_id", "created_at", "order_id"),
         Index("ix_orders_at_risk", "at_risk", "ship_by", "order_id"),
         Index("ix_orders_external_id", "external_id"),
+        # The orders not yet in the KPI rollup, with what store/kpi_read.py counts them by: read from the
+        # index alone, and only theirs (an order leaves it when it settles).
+        Index(
+            "ix_orders_kpi_open",
+            "created_at",
+            "kpi_hour",
+            "kpi_flags",
+            "ship_by",
+            "kpi_units_ordered",
+            "kpi_units_first",
+            "kpi_settled",  # SQLite reads the partial index alone only when it holds its own condition's column
+            sqlite_where=text("kpi_settled = 0"),
+            postgresql_where=text("kpi_settled = false"),
+        ),
     )
     order_id: Mapped[str] = mapped_column(String(100), primary_key=True)
     channel: Mapped[str] = mapped_column(String(32))
@@ -37,6 +51,17 @@ class OrderRow(Base):
     fingerprint: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(TS)
     updated_at: Mapped[datetime] = mapped_column(TS)
+    # What the KPIs need to know about the order, kept by the projection's status write
+    # (store/kpi_rollup.py): domain.kpi_marks bits, and `kpi_new` the bits that write newly set.
+    kpi_hour: Mapped[int | None] = mapped_column(Integer, nullable=True)  # created_at's hour since 1970
+    kpi_flags: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    kpi_new: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    kpi_settled: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")  # in the rollup
+    kpi_shipped_at: Mapped[datetime | None] = mapped_column(TS, nullable=True)  # the last shipment
+    kpi_delivered_at: Mapped[datetime | None] = mapped_column(TS, nullable=True)
+    kpi_warned_at: Mapped[datetime | None] = mapped_column(TS, nullable=True)  # the first sla_at_risk alert
+    kpi_units_ordered: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    kpi_units_first: Mapped[int | None] = mapped_column(Integer, nullable=True)  # None: never allocated
 
 
 # Customer search (GET /v1/orders?customer=, the console's orders page): e-mail and name whole, any case,
@@ -89,6 +114,10 @@ class OrderExceptionRow(Base):
     resolution: Mapped[str | None] = mapped_column(String(32), nullable=True)
     resolved_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
     note: Mapped[str] = mapped_column(Text, default="", server_default="")
+    # A person's first acknowledgement of one of the exception's alerts (for the KPIs' first human action).
+    acknowledged_at: Mapped[datetime | None] = mapped_column(TS, nullable=True)
+    # 1 when the write that set resolved_at was the one that resolved it (store/kpi_rollup.py).
+    kpi_new: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class AlertRow(Base):

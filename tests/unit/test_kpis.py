@@ -128,6 +128,11 @@ def test_exception_response_per_kind() -> None:
     failed = response["step_failed"]
     assert (failed.to_first_action.count, failed.to_first_action.p50) == (0, None)
     assert failed.to_resolution.p50 == 0.25
+    every = compute(FACTS, NOW).exception_response_all
+    assert every is not None and every.count == address.count + failed.count
+    assert (every.to_first_action.count, every.to_first_action.p50) == (2, 0.5)
+    assert (every.to_resolution.count, every.to_resolution.p50, every.to_resolution.p90) == (2, 0.25, 2.0)
+    assert compute(Facts([]), NOW).exception_response_all is None
 
 
 def test_orders_per_person_per_day_leaves_out_days_nobody_acted() -> None:
