@@ -161,18 +161,19 @@ def main() -> None:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         # The API and workers first, the Temporal server last: it closes its SQLite file once nothing
         # talks to it any more.
-        stop([proc for name, proc in children.items() if name != "temporal"])
-        stop([children["temporal"]] if "temporal" in children else [])
+        stop([name for name in children if name != "temporal"])
+        stop([name for name in children if name == "temporal"])
 
-    def stop(procs: list[subprocess.Popen[bytes]]) -> None:
-        for proc in procs:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        for proc in procs:
+    def stop(names: list[str]) -> None:
+        for name in names:
+            if children[name].poll() is None:
+                children[name].send_signal(signal.SIGTERM)
+        for name in names:
+            proc = children[name]
             try:
                 proc.wait(timeout=15)
             except subprocess.TimeoutExpired:
-                print(f"{proc.args[0]} did not stop in time; killing it", file=sys.stderr)
+                print(f"{name} did not stop in time; killing it", file=sys.stderr)
                 proc.kill()
                 proc.wait()
 
