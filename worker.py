@@ -105,6 +105,7 @@ def build_activities(settings: Settings, sessions: async_sessionmaker[AsyncSessi
     return [
         orders.confirm_order,
         orders.project_order,
+        orders.audit_outside_update,
         orders.cancel_order,
         orders.release_remainder,
         returns.record_return,

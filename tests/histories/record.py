@@ -25,7 +25,16 @@ from domain.order_edits import EditOrder, LineChange
 from domain.orders import Address, Customer, Order, OrderLine, OrderStatus
 from domain.policy import NewOrder
 from domain.returns import Disposition, NewReturn, ReceivedLine, ReturnDecision, ReturnLine, ReturnReceipt, ReturnView
-from domain.steps import CancelRequest, OrderView, PickConfirmation, ResolveException, Restock, StockLine
+from domain.steps import (
+    CancelRequest,
+    ControlRequest,
+    HoldRequest,
+    OrderView,
+    PickConfirmation,
+    ResolveException,
+    Restock,
+    StockLine,
+)
 from store import catalog, inventory, migrate, returns
 from store.db import create_engine, create_sessions
 from tests.conftest import BIN, settings_for, stock_up
@@ -89,6 +98,20 @@ async def record_delivered(client: Client, settings: Settings) -> None:
         await handle.execute_update(update, report, result_type=OrderView)
     assert (await handle.result()).status is OrderStatus.DELIVERED
     await save(client, handle, "delivered")
+
+
+async def record_held_outside_api(client: Client, settings: Settings) -> None:
+    """Held and released by updates sent straight to the workflow (as the Temporal CLI does, not the API):
+    each leaves its audit row through the order's own step; then picked and completed."""
+    handle = await start(client, settings, order("OUTSIDE-1", {"TEE": 1}), settings)
+    await until(handle, OrderStatus.PICKING)
+    await handle.execute_update(Update.HOLD, HoldRequest("checking by hand", "frank"), result_type=OrderView)
+    await handle.execute_update(Update.RELEASE, ControlRequest("frank", "checked"), result_type=OrderView)
+    view = await handle.query(OrderWorkflow.view)
+    assert view.fulfilments[0].pick_list is not None
+    await handle.signal(OrderWorkflow.confirm_pick, PickConfirmation(view.fulfilments[0].pick_list.pick_list_id))
+    await handle.result()
+    await save(client, handle, "held_outside_api")
 
 
 async def record_edited(client: Client, settings: Settings) -> OrderHandle:
@@ -157,6 +180,8 @@ async def main(names: list[str]) -> None:
             async with build_worker(env.client, settings, sessions):
                 if "delivered" in names:
                     await record_delivered(env.client, settings)
+                if "held_outside_api" in names:
+                    await record_held_outside_api(env.client, settings)
                 if "edited" in names or "returned" in names:
                     edited = await record_edited(env.client, settings)
                     await record_returned(env.client, settings, sessions, edited.id.removeprefix("order-"))

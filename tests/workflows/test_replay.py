@@ -29,8 +29,9 @@ PATHS = [
 ]
 # Top level: orders started with regular activities and a search-attribute write per status; lean/: since
 # the `lean-steps` patch (local activities, OrderStatus written where the order rests). `edited` is lean
-# (recorded after it): an order edited before pick, one part replaced and a line added.
-RECORDED = [*PATHS, *(f"lean/{name}" for name in PATHS), "edited"]
+# (recorded after it): an order edited before pick, one part replaced and a line added. `held_outside_api`:
+# held and released by updates sent outside the API, each audited by the order (the `audit-outside-api` patch).
+RECORDED = [*PATHS, *(f"lean/{name}" for name in PATHS), "edited", "held_outside_api"]
 
 
 @pytest.mark.parametrize("name", RECORDED)
