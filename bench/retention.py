@@ -1,19 +1,21 @@
-"""Pruning one million outbox rows on PostgreSQL while orders flow: is order throughput within 10 % of
-the throughput without pruning?
+"""Pruning one million outbox rows while orders flow: is order throughput within 10 % of the throughput
+without pruning?
 
-    .venv/bin/python -m bench.retention [--rows 1000000] [--orders 300] [--clients 8]
+    .venv/bin/python -m bench.retention [--sqlite] [--rows 1000000] [--orders 300] [--clients 8]
 
 One stack (Temporal dev server, one worker in auto warehouse mode, one API) on a fresh PostgreSQL
-database. Phase 1 submits `--orders` orders and times until all are completed. Then `--rows` settled
-outbox events (handed to webhooks and published, a year old) are inserted in bulk. Phase 2 submits the
-same number of orders while this process prunes the `events` table with the retention activity's own
-code (batches of ORDERFLOW_RETENTION_BATCH_SIZE, one transaction each), and times the orders again.
+database (or, with --sqlite, the embedded SQLite default). Phase 1 submits `--orders` orders and times
+until all are completed. Then `--rows` settled outbox events (handed to webhooks and published, a year
+old) are inserted in bulk. Phase 2 submits the same number of orders while this process prunes the
+`events` table with the retention activity's own code (batches of `--batch`, one transaction each), and
+times the orders again.
 The result (JSON) has both throughputs, their ratio, and how many rows went at what rate.
 """
 
 import argparse
 import asyncio
 import json
+import sqlite3
 import tempfile
 import time
 import uuid
@@ -22,6 +24,7 @@ from typing import Any
 
 import asyncpg
 import httpx
+from sqlalchemy import text
 from temporalio.testing import ActivityEnvironment
 
 from activities.retention import RetentionActivities
@@ -75,21 +78,25 @@ async def orders_phase(http: httpx.AsyncClient, db: str, count: int, clients: in
             (await http.post("/v1/orders", json=order(run, i))).raise_for_status()
 
     await asyncio.gather(*(client() for _ in range(clients)))
-    connection = await asyncpg.connect(db.replace("postgresql+asyncpg", "postgresql"))
+    engine = create_engine(db)
+    completed = text("SELECT count(*) FROM orders WHERE external_id LIKE :run AND status = 'completed'")
     try:
         while True:
-            done = await connection.fetchval(
-                "SELECT count(*) FROM orders WHERE external_id LIKE $1 AND status = 'completed'", f"{run}-%"
-            )
+            async with engine.connect() as connection:
+                done = (await connection.execute(completed, {"run": f"{run}-%"})).scalar_one()
             if done >= count:
                 return count / (time.monotonic() - started)
             await asyncio.sleep(0.2)
     finally:
-        await connection.close()
+        await engine.dispose()
 
 
 async def fill_outbox(db: str, rows: int) -> float:
     """Settled events, a year old, inserted in bulk; seconds it took."""
+    if db.startswith("sqlite"):
+        started = time.monotonic()
+        await asyncio.to_thread(_fill_sqlite, db.split("///", 1)[1], rows)
+        return time.monotonic() - started
     started = time.monotonic()
     connection = await asyncpg.connect(db.replace("postgresql+asyncpg", "postgresql"))
     try:
@@ -107,6 +114,27 @@ async def fill_outbox(db: str, rows: int) -> float:
     finally:
         await connection.close()
     return time.monotonic() - started
+
+
+def _fill_sqlite(path: str, rows: int, chunk: int = 50_000) -> None:
+    """In chunks, each its own transaction: the running stack writes to the same file meanwhile."""
+    year_ago = "strftime('%Y-%m-%d %H:%M:%f', 'now', '-365 days')"
+    with sqlite3.connect(path, timeout=60) as db:
+        for first in range(1, rows + 1, chunk):
+            last = min(first + chunk - 1, rows)
+            db.execute(
+                f"""
+                INSERT INTO events (event_id, type, order_id, occurred_at, data, created_at, dispatched_at,
+                                    published_at)
+                WITH RECURSIVE g(n) AS (SELECT ? UNION ALL SELECT n + 1 FROM g WHERE n < ?)
+                SELECT printf('bench-%d', n), 'order.shipped', 'web-BENCH-' || n, {year_ago}, '{{}}',
+                       {year_ago}, {year_ago}, {year_ago}
+                FROM g
+                """,
+                (first, last),
+            )
+            db.commit()
+        db.execute("ANALYZE events")
 
 
 async def prune(db: str, batch: int) -> tuple[int, float]:
@@ -132,26 +160,29 @@ async def _run_activity(activities: RetentionActivities, req: PruneTable) -> int
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
-    database = PostgresDatabase()
-    await database.create()
     root = Path(tempfile.mkdtemp(prefix="orderflow-retention-bench-"))
-    stack = Stack(root, database.url, "WARNING", {}, SERVER_SQLITE[0])
+    database = None if args.sqlite else PostgresDatabase()
+    if database is not None:
+        await database.create()
+    url = database.url if database is not None else f"sqlite+aiosqlite:///{root / 'orderflow.db'}"
+    stack = Stack(root, url, "WARNING", {}, SERVER_SQLITE[0])
     try:
-        await migrate_database(database.url, WAREHOUSE)
+        await migrate_database(url, WAREHOUSE)
         await stack.authorize()
         await stack.start_temporal()
         stack.start_worker("worker", "orders", "auto", relay=True)
         await stack.start_api("api", "orders")
         async with httpx.AsyncClient(base_url=stack.api_url, headers=stack.headers, timeout=60) as http:
             await seed(http)
-            await orders_phase(http, database.url, 20, args.clients)  # warm-up
-            without = await orders_phase(http, database.url, args.orders, args.clients)
-            fill_s = await fill_outbox(database.url, args.rows)
-            pruning = asyncio.create_task(prune(database.url, args.batch))
-            during = await orders_phase(http, database.url, args.orders, args.clients)
+            await orders_phase(http, url, 20, args.clients)  # warm-up
+            without = await orders_phase(http, url, args.orders, args.clients)
+            fill_s = await fill_outbox(url, args.rows)
+            pruning = asyncio.create_task(prune(url, args.batch))
+            during = await orders_phase(http, url, args.orders, args.clients)
             pruned_during = not pruning.done()
             deleted, prune_s = await pruning
         return {
+            "database": "sqlite" if database is None else "postgresql",
             "rows": args.rows,
             "orders": args.orders,
             "clients": args.clients,
@@ -167,11 +198,13 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         }
     finally:
         stack.stop_all()
-        await database.drop()
+        if database is not None:
+            await database.drop()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sqlite", action="store_true", help="the embedded SQLite default, not PostgreSQL")
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--orders", type=int, default=300)
     parser.add_argument("--clients", type=int, default=8)
