@@ -16,6 +16,7 @@ import argparse
 import asyncio
 import json
 import sqlite3
+import sys
 import tempfile
 import time
 import uuid
@@ -64,8 +65,9 @@ def order(run: str, i: int) -> dict[str, Any]:
     }
 
 
-async def orders_phase(http: httpx.AsyncClient, db: str, count: int, clients: int) -> float:
-    """Orders per second, from the first submit until the last order is completed."""
+async def orders_phase(http: httpx.AsyncClient, db: str, count: int, clients: int, deadline_s: float = 900) -> float:
+    """Orders per second, from the first submit until the last order is completed; an error naming the
+    orders still open after `deadline_s` (a stuck order would otherwise keep the bench waiting forever)."""
     run = uuid.uuid4().hex[:8]
     started = time.monotonic()
     queue: asyncio.Queue[int] = asyncio.Queue()
@@ -80,10 +82,14 @@ async def orders_phase(http: httpx.AsyncClient, db: str, count: int, clients: in
     await asyncio.gather(*(client() for _ in range(clients)))
     engine = create_engine(db)
     completed = text("SELECT count(*) FROM orders WHERE external_id LIKE :run AND status = 'completed'")
+    stragglers = text("SELECT order_id, status FROM orders WHERE external_id LIKE :run AND status <> 'completed'")
     try:
         while True:
             async with engine.connect() as connection:
                 done = (await connection.execute(completed, {"run": f"{run}-%"})).scalar_one()
+                if done < count and time.monotonic() - started > deadline_s:
+                    left = (await connection.execute(stragglers, {"run": f"{run}-%"})).all()
+                    raise RuntimeError(f"{count - done} order(s) not completed after {deadline_s:.0f} s: {left[:10]}")
             if done >= count:
                 return count / (time.monotonic() - started)
             await asyncio.sleep(0.2)
@@ -176,7 +182,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             await seed(http)
             await orders_phase(http, url, 20, args.clients)  # warm-up
             without = await orders_phase(http, url, args.orders, args.clients)
+            print(f"without pruning: {without:.2f} orders/s; filling the outbox", file=sys.stderr, flush=True)
             fill_s = await fill_outbox(url, args.rows)
+            print(f"{args.rows} rows in {fill_s:.0f} s; orders while pruning", file=sys.stderr, flush=True)
             pruning = asyncio.create_task(prune(url, args.batch))
             during = await orders_phase(http, url, args.orders, args.clients)
             pruned_during = not pruning.done()
