@@ -143,9 +143,9 @@ def _fill_sqlite(path: str, rows: int, chunk: int = 50_000) -> None:
         db.execute("ANALYZE events")
 
 
-async def prune(db: str, batch: int) -> tuple[int, float]:
+async def prune(db: str, batch: int, pause_ratio: float) -> tuple[int, float]:
     engine = create_engine(db)
-    activities = RetentionActivities(create_sessions(engine), Path(tempfile.mkdtemp()))
+    activities = RetentionActivities(create_sessions(engine), Path(tempfile.mkdtemp()), pause_ratio)
     started = time.monotonic()
     deleted = 0
     try:
@@ -185,7 +185,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             print(f"without pruning: {without:.2f} orders/s; filling the outbox", file=sys.stderr, flush=True)
             fill_s = await fill_outbox(url, args.rows)
             print(f"{args.rows} rows in {fill_s:.0f} s; orders while pruning", file=sys.stderr, flush=True)
-            pruning = asyncio.create_task(prune(url, args.batch))
+            pruning = asyncio.create_task(prune(url, args.batch, args.pause_ratio))
             during = await orders_phase(http, url, args.orders, args.clients)
             pruned_during = not pruning.done()
             deleted, prune_s = await pruning
@@ -195,6 +195,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             "orders": args.orders,
             "clients": args.clients,
             "batch": args.batch,
+            "pause_ratio": args.pause_ratio,
             "orders_per_s_without_pruning": round(without, 2),
             "orders_per_s_during_pruning": round(during, 2),
             "ratio": round(during / without, 3),
@@ -217,6 +218,7 @@ def main() -> None:
     parser.add_argument("--orders", type=int, default=300)
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--batch", type=int, default=1000)
+    parser.add_argument("--pause-ratio", type=float, default=3.0, help="ORDERFLOW_RETENTION_PAUSE_RATIO")
     print(json.dumps(asyncio.run(run(parser.parse_args())), indent=2))
 
 
