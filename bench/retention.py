@@ -77,7 +77,12 @@ async def orders_phase(http: httpx.AsyncClient, db: str, count: int, clients: in
     async def client() -> None:
         while not queue.empty():
             i = queue.get_nowait()
-            (await http.post("/v1/orders", json=order(run, i))).raise_for_status()
+            for _ in range(10):  # 503: Temporal did not take it in time on a loaded machine; safe to resend
+                response = await http.post("/v1/orders", json=order(run, i))
+                if response.status_code != 503:
+                    break
+                await asyncio.sleep(1)
+            response.raise_for_status()
 
     await asyncio.gather(*(client() for _ in range(clients)))
     engine = create_engine(db)
