@@ -21,6 +21,8 @@ from store import keys, migrate
 from store.db import create_engine, create_sessions
 from workflows import attributes
 
+# How a child that was asked to stop exits: cleanly, by SIGINT/SIGTERM, or as a shell reports those.
+ASKED_TO_STOP = frozenset({0, -signal.SIGINT, -signal.SIGTERM, 128 + signal.SIGINT, 128 + signal.SIGTERM})
 TEMPORAL_TYPES = {"keyword": "Keyword", "double": "Double", "bool": "Bool"}
 
 
@@ -154,20 +156,32 @@ def main() -> None:
         children[name] = subprocess.Popen(commands[name], stdout=out, stderr=out, env=env, preexec_fn=_die_with_parent)
 
     def stop_all() -> None:
-        for proc in reversed(children.values()):
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        for name, proc in reversed(children.items()):
+        # A second Ctrl-C must not cut the stop short and leave children behind.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        # The API and workers first, the Temporal server last: it closes its SQLite file once nothing
+        # talks to it any more.
+        stop([name for name in children if name != "temporal"])
+        stop([name for name in children if name == "temporal"])
+
+    def stop(names: list[str]) -> None:
+        for name in names:
+            if children[name].poll() is None:
+                children[name].send_signal(signal.SIGTERM)
+        for name in names:
+            proc = children[name]
             try:
                 proc.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 print(f"{name} did not stop in time; killing it", file=sys.stderr)
                 proc.kill()
+                proc.wait()
 
-    def on_sigterm(*_: object) -> None:
+    def on_stop_signal(*_: object) -> None:
         raise KeyboardInterrupt
 
-    signal.signal(signal.SIGTERM, on_sigterm)
+    signal.signal(signal.SIGTERM, on_stop_signal)
+    signal.signal(signal.SIGINT, on_stop_signal)
     restarts: list[float] = []
     try:
         print(f"starting Temporal on {settings.temporal_address} (log: {data / 'logs' / 'temporal.log'})")
@@ -220,6 +234,10 @@ def main() -> None:
             for name, proc in list(children.items()):
                 if proc.poll() is None:
                     continue
+                if proc.returncode in ASKED_TO_STOP:
+                    # Ctrl-C in a terminal reaches the whole process group: a child that stopped because
+                    # it was asked to is the whole stack being stopped, not a crash.
+                    raise KeyboardInterrupt
                 if name == "temporal":
                     raise SystemExit(f"the Temporal server exited with code {proc.returncode}; stopping")
                 # A crashed worker or API comes back: orders in flight resume where they were.

@@ -108,6 +108,7 @@ def build_activities(settings: Settings, sessions: async_sessionmaker[AsyncSessi
     return [
         orders.confirm_order,
         orders.project_order,
+        orders.audit_outside_update,
         orders.cancel_order,
         orders.release_remainder,
         returns.record_return,
@@ -193,7 +194,7 @@ def build_worker(
     """`short_work`: where the steps run, with its sessions (as `orderflow-worker` runs them)."""
     importing = ImportActivities(client, sessions, settings)  # starts workflows, so it needs the client
     steps = build_activities(settings, short_work.sessions if short_work else sessions)
-    retention = RetentionActivities(sessions, settings.resolved_audit_export_dir)
+    retention = RetentionActivities(sessions, settings.resolved_audit_export_dir, settings.retention_pause_ratio)
     # Forecasting batches are long, CPU-heavy regular activities: not short work.
     foresight = ForesightActivities(sessions, ForesightConfig.from_settings(settings))
     return Worker(

@@ -17,10 +17,11 @@ from domain.steps import (
     KeyedEntry,
     OrderCancelled,
     OrderConfirmed,
+    OutsideUpdate,
     ProjectOrder,
     ReleaseRemainder,
 )
-from store import catalog, fulfilment, inventory, orders
+from store import audit, catalog, fulfilment, inventory, orders
 from store import rules as rule_store
 from store.sql import utcnow
 
@@ -71,6 +72,26 @@ class OrderActivities:
             async with self._sessions.begin() as s:
                 await orders.project(s, change)
             log.info("projected", status=change.status.value, events=[e.entry.event for e in change.entries])
+
+    @activity.defn(name="audit_outside_update")
+    async def audit_outside_update(self, req: OutsideUpdate) -> None:
+        """The audit row the API would have written, for an update sent straight to the workflow: no
+        key, no role, the actor as the sender stated it (marked `temporal:`, since nothing checked it)."""
+        entry = audit.Request(
+            request_id=req.update_id,
+            key_id=None,
+            actor=f"temporal:{req.actor}",
+            role=None,
+            method="UPDATE",
+            path=f"temporal:{req.update}",
+            order_id=req.order_id,
+            status=200,
+        )
+        async with self._sessions.begin() as s:
+            written = await audit.record_once(s, entry)
+        log.warning(
+            "update sent outside the API", order_id=req.order_id, update=req.update, actor=req.actor, recorded=written
+        )
 
     @activity.defn(name="cancel_order")
     async def cancel_order(self, req: CancelOrder) -> OrderCancelled:

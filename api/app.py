@@ -103,7 +103,7 @@ def create_app(settings: Settings, temporal: Client | None = None, tracing: tele
         queues.router,
         kpis.router,
         pick_lists.router,
-        warehouses.router,  # before catalog: /v1/inventory/{sku}/ledger must not match {warehouse}/{sku}
+        warehouses.router,
         catalog.router,
         keys.router,
         partners.router,

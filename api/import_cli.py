@@ -9,6 +9,7 @@ import argparse
 import asyncio
 import os
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -42,9 +43,7 @@ async def import_file(
             _refused(polled, out)
             return 2
         body = polled.json()
-        if body["status"] == "completed":
-            body = (await http.get(location)).json()
-    for result in body["results"]:
+    async for result in _all_results(http, location):
         rows = ",".join(str(n) for n in result["rows"])
         print(f"{result['outcome']:<9} {result['order_id'] or '-'} (rows {rows})", file=out)
         for error in result["errors"]:
@@ -53,6 +52,20 @@ async def import_file(
             print(f"          row {at}{column}: {error['message']}", file=out)
     _progress(body, out)
     return 1 if body["progress"]["invalid"] else 0
+
+
+async def _all_results(http: httpx.AsyncClient, location: str) -> AsyncIterator[dict[str, Any]]:
+    """Every order of a finished import, page after page."""
+    params: dict[str, str] = {}
+    while True:
+        answer = await http.get(location, params=params)
+        answer.raise_for_status()
+        page = answer.json()
+        for result in page["results"]:
+            yield result
+        if page["next_cursor"] is None:
+            return
+        params["cursor"] = page["next_cursor"]
 
 
 def _progress(body: dict[str, Any], out: TextIO) -> None:

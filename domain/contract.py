@@ -107,6 +107,20 @@ def inbound_notice_workflow_id(inbound_id: str, version: str) -> str:
     return f"inbound-{inbound_id}-{version}"
 
 
+# Updates the API sends carry an ID with one of these prefixes; any other update came from outside it
+# (the Temporal CLI, a script on the Temporal frontend) and the order writes its own audit row for it.
+API_UPDATE_PREFIX = "api:"
+CALLBACK_UPDATE_PREFIX = "callback:"
+
+
+def api_update_id(key: str) -> str:
+    return f"{API_UPDATE_PREFIX}{key}"
+
+
+def sent_by_api(update_id: str) -> bool:
+    return update_id.startswith((API_UPDATE_PREFIX, CALLBACK_UPDATE_PREFIX))
+
+
 def return_workflow_id(return_id: str) -> str:
     return f"return-{return_id}"
 

@@ -220,6 +220,17 @@ class OrderCancelled:
 
 
 @dataclass(frozen=True)
+class OutsideUpdate:
+    """An update that reached the order without going through the API: who it says sent it (unverified
+    text), which update, and its Temporal update ID (the audit row's key)."""
+
+    order_id: str
+    update: str
+    update_id: str
+    actor: str
+
+
+@dataclass(frozen=True)
 class ResolveException:
     exception_id: str
     action: Action

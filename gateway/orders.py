@@ -27,7 +27,16 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from config import Settings
-from domain.contract import Query, SearchAttribute, Signal, Update, WorkflowType, order_workflow_id
+from domain.contract import (
+    CALLBACK_UPDATE_PREFIX,
+    Query,
+    SearchAttribute,
+    Signal,
+    Update,
+    WorkflowType,
+    api_update_id,
+    order_workflow_id,
+)
 from domain.deliveries import ShipmentReport
 from domain.money import format_minor
 from domain.orders import Order, OrderStatus
@@ -153,7 +162,11 @@ async def control(
     handle = temporal.get_workflow_handle(order_workflow_id(order_id))
     try:
         answer: OrderView = await handle.execute_update(
-            update, request, id=update_id or str(uuid.uuid4()), result_type=OrderView, rpc_timeout=UPDATE_TIMEOUT
+            update,
+            request,
+            id=api_update_id(update_id or str(uuid.uuid4())),
+            result_type=OrderView,
+            rpc_timeout=UPDATE_TIMEOUT,
         )
     except WorkflowUpdateFailedError as err:
         raise refusal(err.cause) or err from None
@@ -179,7 +192,7 @@ async def report_shipment(temporal: Client, order_id: str, update: Update, repor
     """
     handle = temporal.get_workflow_handle(order_workflow_id(order_id))
     try:
-        await handle.execute_update(update, report, id=f"callback:{ref}", rpc_timeout=UPDATE_TIMEOUT)
+        await handle.execute_update(update, report, id=f"{CALLBACK_UPDATE_PREFIX}{ref}", rpc_timeout=UPDATE_TIMEOUT)
     except WorkflowUpdateFailedError as err:
         error = refusal(err.cause, subject="event")
         if isinstance(error, DeliveryClosed):

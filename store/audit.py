@@ -47,6 +47,20 @@ async def record(session: AsyncSession, request: Request, replayed: bool = False
     await session.execute(_RECORD, row)
 
 
+async def record_once(session: AsyncSession, request: Request) -> bool:
+    """Record `request` unless a row with its request ID for its order is there already (a retried
+    activity); True when written."""
+    seen = await session.execute(
+        select(AuditEntry.id)
+        .where(AuditEntry.request_id == request.request_id[:64], AuditEntry.order_id == request.order_id)
+        .limit(1)
+    )
+    if seen.first() is not None:
+        return False
+    await record(session, request)
+    return True
+
+
 async def page(
     session: AsyncSession,
     order_id: str | None,

@@ -64,10 +64,23 @@ async def counts(session: AsyncSession, import_id: str) -> dict[ImportOutcome, i
     return {outcome: found.get(outcome, 0) for outcome in ImportOutcome}
 
 
-async def orders_of(session: AsyncSession, import_id: str) -> Sequence[ImportOrderRow]:
-    result = await session.execute(
-        select(ImportOrderRow).where(ImportOrderRow.import_id == import_id).order_by(ImportOrderRow.seq)
-    )
+async def orders_of(
+    session: AsyncSession,
+    import_id: str,
+    outcome: ImportOutcome | None = None,
+    after_seq: int | None = None,
+    limit: int | None = None,
+) -> Sequence[ImportOrderRow]:
+    """An import's orders in file order: those after `after_seq`, of one outcome when given, at most `limit`."""
+    query = select(ImportOrderRow).where(ImportOrderRow.import_id == import_id)
+    if outcome is not None:
+        query = query.where(ImportOrderRow.outcome == outcome.value)
+    if after_seq is not None:
+        query = query.where(ImportOrderRow.seq > after_seq)
+    query = query.order_by(ImportOrderRow.seq)
+    if limit is not None:
+        query = query.limit(limit)
+    result = await session.execute(query)
     return result.scalars().all()
 
 

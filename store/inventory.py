@@ -114,10 +114,12 @@ async def snapshot(session: AsyncSession, skus: Sequence[str]) -> tuple[list[Sit
 
 
 async def holds_of(session: AsyncSession, order_id: str) -> list[Hold]:
-    """The order's active reservations, one hold per allocation."""
+    """What the order's reservations hold or held until shipped (active or consumed; not released), one
+    hold per allocation. A consumed one still counts: a step run again after its first run's result was
+    lost (a workflow task that timed out) must report the allocation that has since shipped."""
     result = await session.execute(
         select(Reservation)
-        .where(Reservation.order_id == order_id, Reservation.state == "active")
+        .where(Reservation.order_id == order_id, Reservation.state.in_(("active", "consumed")))
         .order_by(Reservation.allocation_id, Reservation.created_at, Reservation.sku)
     )
     found: dict[str, Hold] = {}

@@ -95,7 +95,9 @@ async def import_upload(
     if not me.may(IMPORTERS):
         return forbidden_result(request, me)
     try:
-        report = await import_routes.import_orders(me, temporal, sessions, settings, Response(), request, wait=10)
+        report = await import_routes.import_orders(
+            me, temporal, sessions, settings, Response(), request, settings.max_page_size, wait=10
+        )
     except (ProblemError, GatewayError) as refused:
         problems = "; ".join(f"{e.field}: {e.message}" for e in problem_of(refused).errors or [])
         return refused_result(request, me, refused, problems)

@@ -15,6 +15,7 @@ from starlette.exceptions import HTTPException
 from api import importing
 from api.access import OrderReader, OrderSubmitter
 from api.deps import IdPath, SessionsDep, SettingsDep, TemporalDep
+from api.limits import PageLimit
 from api.problems import Problem, not_found
 from domain.access import Principal
 from domain.imports import (
@@ -37,6 +38,7 @@ router = APIRouter(tags=["imports"])
 
 UPLOAD_PATH = "/v1/orders/import"
 POLL_S = 0.2
+CURSOR = r"^[0-9]{1,9}$"  # an order's place in the file
 
 
 class RowErrorOut(BaseModel):
@@ -72,7 +74,8 @@ class ImportOut(BaseModel):
     created_at: datetime
     finished_at: datetime | None
     progress: ImportProgress
-    results: list[ImportedOrderOut]
+    results: list[ImportedOrderOut] = Field(description="one page of the orders, in file order")
+    next_cursor: str | None = Field(description="pass as `cursor` for the next page; null on the last")
 
 
 # The form is read by the route, so that a body that is not valid multipart is a 422 naming `file`
@@ -118,12 +121,13 @@ async def import_orders(
     settings: SettingsDep,
     response: Response,
     request: Request,
+    limit: PageLimit,
     wait: Annotated[float, Query(ge=0, le=30, description="seconds to wait for the import to finish")] = 0,
 ) -> ImportOut:
     """Import orders from a spreadsheet: rows are grouped into orders by (channel, external_id) and each
     order is validated exactly like POST /v1/orders. Invalid orders are reported at once; valid ones are
     started by a durable batch job. 202 with a Location to follow its progress, or 200 when it has
-    finished by the time of the answer."""
+    finished by the time of the answer; either way with the first page of the orders' outcomes."""
     file = await _uploaded(request)
     content = await file.read()
     # Parsing and validating 10,000 rows takes a second or two of CPU: off the event loop.
@@ -176,7 +180,7 @@ async def import_orders(
             polled = await imports.get(s, import_id)
         if polled is None or polled.status == ImportStatus.COMPLETED.value:
             break
-    out = await _read(sessions, import_id, principal)
+    out = await _read(sessions, import_id, principal, limit)
     if out.status is ImportStatus.COMPLETED:
         response.status_code = 200
     return out
@@ -215,15 +219,22 @@ async def get_import(
     import_id: IdPath,
     principal: OrderReader,
     sessions: SessionsDep,
+    limit: PageLimit,
     outcome: Annotated[ImportOutcome | None, Query(description="only the orders with this outcome")] = None,
+    cursor: Annotated[str | None, Query(pattern=CURSOR, description="`next_cursor` of the page before")] = None,
 ) -> ImportOut:
-    """An import's status, progress counts and the outcome of each of its orders (in file order). A
+    """An import's status, progress counts and one page of its orders' outcomes (in file order). A
     channel key sees its own channel's imports only."""
-    return await _read(sessions, import_id, principal, outcome)
+    return await _read(sessions, import_id, principal, limit, outcome, int(cursor) if cursor else None)
 
 
 async def _read(
-    sessions: SessionsDep, import_id: str, principal: Principal, outcome: ImportOutcome | None = None
+    sessions: SessionsDep,
+    import_id: str,
+    principal: Principal,
+    limit: int,
+    outcome: ImportOutcome | None = None,
+    after: int | None = None,
 ) -> ImportOut:
     async with sessions() as s:
         await s.connection(execution_options=READ_ONLY)
@@ -231,7 +242,7 @@ async def _read(
         if row is None or (principal.channel is not None and row.channel != principal.channel):
             raise not_found(f"import {import_id}")
         counts = await imports.counts(s, import_id)
-        items = await imports.orders_of(s, import_id)
+        items = await imports.orders_of(s, import_id, outcome, after, limit + 1)
     return ImportOut(
         import_id=row.import_id,
         name=row.name,
@@ -257,9 +268,9 @@ async def _read(
                 outcome=ImportOutcome(item.outcome),
                 errors=[RowErrorOut(**e) for e in item.errors],
             )
-            for item in items
-            if outcome is None or item.outcome == outcome.value
+            for item in items[:limit]
         ],
+        next_cursor=str(items[limit - 1].seq) if len(items) > limit else None,
     )
 
 

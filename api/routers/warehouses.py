@@ -103,7 +103,7 @@ async def receive_goods(
     )
 
 
-@router.get("/v1/inventory/{sku}/ledger", responses=RESPONSES, dependencies=[Depends(require(*READERS))])
+@router.get("/v1/products/{sku}/ledger", responses=RESPONSES, dependencies=[Depends(require(*READERS))])
 async def stock_ledger(
     sku: Annotated[str, Path(pattern=SKU_PATTERN)],
     session: SessionDep,

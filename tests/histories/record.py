@@ -30,6 +30,7 @@ from domain.returns import Disposition, NewReturn, ReceivedLine, ReturnDecision,
 from domain.steps import (
     CancelRequest,
     ControlRequest,
+    HoldRequest,
     OrderView,
     PickConfirmation,
     ResolveException,
@@ -100,6 +101,20 @@ async def record_delivered(client: Client, settings: Settings) -> None:
         await handle.execute_update(update, report, result_type=OrderView)
     assert (await handle.result()).status is OrderStatus.DELIVERED
     await save(client, handle, "delivered")
+
+
+async def record_held_outside_api(client: Client, settings: Settings) -> None:
+    """Held and released by updates sent straight to the workflow (as the Temporal CLI does, not the API):
+    each leaves its audit row through the order's own step; then picked and completed."""
+    handle = await start(client, settings, order("OUTSIDE-1", {"TEE": 1}), settings)
+    await until(handle, OrderStatus.PICKING)
+    await handle.execute_update(Update.HOLD, HoldRequest("checking by hand", "frank"), result_type=OrderView)
+    await handle.execute_update(Update.RELEASE, ControlRequest("frank", "checked"), result_type=OrderView)
+    view = await handle.query(OrderWorkflow.view)
+    assert view.fulfilments[0].pick_list is not None
+    await handle.signal(OrderWorkflow.confirm_pick, PickConfirmation(view.fulfilments[0].pick_list.pick_list_id))
+    await handle.result()
+    await save(client, handle, "held_outside_api")
 
 
 async def record_edited(client: Client, settings: Settings) -> OrderHandle:
@@ -258,6 +273,8 @@ async def main(names: list[str]) -> None:
                     await record_inbound_late(env.client, settings, policy, sessions)
                 if "edited_again" in names:
                     await record_edited_again(env.client, settings)
+                if "held_outside_api" in names:
+                    await record_held_outside_api(env.client, settings)
                 if "edited" in names or "returned" in names:
                     edited = await record_edited(env.client, settings)
                     await record_returned(env.client, settings, sessions, edited.id.removeprefix("order-"))

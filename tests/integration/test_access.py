@@ -377,9 +377,9 @@ def routes(w: World) -> list[Route]:
         ),
         Route(
             "GET",
-            "/v1/inventory/{sku}/ledger",
+            "/v1/products/{sku}/ledger",
             OPERATE,
-            request=per_role(lambda r: (f"/v1/inventory/{w.sku}/ledger", None)),
+            request=per_role(lambda r: (f"/v1/products/{w.sku}/ledger", None)),
         ),
         Route("POST", "/v1/api-keys", ADMIN, 201, body={"name": "new", "role": "viewer"}),
         Route("GET", "/v1/api-keys", ADMIN),

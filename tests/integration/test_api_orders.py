@@ -273,6 +273,15 @@ async def test_catalog_and_stock_can_be_set_up_over_the_api(stack_factory: Stack
         listed = (await stack.http.get("/v1/inventory", params={"warehouse": "MAIN", "limit": 200})).json()
         assert sku in [s["sku"] for s in listed["items"]]
 
+        # A SKU named like a route's literal segment is a SKU on every route.
+        named = {"name": "Ledger book", "unit_price": "3"}
+        assert (await stack.http.put("/v1/products/ledger", json=named)).status_code in (200, 201)
+        assert (await stack.http.put("/v1/inventory/MAIN/ledger", json={"on_hand": 3})).status_code == 200
+        assert (await stack.http.get("/v1/products/ledger")).json()["name"] == "Ledger book"
+        assert (await stack.http.get("/v1/inventory/MAIN/ledger")).json()["on_hand"] == 3
+        moves = (await stack.http.get("/v1/products/ledger/ledger", params={"warehouse": "MAIN"})).json()["items"]
+        assert moves and {m["sku"] for m in moves} == {"ledger"}
+
         # An inactive product cannot be ordered.
         refused = await stack.http.post("/v1/orders", json=order_body({sku: 1}))
         assert refused.status_code == 422

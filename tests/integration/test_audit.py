@@ -1,7 +1,11 @@
 """The audit log: every state-changing request, with who, what, when, the request ID and the outcome."""
 
+import uuid
+
 from config import WarehouseMode
 from domain.access import Role
+from domain.contract import Update, order_workflow_id
+from domain.steps import HoldRequest, OrderView
 from tests.conftest import StackFactory, bearer, make_key, order_body, stock_up, unique
 
 
@@ -62,3 +66,16 @@ async def test_writes_are_audited_with_actor_target_request_id_and_outcome(
         assert outcomes["next_cursor"] is not None
         older = await stack.http.get("/v1/audit", params={"actor": ops_name, "cursor": outcomes["next_cursor"]})
         assert [e["path"] for e in older.json()["items"]] == [f"/v1/orders/{order_id}/hold"]
+
+        # An update sent straight to the workflow (as `temporal workflow update execute` does) has no key:
+        # the order writes its row itself, with the actor it was told, marked as unchecked.
+        second = (await stack.http.post("/v1/orders", json=order_body({sku: 1}), headers=shop)).json()["order_id"]
+        await stack.wait_for_status(second, "picking")
+        handle = stack.client.get_workflow_handle(order_workflow_id(second))
+        update_id = str(uuid.uuid4())
+        request = HoldRequest("held from the CLI", "mallory")
+        await handle.execute_update(Update.HOLD, request, id=update_id, result_type=OrderView)
+        entries = (await stack.http.get("/v1/audit", params={"order_id": second, "limit": 1})).json()["items"]
+        assert [(e["actor"], e["method"], e["path"], e["status"], e["key_id"], e["request_id"]) for e in entries] == [
+            ("temporal:mallory", "UPDATE", "temporal:hold", 200, None, update_id)
+        ]

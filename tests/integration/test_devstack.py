@@ -1,8 +1,10 @@
 """`make run`'s stack as a user meets it: real processes, real ports, a worker killed mid-flight."""
 
+import contextlib
 import os
 import re
 import signal
+import sqlite3
 import subprocess
 import time
 from collections.abc import Iterator
@@ -45,10 +47,13 @@ class DevStack:
         self.admin = {"Authorization": f"Bearer {admin.group(1)}"}
         self.web = {"Authorization": f"Bearer {web.group(1)}"}
 
-    def start(self) -> subprocess.Popen[bytes]:
+    def start(self, own_group: bool = False) -> subprocess.Popen[bytes]:
+        """`own_group`: in a process group of its own, as a terminal runs it (Ctrl-C reaches them all)."""
         runs = self.output().count("orderflow is running")
         with open(self.log, "ab") as out:
-            self.proc = subprocess.Popen([str(BIN / "orderflow-dev")], env=self.env, stdout=out, stderr=out)
+            self.proc = subprocess.Popen(
+                [str(BIN / "orderflow-dev")], env=self.env, stdout=out, stderr=out, start_new_session=own_group
+            )
         deadline = time.monotonic() + 120
         while self.output().count("orderflow is running") == runs:
             assert self.proc.poll() is None, self.output()
@@ -87,6 +92,14 @@ def devstack(tmp_path: Path) -> Iterator[DevStack]:
     if stack.proc and stack.proc.poll() is None:
         stack.proc.kill()
         stack.proc.wait()
+    if stack.proc:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(stack.proc.pid, signal.SIGKILL)  # the children of a test that failed half-way
+
+
+def in_session(sid: int) -> list[str]:
+    out = subprocess.run(["pgrep", "-a", "-s", str(sid)], capture_output=True, text=True)
+    return out.stdout.splitlines()
 
 
 def test_dev_stack_runs_survives_a_killed_worker_and_restarts_cleanly(devstack: DevStack) -> None:
@@ -157,3 +170,25 @@ def test_dev_stack_runs_survives_a_killed_worker_and_restarts_cleanly(devstack: 
     assert httpx.get(f"{devstack.api}/v1/inventory", headers=devstack.web).status_code == 403
     assert httpx.get(f"{devstack.api}/v1/inventory", headers=devstack.admin).status_code == 200
     assert devstack.stop() == 0
+
+
+def test_ctrl_c_in_a_terminal_stops_every_process_cleanly(devstack: DevStack) -> None:
+    """The terminal sends SIGINT to the whole process group: the children may stop before the stack
+    itself has seen the signal, and must not be taken for crashes (the worst order: children first)."""
+    devstack.env["ORDERFLOW_WORKER_PROCESSES"] = "1"
+    proc = devstack.start(own_group=True)
+    children = [int(line.split()[0]) for line in in_session(proc.pid) if int(line.split()[0]) != proc.pid]
+    assert len(children) == 3, in_session(proc.pid)  # Temporal, worker, API
+    for pid in children:
+        os.kill(pid, signal.SIGINT)
+    time.sleep(1.5)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGINT)
+    assert proc.wait(timeout=60) == 0, devstack.output()[-3000:]
+    after_start = devstack.output().split("Press Ctrl-C to stop.", 1)[1]
+    assert "stopping orderflow" in after_start
+    for noise in ("Traceback", "restarting", "exited with code", "killing it"):
+        assert noise not in after_start, after_start
+    assert in_session(proc.pid) == []
+    with sqlite3.connect(devstack.data / "temporal.db") as db:
+        assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)

@@ -70,7 +70,7 @@ async def test_a_backordered_order_completes_after_a_receipt(stack_factory: Stac
 
         stock = (await stack.http.get(f"/v1/inventory/MAIN/{sku}")).json()
         assert (stock["on_hand"], stock["reserved"]) == (2, 0)  # received once, not twice
-        ledger = (await stack.http.get(f"/v1/inventory/{sku}/ledger")).json()["items"]
+        ledger = (await stack.http.get(f"/v1/products/{sku}/ledger")).json()["items"]
         assert [m["kind"] for m in ledger] == ["receipt", "reservation", "shipment"]
         assert sum(m["on_hand_change"] for m in ledger) == stock["on_hand"]
         assert sum(m["reserved_change"] for m in ledger) == stock["reserved"]

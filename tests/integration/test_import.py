@@ -176,6 +176,27 @@ async def test_a_larger_file_is_accepted_at_once_and_progress_reaches_the_end(
             described = await stack.client.get_workflow_handle(order_workflow_id(f"web-{p}-{i}")).describe()
             assert await described.memo_value("import_id") == accepted.json()["import_id"]
 
+        # The per-order report comes in pages, in file order, each order exactly once.
+        assert len(progress["results"]) == 50 and progress["next_cursor"] is not None
+        walked: list[str] = []
+        params: dict[str, Any] = {"limit": 200, "outcome": "created"}
+        while True:
+            page = (await stack.http.get(location, params=params)).json()
+            assert len(page["results"]) <= 200
+            walked += [r["external_id"] for r in page["results"]]
+            if page["next_cursor"] is None:
+                break
+            params["cursor"] = page["next_cursor"]
+        assert walked == [f"{p}-{i}" for i in range(250)]
+        none_invalid = (await stack.http.get(location, params={"outcome": "invalid"})).json()
+        assert (none_invalid["results"], none_invalid["next_cursor"]) == ([], None)
+
+        for bad, field in (({"limit": 0}, "limit"), ({"limit": 201}, "limit"), ({"cursor": "x"}, "cursor")):
+            refused = await stack.http.get(location, params=bad)
+            assert refused.status_code == 422, (bad, refused.text)
+            assert refused.headers["content-type"].startswith("application/problem+json")
+            assert [e["field"] for e in refused.json()["errors"]] == [field], refused.json()
+
 
 async def test_whole_file_refusals_and_channel_keys(stack_factory: StackFactory, sqlite_url: str) -> None:
     async with stack_factory(sqlite_url, max_import_bytes=4096) as stack:

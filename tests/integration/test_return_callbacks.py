@@ -64,7 +64,7 @@ async def test_a_warehouse_partner_reports_a_return_once_into_its_own_warehouse(
         stock = (await stack.http.get(f"/v1/inventory/MAIN/{tee}")).json()
         assert stock["on_hand"] == 5  # 5 - 2 shipped + 2 restocked, once
         assert (await stack.http.get(f"/v1/inventory/MAIN/{cap}")).json()["on_hand"] == 4
-        ledger = (await stack.http.get(f"/v1/inventory/{tee}/ledger")).json()["items"]
+        ledger = (await stack.http.get(f"/v1/products/{tee}/ledger")).json()["items"]
         assert [m["reference"] for m in ledger if m["reason"] == f"returned ({return_id})"] == [
             f"{return_id}:{arrived['id']}"
         ]

@@ -70,7 +70,7 @@ async def test_a_return_of_two_lines_with_mixed_dispositions_restocks_and_refund
         stock = (await stack.http.get(f"/v1/inventory/MAIN/{tee}")).json()
         assert (stock["on_hand"], stock["reserved"]) == (4, 0)  # 5 - 2 shipped + 1 restocked
         assert (await stack.http.get(f"/v1/inventory/MAIN/{cap}")).json()["on_hand"] == 4
-        ledger = (await stack.http.get(f"/v1/inventory/{tee}/ledger")).json()
+        ledger = (await stack.http.get(f"/v1/products/{tee}/ledger")).json()
         returned = [m for m in ledger["items"] if m["reason"] == f"returned ({return_id})"]
         assert [(m["kind"], m["on_hand_change"], m["reference"]) for m in returned] == [
             ("receipt", 1, f"{return_id}:RCV-1")

@@ -33,8 +33,9 @@ PATHS = [
 # (since the `inbound-eta` patch): backordered, warned that its inbound comes after ship-by, the inbound
 # moved back in time (the warning clears), then received. `edited_again`: its ship-by moved (patch
 # `ship-by-edits`), then a line changed with the rules' gift, tag and hold (patch `edit-rules`),
-# released, picked.
-RECORDED = [*PATHS, *(f"lean/{name}" for name in PATHS), "edited", "inbound_late", "edited_again"]
+# released, picked. `held_outside_api`: held and released by updates sent outside the API, each audited
+# by the order (the `audit-outside-api` patch).
+RECORDED = [*PATHS, *(f"lean/{name}" for name in PATHS), "edited", "inbound_late", "edited_again", "held_outside_api"]
 
 
 @pytest.mark.parametrize("name", RECORDED)

@@ -17,10 +17,11 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.orders import OrderActivities
+    from domain.contract import Update, sent_by_api
     from domain.exceptions import OrderException
     from domain.order_state import OrderState, Refusal
     from domain.orders import Address, OrderStatus, Step
-    from domain.steps import Alert, KeyedEntry, ProjectOrder
+    from domain.steps import Alert, KeyedEntry, OutsideUpdate, ProjectOrder
     from workflows import attributes
 
 # Transient trouble (database busy, a deploy) is retried with backoff for several minutes before the
@@ -59,6 +60,9 @@ PUBLISHED: dict[str, SearchAttributeKey[Any]] = {
 # What the search attributes of an order with local steps stand at when it starts: OrderStatus as the API
 # starts it; HasOpenException and AtRisk unset until they first become true.
 STARTED_WITH: dict[str, Any] = {"status": OrderStatus.RECEIVED.value, "has_open": False, "at_risk": False}
+
+# Orders running before updates from outside the API were audited: their histories have no audit step.
+AUDIT_OUTSIDE_API = "audit-outside-api"
 
 A = TypeVar("A")
 R = TypeVar("R")
@@ -145,6 +149,18 @@ class Commands:
                 start_to_close_timeout=PROJECTION_TIMEOUT,
                 retry_policy=PROJECTION_RETRY,
             )
+
+    async def audit_outside_api(self, update: Update, actor: str) -> None:
+        """An update that did not come through the API (which audits its own) leaves an audit row too."""
+        info = workflow.current_update_info()
+        if info is None or sent_by_api(info.id) or not workflow.patched(AUDIT_OUTSIDE_API):
+            return
+        await self.execute(
+            OrderActivities.audit_outside_update,
+            OutsideUpdate(self._state.order_id, update.value, info.id, actor),
+            start_to_close_timeout=PROJECTION_TIMEOUT,
+            retry_policy=PROJECTION_RETRY,
+        )
 
     def publish(self, resting: bool = False) -> None:
         """Keep the search attributes operations filter on in step with the order.

@@ -42,6 +42,8 @@ from workflows.order.flow import Flow
 from workflows.order.inbound import InboundWatch
 from workflows.order.promise import Promise
 
+# Carrier reports name no person.
+CARRIER = "carrier"
 # Orders started before delivery tracking closed at `completed`; their histories must keep replaying.
 AWAIT_DELIVERY = "await-delivery"
 
@@ -100,6 +102,11 @@ class OrderWorkflow:
     def view(self) -> OrderView:
         return self._state.view()
 
+    async def _answer(self, update: Update, actor: str, view: OrderView | None = None) -> OrderView:
+        """An update's answer, once an update sent outside the API has its audit row."""
+        await self._commands.audit_outside_api(update, actor)
+        return view if view is not None else self.view()
+
     # ---- the warehouse ------------------------------------------------------------------------
 
     @workflow.signal(name=Signal.CONFIRM_PICK.value)
@@ -128,7 +135,7 @@ class OrderWorkflow:
         if handed is not None:
             fulfilment, entries = handed
             await self._delivery.record(fulfilment, "handed_to_carrier", report, entries)
-        return self.view()
+        return await self._answer(Update.SHIPMENT_HANDED_OVER, CARRIER)
 
     @shipment_handed_over.validator
     def _validate_handed_over(self, report: ShipmentReport) -> None:
@@ -142,7 +149,7 @@ class OrderWorkflow:
         if delivered is not None:
             fulfilment, entries, failed = delivered
             await self._delivery.record(fulfilment, "delivered", report, entries, failed)
-        return self.view()
+        return await self._answer(Update.SHIPMENT_DELIVERED, CARRIER)
 
     @shipment_delivered.validator
     def _validate_delivered(self, report: ShipmentReport) -> None:
@@ -156,7 +163,7 @@ class OrderWorkflow:
             opened = self._reports.delivery_failed(workflow.now(), report)
         if opened is not None:
             self._attention.attend(opened)
-        return self.view()
+        return await self._answer(Update.DELIVERY_FAILED, CARRIER)
 
     @delivery_failed.validator
     def _validate_delivery_failed(self, report: ShipmentReport) -> None:
@@ -174,12 +181,13 @@ class OrderWorkflow:
         if req.action is Action.CANCEL:
             # Compensation closes every open exception, this one included, with the cancel's reason.
             reason = req.note or f"cancelled on {exception.kind.value}"
-            return await self._flow.await_cancel(CancelRequest(reason, req.actor))
+            view = await self._flow.await_cancel(CancelRequest(reason, req.actor))
+            return await self._answer(Update.RESOLVE_EXCEPTION, req.actor, view)
         with refusals_answered():
             entries = self._controls.resolve(workflow.now(), exception, req)
         ship_to = self._state.ship_to if req.ship_to else None
         await self._commands.project(entries, exceptions=[exception], ship_to=ship_to)
-        return self.view()
+        return await self._answer(Update.RESOLVE_EXCEPTION, req.actor)
 
     @resolve_exception.validator
     def _validate_resolve(self, req: ResolveException) -> None:
@@ -188,7 +196,7 @@ class OrderWorkflow:
 
     @workflow.update(name=Update.CANCEL.value)
     async def cancel(self, req: CancelRequest) -> OrderView:
-        return await self._flow.await_cancel(req)
+        return await self._answer(Update.CANCEL, req.actor, await self._flow.await_cancel(req))
 
     @cancel.validator
     def _validate_cancel(self, req: CancelRequest) -> None:
@@ -197,7 +205,7 @@ class OrderWorkflow:
 
     @workflow.update(name=Update.CANCEL_REMAINDER.value)
     async def cancel_remainder(self, req: CancelRequest) -> OrderView:
-        return await self._flow.cancel_remainder(req)
+        return await self._answer(Update.CANCEL_REMAINDER, req.actor, await self._flow.cancel_remainder(req))
 
     @cancel_remainder.validator
     def _validate_cancel_remainder(self, req: CancelRequest) -> None:
@@ -208,7 +216,7 @@ class OrderWorkflow:
     async def edit_order(self, req: EditOrder) -> OrderView:
         await self._flow.edit(req)
         await rules_after_edit(self._state, self._commands, self._attention, req)
-        return self.view()
+        return await self._answer(Update.EDIT_ORDER, req.actor)
 
     @edit_order.validator
     def _validate_edit_order(self, req: EditOrder) -> None:
@@ -221,7 +229,7 @@ class OrderWorkflow:
         if req.until is not None:
             self._attention.spawn(self._attention.expire_hold(req))
         await self._commands.project([entry])
-        return self.view()
+        return await self._answer(Update.HOLD, req.actor)
 
     @hold.validator
     def _validate_hold(self, req: HoldRequest) -> None:
@@ -231,7 +239,7 @@ class OrderWorkflow:
     @workflow.update(name=Update.RELEASE.value)
     async def release(self, req: ControlRequest) -> OrderView:
         await self._commands.project([self._controls.release(workflow.now(), req.note, req.actor)])
-        return self.view()
+        return await self._answer(Update.RELEASE, req.actor)
 
     @release.validator
     def _validate_release(self, req: ControlRequest) -> None:
@@ -242,7 +250,7 @@ class OrderWorkflow:
     async def change_address(self, req: ChangeAddress) -> OrderView:
         entries, closed = self._controls.change_address(workflow.now(), req)
         await self._commands.project(entries, exceptions=closed, ship_to=req.ship_to)
-        return self.view()
+        return await self._answer(Update.CHANGE_ADDRESS, req.actor)
 
     @change_address.validator
     def _validate_change_address(self, req: ChangeAddress) -> None:
@@ -253,7 +261,7 @@ class OrderWorkflow:
     async def approve(self, req: ControlRequest) -> OrderView:
         entries, overdue = self._controls.approve(workflow.now(), req)
         await self._commands.project(entries, exceptions=overdue)
-        return self.view()
+        return await self._answer(Update.APPROVE, req.actor)
 
     @approve.validator
     def _validate_approve(self, req: ControlRequest) -> None:
@@ -263,7 +271,8 @@ class OrderWorkflow:
     @workflow.update(name=Update.REJECT.value)
     async def reject(self, req: ControlRequest) -> OrderView:
         await self._commands.project([self._controls.reject(workflow.now(), req)])
-        return await self._flow.await_cancel(CancelRequest(f"rejected: {req.note}".rstrip(": "), req.actor))
+        view = await self._flow.await_cancel(CancelRequest(f"rejected: {req.note}".rstrip(": "), req.actor))
+        return await self._answer(Update.REJECT, req.actor, view)
 
     @reject.validator
     def _validate_reject(self, req: ControlRequest) -> None:
