@@ -3,6 +3,7 @@ and changes nothing. This is what a workflow task handed out again does: its rep
 steps again, with their first input, after the steps that followed them already did their work."""
 
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -14,18 +15,22 @@ from activities.carrier import CarrierActivities
 from activities.inventory import InventoryActivities
 from activities.orders import OrderActivities
 from activities.warehouse import WarehouseActivities
-from domain.orders import Address, Customer, Order, OrderLine, OrderStatus
+from domain.exceptions import Action, ExceptionKind, OrderException
+from domain.orders import Address, Customer, Order, OrderLine, OrderStatus, Step, TimelineEntry
 from domain.steps import (
     BookShipment,
     ConfirmOrder,
     CreatePickList,
+    KeyedEntry,
+    ProjectOrder,
+    ReleaseRemainder,
     ReserveStock,
     StockLine,
     StockReserved,
 )
-from store import inventory, orders
+from store import catalog, inventory, orders
 from store.db import create_engine, create_sessions
-from store.tables import Backorder, Reservation, Stock, StockMove
+from store.tables import Backorder, OrderExceptionRow, Reservation, Stock, StockMove
 from tests.conftest import stock_up, unique
 
 SHANGHAI = Address("Li Wei", "88 Century Ave", "Shanghai", "200120", "CN")
@@ -160,3 +165,73 @@ async def test_a_result_recorded_before_is_read_back_whole(db: async_sessionmake
     first = await InventoryActivities(db).reserve_stock(reserve)
     assert isinstance(first, StockReserved) and first.allocations and first.backordered == [StockLine(b, 2)]
     assert await InventoryActivities(db).reserve_stock(reserve) == first
+
+
+async def test_confirm_again_after_the_catalog_changed(db: async_sessionmaker[AsyncSession]) -> None:
+    """The order was valid when confirmed and went on; a product retired since does not make the confirm
+    step, run again, answer that the order is invalid (which would park a shipped order on an exception)."""
+    sku = unique("RETIRED")
+    await stock_up(db, {sku: 5})
+    order = Order("web", unique("CAT"), Customer("C", "C", "c@example.com"), SHANGHAI, [OrderLine(sku, 1, 100)], "CNY")
+    now = datetime.now(UTC)
+    confirm = ConfirmOrder(order, now, now + timedelta(days=1), seq=1)
+    assert (await OrderActivities(db).confirm_order(confirm)).ok
+    async with db.begin() as s:
+        await catalog.put_product(s, sku, "retired", 1000, "CNY", False)
+
+    assert (await OrderActivities(db).confirm_order(confirm)).ok
+    # A confirm the workflow asks for anew (a person's retry, a later write) checks the catalog as it is.
+    assert not (await OrderActivities(db).confirm_order(replace(confirm, seq=7))).ok
+
+
+async def test_a_late_projection_does_not_reopen_an_exception_or_restore_old_lines(
+    db: async_sessionmaker[AsyncSession],
+) -> None:
+    sku = unique("EDIT")
+    await stock_up(db, {sku: 5})
+    order, now = await _confirmed(db, {sku: 1})
+    opened = OrderException(unique("EX"), ExceptionKind.STOCK_SHORTAGE, Step.ALLOCATE, "short", now)
+    resolved = replace(
+        opened, escalation_level=1, resolved_at=now, resolution=Action.RETRY, resolved_by="ops", note="restocked"
+    )
+    entry = TimelineEntry(now, OrderStatus.NEEDS_ATTENTION, "exception_opened", "short")
+    first = ProjectOrder(
+        order.order_id,
+        OrderStatus.NEEDS_ATTENTION,
+        [KeyedEntry("opened", entry)],
+        [opened],
+        seq=2,
+        lines=[OrderLine(sku, 2, 100)],
+    )
+    later = ProjectOrder(order.order_id, OrderStatus.CONFIRMED, [], [resolved], seq=3, lines=[OrderLine(sku, 3, 100)])
+    for change in (first, later, first):  # the first write's step runs again after the later one
+        await OrderActivities(db).project_order(change)
+
+    async with db() as s:
+        row = await s.get(OrderExceptionRow, opened.exception_id)
+        assert row is not None
+        assert (row.resolved_at is not None, row.resolution, row.escalation_level) == (True, "retry", 1)
+        assert [(x.sku, x.quantity) for x in await orders.lines_of(s, order.order_id)] == [(sku, 3)]
+        order_row = await orders.get(s, order.order_id)
+        assert order_row is not None and (order_row.status, order_row.total) == ("confirmed", 300)
+
+
+async def test_release_remainder_again_after_a_later_backorder(db: async_sessionmaker[AsyncSession]) -> None:
+    """Giving back a dropped part ends the order's backorders; run again after a later allocation
+    backordered the order, it must not end those."""
+    a, b = unique("DROP"), unique("WAIT")
+    await stock_up(db, {a: 1, b: 0})
+    order, now = await _confirmed(db, {a: 1})
+    reserve = ReserveStock(order.order_id, [StockLine(a, 1)], SHANGHAI, False, now, seq=2)
+    allocation = (await InventoryActivities(db).reserve_stock(reserve)).allocations[0]
+    projection = ProjectOrder(order.order_id, OrderStatus.CONFIRMED, [], seq=3)
+    release = ReleaseRemainder(order.order_id, [allocation.allocation_id], [], "order edited", projection)
+    first = await OrderActivities(db).release_remainder(release)
+    assert first.released == [StockLine(a, 1)]
+    again = ReserveStock(order.order_id, [StockLine(b, 2)], SHANGHAI, False, now, first_allocation=2, attempt=2, seq=4)
+    assert (await InventoryActivities(db).reserve_stock(again)).backordered == [StockLine(b, 2)]
+    before = await _state(db, order.order_id, [a, b])
+    assert before["backorders"] == [(b, 2)]
+
+    assert await OrderActivities(db).release_remainder(release) == first
+    assert await _state(db, order.order_id, [a, b]) == before
