@@ -41,10 +41,6 @@ class OrderActivities:
         step = f"confirm:{req.seq}"
         with structlog.contextvars.bound_contextvars(order_id=order.order_id):
             async with self._sessions.begin() as s:
-                # A run again answers as the first did, whatever the catalog says now.
-                earlier = await step_results.recorded(s, order.order_id, step)
-                if earlier is not None:
-                    return OrderConfirmed(problems=list(earlier["problems"]))
                 known = await catalog.products_by_sku(s, [line.sku for line in order.lines])
                 invalid_fields = validate(order) + invalid_skus(order, {sku: p.active for sku, p in known.items()})
                 status = OrderStatus.RECEIVED if invalid_fields else OrderStatus.CONFIRMED
@@ -69,10 +65,15 @@ class OrderActivities:
                     s, ProjectOrder(order.order_id, status, entries, seq=req.seq), status_recorded=recorded
                 )
                 confirmed = OrderConfirmed(problems=[str(p) for p in invalid_fields])
-                if not await step_results.record(s, order.order_id, step, asdict(confirmed)):
-                    earlier = await step_results.recorded(s, order.order_id, step)  # a concurrent run's
-                    assert earlier is not None
-                    confirmed = OrderConfirmed(problems=list(earlier["problems"]))
+                first = await step_results.record(s, order.order_id, step, asdict(confirmed))
+                if not first:
+                    await s.rollback()
+            if not first:
+                # A run again answers as the first did, whatever the catalog says now; it writes nothing.
+                async with self._sessions() as s:
+                    earlier = await step_results.recorded(s, order.order_id, step)
+                assert earlier is not None
+                return OrderConfirmed(problems=list(earlier["problems"]))
             log.info("order checked", invalid=confirmed.problems, total=order.total)
             return confirmed
 
