@@ -1,5 +1,8 @@
 """Allocation: plan where each line ships from, then reserve it atomically; record what waits."""
 
+from dataclasses import asdict
+from typing import Any
+
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
@@ -17,7 +20,7 @@ from domain.steps import (
     WaitingOrders,
     describe_missing,
 )
-from store import fulfilment, inventory, orders
+from store import fulfilment, inventory, orders, step_results
 from store import inbound as inbound_store
 from store.inventory import Hold
 from store.sql import utcnow
@@ -30,6 +33,25 @@ PLAN_ATTEMPTS = 5
 
 def allocation_number(allocation_id: str) -> int:
     return int(allocation_id.rsplit(".", 1)[1])
+
+
+def recorded_as(result: StockReserved) -> dict[str, Any]:
+    """An allocation attempt's result as its step result row keeps it."""
+    return asdict(result)
+
+
+def reserved_from(recorded: dict[str, Any]) -> StockReserved:
+    def lines(found: list[dict[str, Any]]) -> list[StockLine]:
+        return [StockLine(line["sku"], int(line["quantity"])) for line in found]
+
+    return StockReserved(
+        [
+            Allocation(a["allocation_id"], a["warehouse"], lines(a["lines"]), a.get("reason", ""))
+            for a in recorded["allocations"]
+        ],
+        lines(recorded["backordered"]),
+        recorded.get("reason", ""),
+    )
 
 
 class InventoryActivities:
@@ -49,10 +71,18 @@ class InventoryActivities:
             route_only=req.route_only,
             optional=frozenset(req.optional),
         )
+        step = f"reserve:{req.attempt}"
         with structlog.contextvars.bound_contextvars(order_id=req.order_id):
             for _ in range(PLAN_ATTEMPTS):
                 result = None
                 async with self._sessions.begin() as s:
+                    # A run of this attempt again (a workflow task handed out again replays its local
+                    # steps) answers what the first run answered: stock, reservations and backorders may
+                    # have moved on since, by this order's own later steps too (its goods shipped).
+                    earlier = await step_results.recorded(s, req.order_id, step)
+                    if earlier is not None:
+                        log.info("allocated earlier", attempt=req.attempt)
+                        return reserved_from(earlier)
                     if req.replaces:
                         await fulfilment.cancel_pick_lists(s, req.replaces_pick_lists)
                         await inventory.release_allocations(s, req.replaces, "order edited")
@@ -66,8 +96,13 @@ class InventoryActivities:
                         s, req.order_id, [Hold(a.allocation_id, a.warehouse, a.lines) for a in allocations]
                     )
                     if held:
-                        await inventory.set_backorders(s, req.order_id, planned.backordered, req.rush, req.received_at)
                         result = StockReserved(allocations, planned.backordered, planned.reason)
+                        # The result row serializes two runs of one attempt that reserve nothing (a
+                        # backorder), as the reservation rows serialize those that do.
+                        if not await step_results.record(s, req.order_id, step, recorded_as(result)):
+                            result, held = None, None
+                    if result is not None:
+                        await inventory.set_backorders(s, req.order_id, planned.backordered, req.rush, req.received_at)
                         reserved = sum(line.quantity for a in allocations for line in a.lines)
                         await orders.project(s, self._projection(req, result), units_reserved=reserved)
                     else:
@@ -78,7 +113,10 @@ class InventoryActivities:
                     return result
                 if held is None:  # an earlier run of this step reserved already: report what it did
                     async with self._sessions() as s:
-                        return await self._already_reserved(s, req)
+                        earlier = await step_results.recorded(s, req.order_id, step)
+                        if earlier is not None:
+                            return reserved_from(earlier)
+                        return await self._already_reserved(s, req)  # that run recorded no result (older code)
                 # held is False: stock moved under us, plan again
             raise RuntimeError("stock kept moving while allocating; retrying")
 

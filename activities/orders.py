@@ -1,7 +1,7 @@
 """Recording orders, projecting what the workflow decides into the read model, and cancelling."""
 
 import asyncio
-from dataclasses import replace
+from dataclasses import asdict, replace
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -20,8 +20,9 @@ from domain.steps import (
     OutsideUpdate,
     ProjectOrder,
     ReleaseRemainder,
+    StockLine,
 )
-from store import audit, catalog, fulfilment, inventory, orders
+from store import audit, catalog, fulfilment, inventory, orders, step_results
 from store import rules as rule_store
 from store.sql import utcnow
 
@@ -38,6 +39,7 @@ class OrderActivities:
         """Record the order and check it against the catalog. Invalid fields go back to the workflow, which
         opens the exception; a valid order is recorded as confirmed."""
         order = req.order
+        step = f"confirm:{req.seq}"
         with structlog.contextvars.bound_contextvars(order_id=order.order_id):
             async with self._sessions.begin() as s:
                 known = await catalog.products_by_sku(s, [line.sku for line in order.lines])
@@ -63,8 +65,18 @@ class OrderActivities:
                 await orders.project(
                     s, ProjectOrder(order.order_id, status, entries, seq=req.seq), status_recorded=recorded
                 )
-            log.info("order checked", invalid=[str(p) for p in invalid_fields], total=order.total)
-            return OrderConfirmed(problems=[str(p) for p in invalid_fields])
+                confirmed = OrderConfirmed(problems=[str(p) for p in invalid_fields])
+                first = await step_results.record(s, order.order_id, step, asdict(confirmed))
+                if not first:
+                    await s.rollback()
+            if not first:
+                # A run again answers as the first did, whatever the catalog says now; it writes nothing.
+                async with self._sessions() as s:
+                    earlier = await step_results.recorded(s, order.order_id, step)
+                assert earlier is not None
+                return OrderConfirmed(problems=list(earlier["problems"]))
+            log.info("order checked", invalid=confirmed.problems, total=order.total)
+            return confirmed
 
     @activity.defn(name="project_order")
     async def project_order(self, change: ProjectOrder) -> None:
@@ -96,7 +108,11 @@ class OrderActivities:
     @activity.defn(name="cancel_order")
     async def cancel_order(self, req: CancelOrder) -> OrderCancelled:
         """Compensate in reverse order of doing: cancel the open pick list, then release the stock."""
+        step = f"cancel:{req.projection.seq}"
         with structlog.contextvars.bound_contextvars(order_id=req.order_id):
+            earlier = await self._earlier(req.order_id, step)
+            if earlier is not None:
+                return earlier
             if self._wms is not None:
                 async with self._sessions() as s:
                     open_lists = await fulfilment.open_pick_lists(s, req.order_id)
@@ -109,14 +125,21 @@ class OrderActivities:
                 await inventory.set_backorders(s, req.order_id, [], rush=False, since_at=utcnow())
                 released = await inventory.release(s, req.order_id, f"order cancelled: {req.reason}")
                 await orders.project(s, req.projection)
+                done = OrderCancelled(released=released, pick_lists_cancelled=pick_lists)
+                await step_results.record(s, req.order_id, step, asdict(done))
             log.info("order cancelled", released=len(released), pick_lists=pick_lists, reason=req.reason)
-            return OrderCancelled(released=released, pick_lists_cancelled=pick_lists)
+            return done
 
     @activity.defn(name="release_remainder")
     async def release_remainder(self, req: ReleaseRemainder) -> OrderCancelled:
         """The part of a shipped order that has not left: its pick lists close, its stock goes back, its
         backorders end. Keyed by allocation, so a retry finds nothing left to release."""
+        step = f"release:{req.projection.seq}"
         with structlog.contextvars.bound_contextvars(order_id=req.order_id):
+            # Run again after the order moved on, it must not end backorders a later allocation recorded.
+            earlier = await self._earlier(req.order_id, step)
+            if earlier is not None:
+                return earlier
             projection = req.projection
             if self._wms is not None:
                 async with self._sessions() as s:
@@ -131,8 +154,19 @@ class OrderActivities:
                     s, req.allocation_ids, f"remainder cancelled: {req.reason}"
                 )
                 await orders.project(s, projection)
+                done = OrderCancelled(released=released, pick_lists_cancelled=pick_lists)
+                await step_results.record(s, req.order_id, step, asdict(done))
             log.info("remainder cancelled", released=len(released), pick_lists=pick_lists, reason=req.reason)
-            return OrderCancelled(released=released, pick_lists_cancelled=pick_lists)
+            return done
+
+    async def _earlier(self, order_id: str, step: str) -> OrderCancelled | None:
+        """What an earlier run of this cancelling step did, when one ran to its end."""
+        async with self._sessions() as s:
+            earlier = await step_results.recorded(s, order_id, step)
+        if earlier is None:
+            return None
+        released = [StockLine(line["sku"], int(line["quantity"])) for line in earlier["released"]]
+        return OrderCancelled(released=released, pick_lists_cancelled=list(earlier["pick_lists_cancelled"]))
 
     async def _stop_external_picking(
         self, wms: ExternalWarehouse, order_id: str, reason: str, open_lists: list[str]

@@ -94,12 +94,18 @@ async def project(
     marks = marks_of(change, units_reserved)
     moves = kpi_rollup.Moves()
     now = utcnow()
+    late = False
     if status_recorded:
         if marks:
             await _mark(session, change, marks, moves, now)
-    elif not await _set_status(session, change, marks, moves, now):
-        return
-    if change.lines is not None:
+    else:
+        written = await _set_status(session, change, marks, moves, now)
+        if written is None:
+            return
+        # A late write (a step run again once the workflow had moved on) adds what is keyed and missing,
+        # and overwrites nothing a newer write set: the lines, an exception's state.
+        late = not written
+    if change.lines is not None and not late:
         await _replace_lines(session, change.order_id, change.lines)
     await insert_ignore(
         session,
@@ -118,7 +124,7 @@ async def project(
         ],
     )
     for exception in change.exceptions:
-        await _upsert_exception(session, change.order_id, exception, moves)
+        await _upsert_exception(session, change.order_id, exception, moves, late)
     await insert_ignore(
         session,
         AlertRow.__table__,  # type: ignore[arg-type]
@@ -146,8 +152,9 @@ async def project(
 
 async def _set_status(
     session: AsyncSession, change: ProjectOrder, marks: Marks, moves: kpi_rollup.Moves, now: datetime
-) -> bool:
-    """False when there is no order to project onto."""
+) -> bool | None:
+    """True when written; False when a newer write is recorded already (this one is late); None when
+    there is no order to project onto."""
     values: dict[str, Any] = {"status": change.status.value, "status_seq": change.seq, "updated_at": now}
     if change.at_risk is not None:
         values["at_risk"] = change.at_risk
@@ -175,11 +182,11 @@ async def _set_status(
     if await session.get(OrderRow, change.order_id) is None:
         # The order was never recorded (its confirm step failed for good): nothing to attach this to.
         log.warning("projection for an unrecorded order skipped", order_id=change.order_id)
-        return False
+        return None
     log.info("late write: a newer status is already recorded", order_id=change.order_id, seq=change.seq)
     if marks:
         await _mark(session, change, marks, moves, now)
-    return True
+    return False
 
 
 async def _mark(
@@ -202,7 +209,7 @@ async def _replace_lines(session: AsyncSession, order_id: str, lines: list[Order
 
 
 async def _upsert_exception(
-    session: AsyncSession, order_id: str, exception: OrderException, moves: kpi_rollup.Moves
+    session: AsyncSession, order_id: str, exception: OrderException, moves: kpi_rollup.Moves, late: bool = False
 ) -> None:
     state = {
         "escalation_level": exception.escalation_level,
@@ -230,7 +237,8 @@ async def _upsert_exception(
     )
     match = {"match_exception_id": exception.exception_id}
     if exception.resolved_at is None:
-        if not inserted:
+        # An open exception in a late write is as a newer write left it (escalated further, resolved).
+        if not inserted and not late:
             await session.execute(_UPDATE_EXCEPTION, {**match, **state})
     elif inserted:
         moves.exception_resolved(kpi_rollup.channel_of(order_id), exception, None)

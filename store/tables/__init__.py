@@ -17,6 +17,7 @@ from store.tables.orders import (
     OrderRow,
     PickList,
     Shipment,
+    StepResult,
 )
 from store.tables.partners import InboundEvent, PartnerRow
 from store.tables.returns import CreditNote, ReturnRow
@@ -56,6 +57,7 @@ __all__ = [
     "RuleRow",
     "RuleVersionRow",
     "Shipment",
+    "StepResult",
     "Stock",
     "StockAlertRow",
     "StockMove",

@@ -175,3 +175,15 @@ class Invoice(Base):
     lines: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON, nullable=True)
     shipment_id: Mapped[str | None] = mapped_column(String(120), nullable=True)
     issued_at: Mapped[datetime] = mapped_column(TS)
+
+
+class StepResult(Base):
+    """What a step of an order answered the first time it ran, by (order, step run): a run of the same
+    step again (a workflow task handed out again replays its local steps) answers the same, whatever
+    the order's later steps changed since."""
+
+    __tablename__ = "step_results"
+    order_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    step: Mapped[str] = mapped_column(String(64), primary_key=True)  # "reserve:{attempt}", "confirm:{seq}"
+    result: Mapped[dict[str, Any]] = mapped_column(JSON)
+    recorded_at: Mapped[datetime] = mapped_column(TS)
