@@ -14,6 +14,8 @@ Test controls (data-driven, per order so tests do not disturb each other):
   "code", "message", "fail_first": n}: the first n calls for that order and system are answered late
   (the record is made, the answer comes after delay_s seconds), rejected with status/code/message,
   or answered 503;
+- POST /_outage {"system", "down": true|false}: while down, every call to that system is answered 503
+  (the whole system is out, as a carrier down for a stretch);
 - GET /_calls?system=&order_id=: every call received, in order;
 - GET /_records?system=: what the system made, by idempotency key.
 """
@@ -54,6 +56,7 @@ class State:
         self.requests: dict[tuple[str, str], Any] = {}  # the body each record was made from
         self.scripts: dict[tuple[str, str], dict[str, Any]] = {}
         self.seen: dict[tuple[str, str], int] = {}
+        self.down: set[str] = set()
 
     def make(self, system: str, body: dict[str, Any]) -> dict[str, Any]:
         n = len(self.records[system]) + 1
@@ -118,6 +121,10 @@ class Handler(BaseHTTPRequestHandler):
             with self.state.lock:
                 self.state.scripts[(body["system"], body["order_id"])] = body
             return self._send(200, body)
+        if url.path == "/_outage":
+            with self.state.lock:
+                (self.state.down.add if body.get("down") else self.state.down.discard)(body["system"])
+            return self._send(200, body)
         system = ROUTES.get(url.path)
         cancel = CANCEL_PICK_LIST.match(url.path)
         if cancel is not None:
@@ -135,6 +142,10 @@ class Handler(BaseHTTPRequestHandler):
         key = self.headers.get("Idempotency-Key", "")
         order_id = body.get("order_id", "") if isinstance(body, dict) else ""
         authorized = state.token is None or self.headers.get("Authorization") == f"Bearer {state.token}"
+        with state.lock:
+            down = system.split("-")[0] in state.down
+        if down:  # an outage answers before anything is counted: scripts apply once the system is back
+            return self._problem(503, "unavailable", f"{system} is down")
         with state.lock:
             state.calls.append(
                 {"system": system, "order_id": order_id, "idempotency_key": key, "body": body, "at": time.time()}
