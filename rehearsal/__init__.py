@@ -1,6 +1,6 @@
 """The peak-day rehearsal: a whole business day, faults included, replayed in minutes and scored.
 
-    python -m rehearsal [--orders 1200] [--hours 12] [--speed 90] [--seed 7] [--postgres] [--no-FAULT ...]
+    python -m rehearsal [--orders 1000] [--hours 12] [--speed 90] [--seed 7] [--postgres] [--no-FAULT ...]
 
 Starts its own stack as `make bench` does (Temporal dev server, workers, API, a fake external TMS), loads a
 catalogue, two warehouses and stock, plays the day's demand through the API at `--speed` times real time

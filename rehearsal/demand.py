@@ -148,7 +148,8 @@ def plan_day(seed: int, orders: int, hours: float, faults: Faults, skus: int = 6
     imported = max(3, orders // 50)
     live = orders - imported
     planned: list[PlannedOrder] = []
-    names, shares = zip(*CHANNELS, strict=True)
+    names = [name for name, _ in CHANNELS]
+    shares = [share for _, share in CHANNELS]
     for i, at in enumerate(arrival_times(rng, live, hours)):
         channel = rng.choices(names, weights=shares)[0]
         planned.append(_order(rng, cat, at, channel, f"R{seed}-{i:05d}", faults))

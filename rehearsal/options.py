@@ -30,7 +30,7 @@ def parse_args(argv: list[str] | None = None) -> Options:
     p = argparse.ArgumentParser(
         prog="orderflow-rehearse", description=rehearsal.__doc__, formatter_class=argparse.RawTextHelpFormatter
     )
-    p.add_argument("--orders", type=int, default=1200, help="orders in the day (default 1200)")
+    p.add_argument("--orders", type=int, default=1000, help="orders in the day (default 1000)")
     p.add_argument("--hours", type=float, default=12, help="simulated business hours of arrivals (default 12)")
     p.add_argument("--speed", type=float, default=90, help="simulated seconds per real second (default 90)")
     p.add_argument("--seed", type=int, default=7, help="the day's seed: the same seed, the same day (default 7)")
@@ -38,7 +38,10 @@ def parse_args(argv: list[str] | None = None) -> Options:
     p.add_argument("--workers", type=int, default=Settings().worker_count(), help="worker processes (as make run)")
     p.add_argument("--handlers", type=int, default=3, help="people working the exception queue (default 3)")
     p.add_argument(
-        "--drain-hours", type=float, default=6, help="simulated hours after the last arrival for orders to settle"
+        "--drain-hours",
+        type=float,
+        default=8,
+        help="at most this many simulated hours after the last arrival for orders to settle (default 8)",
     )
     p.add_argument("--out", type=Path, default=Path(".rehearsals"), help="where the run's folder goes")
     p.add_argument("--keep", action="store_true", help="keep the stack's temp dir (logs, databases)")

@@ -48,7 +48,7 @@ class People:
     http: dict[str, httpx.AsyncClient]  # handler name -> client with that handler's key
     staff: httpx.AsyncClient
     db: AsyncEngine
-    carrier_down: asyncio.Event
+    carrier_up: asyncio.Event  # set while the carrier answers
     rng: random.Random = field(default_factory=lambda: random.Random(0))
     touches: list[Touch] = field(default_factory=list)
     picks: list[dict[str, Any]] = field(default_factory=list)
@@ -82,7 +82,9 @@ class People:
             with contextlib.suppress(httpx.HTTPError):
                 cursor: str | None = None
                 while True:
-                    params = {"status": "open", "limit": 200, **({"cursor": cursor} if cursor else {})}
+                    params: dict[str, str | int] = {"status": "open", "limit": 200}
+                    if cursor:
+                        params["cursor"] = cursor
                     page = (await any_client.get("/v1/exceptions", params=params)).json()
                     for item in page.get("items", []):
                         if item["exception_id"] in self.seen or item["kind"] not in DECIDED:
@@ -101,9 +103,8 @@ class People:
         await self.clock.wait(lognormal_s(self.rng, 12 * 60, 50 * 60))
         kind, order_id = item["kind"], item["order_id"]
         action, body = self._decide(item)
-        if kind == "step_failed" and self.carrier_down.is_set():
-            while self.carrier_down.is_set():  # retrying into an outage helps nobody: wait for the carrier
-                await asyncio.sleep(0.5)
+        if kind == "step_failed":  # retrying into an outage helps nobody: wait for the carrier
+            await self.carrier_up.wait()
         path = f"/v1/orders/{order_id}/exceptions/{item['exception_id']}/resolve"
         answer = 0
         for _ in range(5):

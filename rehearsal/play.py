@@ -172,7 +172,7 @@ async def faults(
     clock: Clock,
     log: Log,
     subscriber: Subscriber,
-    carrier_down: asyncio.Event,
+    carrier_up: asyncio.Event,
     restart_worker: Any,
 ) -> None:
     """The day's faults in the order they happen."""
@@ -195,7 +195,7 @@ async def faults(
         elif what in ("carrier down", "carrier back"):
             down = what == "carrier down"
             await stack.tms("/_outage", {"system": "tms", "down": down})
-            (carrier_down.set if down else carrier_down.clear)()
+            (carrier_up.clear if down else carrier_up.set)()
             log.note(clock, "carrier (external TMS) down" if down else "carrier back")
         elif what in ("subscriber offline", "subscriber online"):
             with subscriber.lock:
