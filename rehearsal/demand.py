@@ -26,6 +26,7 @@ GOOD_ADDRESS = {
 }
 # What the handler fixes a rejected address to: the same place, with the street number the carrier missed.
 FIXED_LINE1 = "88 Century Avenue, Building 2"
+BAD_LINE1 = "88 Century"  # the carrier cannot find it: a person must fix it
 MAIN, EAST = "MAIN", "EAST"
 
 
@@ -64,7 +65,7 @@ class PlannedOrder:
     def body(self) -> dict[str, object]:
         address = dict(GOOD_ADDRESS)
         if self.bad_address:
-            address["line1"] = "88 Century"  # the carrier cannot find it: a person must fix it
+            address["line1"] = BAD_LINE1
         return {
             "channel": self.channel,
             "external_id": self.external_id,

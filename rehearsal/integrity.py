@@ -131,8 +131,9 @@ def duplicates(
     ]
     keys_of: dict[str, set[str]] = defaultdict(set)
     for call in tms_calls:
-        if call.get("idempotency_key") in tms:
-            keys_of[str(call["body"].get("pick_list_id"))].add(str(call["idempotency_key"]))
+        body = call.get("body")
+        if call.get("idempotency_key") in tms and isinstance(body, dict):
+            keys_of[str(body.get("pick_list_id"))].add(str(call["idempotency_key"]))
     booked = {pick_list: len(keys) for pick_list, keys in keys_of.items()}
     problems += [f"pick list {p} booked {n} times at the carrier" for p, n in sorted(booked.items()) if n > 1]
     return _result(problems, shipments=len(ships), invoices=len(invoices), carrier_bookings=sum(booked.values()))

@@ -55,6 +55,7 @@ class People:
     seen: set[str] = field(default_factory=set)
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
     stopping: bool = False
+    shipped_available: set[str] = field(default_factory=set)
 
     def __post_init__(self) -> None:
         self.rng = random.Random(self.day.seed * 7919)
@@ -106,10 +107,16 @@ class People:
         if kind == "step_failed":  # retrying into an outage helps nobody: wait for the carrier
             await self.carrier_up.wait()
         path = f"/v1/orders/{order_id}/exceptions/{item['exception_id']}/resolve"
+        request = {"action": action, **body}
+        if action == "cancel_remainder":  # the order's own control: closes the shortage with the remainder
+            path = f"/v1/orders/{order_id}/cancel-remainder"
+            request = {"reason": "nothing coming for the rest: shipped what we had"}
+        elif action == "ship_available":
+            self.shipped_available.add(order_id)
         answer = 0
         for _ in range(5):
             try:
-                answer = (await self.http[handler].post(path, json={"action": action, **body})).status_code
+                answer = (await self.http[handler].post(path, json=request)).status_code
             except httpx.HTTPError:
                 answer = 0
             if answer not in (0, 500, 502, 503, 504):
@@ -131,6 +138,8 @@ class People:
             if coming:
                 return "retry", {"note": "inbound is due"}
             available = order is None or bool(set(order.lines) - self.day.catalogue.short_no_inbound)
+            if available and item["order_id"] in self.shipped_available:
+                return "cancel_remainder", {}  # what was there has gone; the rest is not coming
             if available and "ship_available" in allowed:
                 return "ship_available", {"note": "no stock coming: ship what we have"}
             return "cancel", {"note": "no stock coming for anything on the order"}

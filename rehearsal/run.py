@@ -21,7 +21,7 @@ from bench.run import code_version
 from bench.stack import PostgresDatabase, migrate_database
 from domain.access import Role
 from rehearsal.clock import Clock
-from rehearsal.demand import EAST, MAIN, Day, plan_day
+from rehearsal.demand import BAD_LINE1, EAST, MAIN, Day, plan_day
 from rehearsal.integrity import check
 from rehearsal.options import Options, parse_args
 from rehearsal.people import People
@@ -86,19 +86,10 @@ async def play(opts: Options, day: Day, root: Path, url: str) -> dict[str, Any]:
         await seed(admin, day)
         hook = await admin.post("/v1/webhooks", json={"url": subscriber.url, "event_types": list(SUBSCRIBED)})
         hook.raise_for_status()
-        for order in day.orders:
-            if order.bad_address:  # the carrier cannot find the street: its first booking for the order is refused
-                await stack.tms(
-                    "/_script",
-                    {
-                        "order_id": order.order_id,
-                        "system": "tms",
-                        "reject_first": 1,
-                        "status": 422,
-                        "code": "address_rejected",
-                        "message": "street number not found",
-                    },
-                )
+        # The carrier cannot find the street of the day's bad addresses, whichever parcel of the order it is.
+        await stack.tms(
+            "/_reject_address", {"line1": BAD_LINE1, "code": "address_rejected", "message": "street number not found"}
+        )
 
         async def restart_worker() -> None:
             stack.kill("worker")

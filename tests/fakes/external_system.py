@@ -16,6 +16,8 @@ Test controls (data-driven, per order so tests do not disturb each other):
   or answered 503;
 - POST /_outage {"system", "down": true|false}: while down, every call to that system is answered 503
   (the whole system is out, as a carrier down for a stretch);
+- POST /_reject_address {"line1", "code", "message"}: the TMS refuses (422 with that code) every shipment
+  to an address with that first line, whichever order it is for, until the order's address changes;
 - GET /_calls?system=&order_id=: every call received, in order;
 - GET /_records?system=: what the system made, by idempotency key.
 """
@@ -57,6 +59,7 @@ class State:
         self.scripts: dict[tuple[str, str], dict[str, Any]] = {}
         self.seen: dict[tuple[str, str], int] = {}
         self.down: set[str] = set()
+        self.bad_lines: dict[str, dict[str, Any]] = {}
 
     def make(self, system: str, body: dict[str, Any]) -> dict[str, Any]:
         n = len(self.records[system]) + 1
@@ -121,6 +124,10 @@ class Handler(BaseHTTPRequestHandler):
             with self.state.lock:
                 self.state.scripts[(body["system"], body["order_id"])] = body
             return self._send(200, body)
+        if url.path == "/_reject_address":
+            with self.state.lock:
+                self.state.bad_lines[body["line1"]] = body
+            return self._send(200, body)
         if url.path == "/_outage":
             with self.state.lock:
                 (self.state.down.add if body.get("down") else self.state.down.discard)(body["system"])
@@ -159,6 +166,11 @@ class Handler(BaseHTTPRequestHandler):
         missing = [f for f in REQUIRED[system] if not isinstance(body, dict) or f not in body]
         if missing:
             return self._problem(400, "invalid_request", f"missing {', '.join(missing)}")
+        ship_to = body.get("ship_to") if system == "tms" else None
+        with state.lock:
+            bad = state.bad_lines.get(ship_to.get("line1", "")) if isinstance(ship_to, dict) else None
+        if bad is not None:
+            return self._problem(422, bad.get("code", "address_rejected"), bad.get("message", "unknown address"))
         if n <= script.get("reject_first", 0):
             return self._problem(script.get("status", 422), script.get("code", "rejected"), script.get("message", ""))
         if n <= script.get("fail_first", 0):
