@@ -56,6 +56,7 @@ class People:
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
     stopping: bool = False
     shipped_available: set[str] = field(default_factory=set)
+    readdressed: set[str] = field(default_factory=set)
 
     def __post_init__(self) -> None:
         self.rng = random.Random(self.day.seed * 7919)
@@ -113,15 +114,17 @@ class People:
             request = {"reason": "nothing coming for the rest: shipped what we had"}
         elif action == "ship_available":
             self.shipped_available.add(order_id)
+        elif action == "change_address":
+            self.readdressed.add(order_id)
         answer = 0
-        for _ in range(5):
+        for attempt in range(8):  # the order did not answer in time: try again a little later, as a person would
             try:
                 answer = (await self.http[handler].post(path, json=request)).status_code
             except httpx.HTTPError:
                 answer = 0
             if answer not in (0, 500, 502, 503, 504):
                 break
-            await asyncio.sleep(1)
+            await asyncio.sleep(2 * (attempt + 1))
         self.touches.append(
             Touch(order_id, item["exception_id"], kind, action, handler, raised_s, self.clock.now_s(), answer)
         )
@@ -130,6 +133,8 @@ class People:
         """What a sensible handler does: fix the address, ship what is there, retry once the cause is gone."""
         kind, allowed = item["kind"], item["allowed_actions"]
         order = self.planned.get(item["order_id"])
+        if kind == "address_rejected" and item["order_id"] in self.readdressed and "retry" in allowed:
+            return "retry", {"note": "the address is corrected already"}  # another parcel of the same order
         if kind == "address_rejected" and "change_address" in allowed:
             fixed = {**GOOD_ADDRESS, "line1": FIXED_LINE1}
             return "change_address", {"ship_to": fixed, "note": "street number confirmed with the customer"}
