@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint unit bench bench-foresight clean bytecode browser
+.PHONY: run test lint unit bench bench-foresight rehearse clean bytecode browser
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -44,6 +44,10 @@ bench: bytecode
 ## make bench-foresight: one forecasting run over 10,000 SKUs x 3 warehouses x 180 days (ARGS="--postgres")
 bench-foresight: bytecode
 	$(BIN)/python -m bench.foresight $(ARGS)
+
+## make rehearse: a whole business day with faults, compressed, scored and checked (ARGS="--postgres --seed 3")
+rehearse: bytecode
+	$(BIN)/python -m rehearsal $(ARGS)
 
 ## make unit: the fast tests only (no servers)
 unit: $(STAMP)

@@ -100,6 +100,8 @@ class Settings(BaseSettings):
 
     warehouse_mode: WarehouseMode = WarehouseMode.MANUAL
     auto_pick_delay_seconds: Annotated[float, Field(ge=0, le=3600)] = 2.0
+    # Warehouses whose pick lists wait for POST /v1/pick-lists/{id}/confirm even in auto mode.
+    manual_warehouses: list[str] = []
     default_warehouse: Annotated[str, Field(min_length=1, max_length=32)] = "MAIN"
     # The country (ISO 3166-1 alpha-2) the default warehouse is created in; change it later with PUT.
     default_warehouse_country: Annotated[str, Field(pattern="^[A-Z]{2}$")] = "CN"
@@ -167,6 +169,12 @@ class Settings(BaseSettings):
     allow_partial_shipment: bool = False
     channel_policies: dict[str, ChannelPolicy] = {}
     backorder_window_hours: Annotated[float, Field(ge=0)] = 24
+    # Compression of business time, for rehearsals (docs/rehearsal.md): every duration an order carries —
+    # its promise and warning, pick and approval SLAs, escalation ladders, backorder and delivery windows, a
+    # rule's promise or hold, a return's windows — is divided by this when the order's policy is fixed at
+    # submission. The workflow reads only the policy, so its code paths are those of a real day. 1 in
+    # production.
+    time_scale: Annotated[float, Field(ge=1, le=10_000)] = 1.0
     # A completed order waits this long for the carrier to report delivery (docs/integrations.md).
     delivery_window_days: Annotated[float, Field(gt=0)] = 30
     # Returns (docs/api.md): asked for within this long of delivery (of shipping, when never reported
@@ -344,31 +352,43 @@ class Settings(BaseSettings):
             to_minor(amount, currency)  # raises MoneyError (a ValueError) naming the problem
         return self
 
+    def scaled(self, seconds: float) -> float:
+        """A business duration as it runs under `time_scale`."""
+        return seconds / self.time_scale
+
     def order_policy(self, order: Order, received_at: datetime) -> OrderPolicy:
         """The promises an order carries, fixed when it is submitted."""
         channel = self.channel_policies.get(order.channel, ChannelPolicy())
+        rush_hours, standard_hours = self.promise_hours()
         return OrderPolicy(
-            ship_by=promised_ship_by(
-                received_at, order.priority, order.ship_by, self.sla_rush_hours, self.sla_standard_hours
+            ship_by=promised_ship_by(received_at, order.priority, order.ship_by, rush_hours, standard_hours),
+            warn_before_s=self.scaled(self.sla_warning_hours * 3600),
+            pick_sla_s=self.scaled(self.pick_sla_minutes * 60),
+            approval_sla_s=self.scaled(self.approval_sla_minutes * 60),
+            default_ladder=Ladder(
+                self.scaled(self.escalation_remind_minutes * 60), self.scaled(self.escalation_manager_minutes * 60)
             ),
-            warn_before_s=self.sla_warning_hours * 3600,
-            pick_sla_s=self.pick_sla_minutes * 60,
-            approval_sla_s=self.approval_sla_minutes * 60,
-            default_ladder=Ladder(self.escalation_remind_minutes * 60, self.escalation_manager_minutes * 60),
-            ladders={kind.value: Ladder(r * 60, m * 60) for kind, (r, m) in self.escalation_overrides.items()},
+            ladders={
+                kind.value: Ladder(self.scaled(r * 60), self.scaled(m * 60))
+                for kind, (r, m) in self.escalation_overrides.items()
+            },
             allow_split=self.allow_split if channel.allow_split is None else channel.allow_split,
             allow_partial=self.allow_partial_shipment
             if channel.allow_partial_shipment is None
             else channel.allow_partial_shipment,
-            backorder_window_s=self.backorder_window_hours * 3600,
-            delivery_window_s=self.delivery_window_days * 86400,
+            backorder_window_s=self.scaled(self.backorder_window_hours * 3600),
+            delivery_window_s=self.scaled(self.delivery_window_days * 86400),
             local_steps=True,  # every new order; see OrderPolicy.local_steps
         )
 
+    def promise_hours(self) -> tuple[float, float]:
+        """(rush, standard) hours of the default ship-by promise, as they run under `time_scale`."""
+        return self.sla_rush_hours / self.time_scale, self.sla_standard_hours / self.time_scale
+
     def return_policy(self) -> ReturnPolicy:
         return ReturnPolicy(
-            receive_within_s=self.return_receive_days * 86400,
-            refund_sla_s=self.return_refund_sla_hours * 3600,
+            receive_within_s=self.scaled(self.return_receive_days * 86400),
+            refund_sla_s=self.scaled(self.return_refund_sla_hours * 3600),
             auto_approve=self.returns_auto_approve,
             carrier=self.carrier_name,
         )

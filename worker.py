@@ -98,7 +98,7 @@ def build_activities(settings: Settings, sessions: async_sessionmaker[AsyncSessi
     external_wms = HttpWarehouse(wms) if wms else None
     orders = OrderActivities(sessions, external_wms)
     inventory = InventoryActivities(sessions)
-    warehouse = WarehouseActivities(sessions, auto_after, external_wms)
+    warehouse = WarehouseActivities(sessions, auto_after, external_wms, frozenset(settings.manual_warehouses))
     carrier = CarrierActivities(sessions, HttpCarrier(tms) if tms else settings.carrier_name)
     ledger = HttpLedger(erp) if erp else None
     billing = BillingActivities(sessions, ledger)

@@ -35,10 +35,12 @@ class WarehouseActivities:
         sessions: async_sessionmaker[AsyncSession],
         auto_confirm_after: float | None,
         wms: ExternalWarehouse | None = None,
+        manual_warehouses: frozenset[str] = frozenset(),
     ) -> None:
         self._sessions = sessions
         self._auto_confirm_after = auto_confirm_after
         self._wms = wms
+        self._manual = manual_warehouses
 
     @activity.defn(name="create_pick_list")
     async def create_pick_list(self, req: CreatePickList) -> PickListCreated:
@@ -59,5 +61,6 @@ class WarehouseActivities:
                     s,
                     ProjectOrder(req.order_id, req.status, [KeyedEntry(f"picking:{pick_list_id}", entry)], seq=req.seq),
                 )
-            log.info("pick list open", auto_confirm_after=self._auto_confirm_after)
-            return PickListCreated(pick_list_id=pick_list_id, auto_confirm_after_seconds=self._auto_confirm_after)
+            auto_after = None if allocation.warehouse in self._manual else self._auto_confirm_after
+            log.info("pick list open", auto_confirm_after=auto_after)
+            return PickListCreated(pick_list_id=pick_list_id, auto_confirm_after_seconds=auto_after)

@@ -186,11 +186,16 @@ def decide(fired: list[RuleVersion]) -> Decision:
 
 
 def apply(
-    new: NewOrder, decision: Decision, received_at: datetime, promise_hours: tuple[float, float] = (24, 72)
+    new: NewOrder,
+    decision: Decision,
+    received_at: datetime,
+    promise_hours: tuple[float, float] = (24, 72),
+    time_scale: float = 1.0,
 ) -> NewOrder:
     """The order and its policy as the rules leave them. The fingerprint stays that of the order as
     submitted, so a resubmission after a rule change is still recognised as the same order.
-    `promise_hours`: (rush, standard) hours of the default promise, for a rule that changes the priority."""
+    `promise_hours`: (rush, standard) hours of the default promise, for a rule that changes the priority;
+    `time_scale` divides a rule's own hours as it divides the settings' (config.Settings.time_scale)."""
     if not decision.firings:
         return new
     order, policy = new.order, new.policy
@@ -213,7 +218,7 @@ def apply(
     ship_by = policy.ship_by
     promise = decision.won(SetShipBy)
     if isinstance(promise, SetShipBy):
-        ruled = received_at + timedelta(hours=promise.hours)
+        ruled = received_at + timedelta(hours=promise.hours / time_scale)
         ship_by = min(ruled, order.ship_by) if order.ship_by else ruled  # a channel's own promise may be sooner
     elif isinstance(priority, SetPriority) and order.ship_by is None:
         rush_hours, standard_hours = promise_hours
@@ -235,7 +240,9 @@ def apply(
         route=list(route.warehouses) if isinstance(route, Route) else [],
         route_only=isinstance(route, Route) and route.mode is RouteMode.ONLY,
         hold_reason=f"{hold.reason} ({hold_rule.label()})" if isinstance(hold, Hold) and hold_rule else None,
-        hold_until=received_at + timedelta(hours=hold.hours) if isinstance(hold, Hold) and hold.hours else None,
+        hold_until=received_at + timedelta(hours=hold.hours / time_scale)
+        if isinstance(hold, Hold) and hold.hours
+        else None,
         tags=list(decision.tags),
         rules=firings,
     )

@@ -202,4 +202,4 @@ async def new_order(
     if not ruleset.rules:
         return new
     decision = await evaluate(session, ruleset, order, received_at)
-    return apply(new, decision, received_at, (settings.sla_rush_hours, settings.sla_standard_hours))
+    return apply(new, decision, received_at, settings.promise_hours(), settings.time_scale)

@@ -298,10 +298,7 @@ async def test_rules(
     now = datetime.now(UTC)
     decision = await evaluate(session, await active.get(session), order, now, extra)
     new = apply(
-        NewOrder(order, settings.order_policy(order, now)),
-        decision,
-        now,
-        (settings.sla_rush_hours, settings.sla_standard_hours),
+        NewOrder(order, settings.order_policy(order, now)), decision, now, settings.promise_hours(), settings.time_scale
     )
     policy = new.policy
     return TestOut(

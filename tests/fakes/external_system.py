@@ -15,6 +15,10 @@ Test controls (data-driven, per order so tests do not disturb each other):
   "code", "message", "fail_first": n}: the first n calls for that order and system are answered late
   (the record is made, the answer comes after delay_s seconds), rejected with status/code/message,
   or answered 503;
+- POST /_outage {"system", "down": true|false}: while down, every call to that system is answered 503
+  (the whole system is out, as a carrier down for a stretch);
+- POST /_reject_address {"line1", "code", "message"}: the TMS refuses (422 with that code) every shipment
+  to an address with that first line, whichever order it is for, until the order's address changes;
 - GET /_calls?system=&order_id=: every call received, in order;
 - GET /_records?system=: what the system made, by idempotency key.
 """
@@ -61,6 +65,8 @@ class State:
         self.requests: dict[tuple[str, str], Any] = {}  # the body each record was made from
         self.scripts: dict[tuple[str, str], dict[str, Any]] = {}
         self.seen: dict[tuple[str, str], int] = {}
+        self.down: set[str] = set()
+        self.bad_lines: dict[str, dict[str, Any]] = {}
 
     def make(self, system: str, body: dict[str, Any]) -> dict[str, Any]:
         n = len(self.records[system]) + 1
@@ -127,6 +133,14 @@ class Handler(BaseHTTPRequestHandler):
             with self.state.lock:
                 self.state.scripts[(body["system"], body["order_id"])] = body
             return self._send(200, body)
+        if url.path == "/_reject_address":
+            with self.state.lock:
+                self.state.bad_lines[body["line1"]] = body
+            return self._send(200, body)
+        if url.path == "/_outage":
+            with self.state.lock:
+                (self.state.down.add if body.get("down") else self.state.down.discard)(body["system"])
+            return self._send(200, body)
         system = ROUTES.get(url.path)
         cancel = CANCEL_PICK_LIST.match(url.path)
         if cancel is not None:
@@ -145,6 +159,10 @@ class Handler(BaseHTTPRequestHandler):
         order_id = body.get("order_id", "") if isinstance(body, dict) else ""
         authorized = state.token is None or self.headers.get("Authorization") == f"Bearer {state.token}"
         with state.lock:
+            down = system.split("-")[0] in state.down
+        if down:  # an outage answers before anything is counted: scripts apply once the system is back
+            return self._problem(503, "unavailable", f"{system} is down")
+        with state.lock:
             state.calls.append(
                 {"system": system, "order_id": order_id, "idempotency_key": key, "body": body, "at": time.time()}
             )
@@ -157,6 +175,11 @@ class Handler(BaseHTTPRequestHandler):
         missing = [f for f in REQUIRED[system] if not isinstance(body, dict) or f not in body]
         if missing:
             return self._problem(400, "invalid_request", f"missing {', '.join(missing)}")
+        ship_to = body.get("ship_to") if system == "tms" else None
+        with state.lock:
+            bad = state.bad_lines.get(ship_to.get("line1", "")) if isinstance(ship_to, dict) else None
+        if bad is not None:
+            return self._problem(422, bad.get("code", "address_rejected"), bad.get("message", "unknown address"))
         if n <= script.get("reject_first", 0):
             return self._problem(script.get("status", 422), script.get("code", "rejected"), script.get("message", ""))
         if n <= script.get("fail_first", 0):

@@ -1,0 +1,3 @@
+from rehearsal.run import main
+
+main()
