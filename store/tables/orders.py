@@ -4,9 +4,17 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint, func, text
+from sqlalchemy.engine.default import DefaultExecutionContext
 from sqlalchemy.orm import Mapped, mapped_column
 
+from domain.kpi_tally import epoch_hour
 from store.tables.base import TS, Base
+
+
+def _hour_received(context: DefaultExecutionContext) -> int | None:
+    """`kpi_hour` for a row inserted without it (the projection sets it): the hour of `created_at`."""
+    created = context.get_current_parameters().get("created_at")  # type: ignore[no-untyped-call]
+    return epoch_hour(created) if created is not None else None
 
 
 class OrderRow(Base):
@@ -53,7 +61,8 @@ class OrderRow(Base):
     updated_at: Mapped[datetime] = mapped_column(TS)
     # What the KPIs need to know about the order, kept by the projection's status write
     # (store/kpi_rollup.py): domain.kpi_marks bits, and `kpi_new` the bits that write newly set.
-    kpi_hour: Mapped[int | None] = mapped_column(Integer, nullable=True)  # created_at's hour since 1970
+    # created_at's hour since 1970
+    kpi_hour: Mapped[int | None] = mapped_column(Integer, nullable=True, default=_hour_received)
     kpi_flags: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     kpi_new: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     kpi_settled: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")  # in the rollup

@@ -15,7 +15,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
-PACKAGES = ("domain", "workflows", "activities", "gateway", "store", "rules", "api")
+PACKAGES = ("domain", "workflows", "activities", "gateway", "store", "rules", "api", "rehearsal")
 MODULES = ("config.py", "egress.py", "worker.py", "devstack.py", "pyproject.toml")
 BROKEN = re.compile(r"^(.+) BROKEN(?: \(\d+ ignored imports?\))?$")  # a contract's line in the summary
 
@@ -64,6 +64,7 @@ def test_forbidden_imports_break_their_contracts(copy: Path) -> None:
     for module, (imports, _) in FORBIDDEN.items():
         (copy / module).write_text(f"{imports}  # a forbidden arrow\n")
     (copy / "store" / "_uses_api.py").write_text("import api.deps  # nothing may import api\n")
+    (copy / "api" / "_uses_rehearsal.py").write_text("import rehearsal.report  # nothing may import the rehearsal\n")
     result = lint_imports(copy)
     assert result.returncode != 0, result.stdout
     broken = [m.group(1) for line in result.stdout.splitlines() if (m := BROKEN.match(line))]
@@ -74,4 +75,6 @@ def test_forbidden_imports_break_their_contracts(copy: Path) -> None:
             assert edge in result.stdout, (edge, result.stdout)
     assert "nothing imports api" in broken, result.stdout
     assert "store._uses_api -> api.deps" in result.stdout
+    assert "nothing imports the rehearsal" in broken, result.stdout
+    assert "api._uses_rehearsal -> rehearsal.report" in result.stdout
     assert f"Contracts: 0 kept, {len(broken)} broken." in result.stdout
