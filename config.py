@@ -141,7 +141,7 @@ class Settings(BaseSettings):
     retention_batch_size: Annotated[int, Field(ge=1, le=10_000)] = 1000
     # After each batch the pruner rests this many times as long as the batch took, so it takes at most
     # 1 / (1 + ratio) of the database's time and the order path keeps the rest (docs/performance.md).
-    retention_pause_ratio: Annotated[float, Field(ge=0, le=100)] = 3.0
+    retention_pause_ratio: Annotated[float, Field(ge=0, le=100)] = 9.0
     # Empty means data_dir/audit-export.
     audit_export_dir: str = ""
     # Shared state of all API processes (rate limits, key revocations): unset keeps it per process.

@@ -38,7 +38,7 @@ async def _write(path: Path, text: str) -> None:
 
 class RetentionActivities:
     def __init__(
-        self, sessions: async_sessionmaker[AsyncSession], audit_export_dir: Path, pause_ratio: float = 3.0
+        self, sessions: async_sessionmaker[AsyncSession], audit_export_dir: Path, pause_ratio: float = 9.0
     ) -> None:
         self._sessions = sessions
         self._audit_export_dir = audit_export_dir
