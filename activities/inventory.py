@@ -130,10 +130,7 @@ class InventoryActivities:
     async def expected_inbound(self, req: InboundFor) -> list[ExpectedInbound]:
         """Open inbound still to come for these SKUs, soonest first (a backordered order's outlook)."""
         async with self._sessions() as s:
-            found = await inbound_store.expected_for(s, req.skus)
-        return [
-            ExpectedInbound(e.inbound_id, e.reference, e.warehouse, e.sku, e.outstanding, e.expected_at) for e in found
-        ]
+            return await inbound_store.expected_for(s, req.skus)
 
     async def _already_reserved(self, s: AsyncSession, req: ReserveStock) -> StockReserved:
         # Everything from this attempt on, however many shipments that earlier run planned.

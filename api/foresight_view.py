@@ -5,7 +5,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.foresight_schemas import ExpectedInboundOut
 from api.order_schemas import OrderOut
-from domain.inbound_eta import ExpectedInbound, arrivals
+from domain.inbound_eta import arrivals
 from domain.steps import StockLine
 from store import inbound as inbound_store
 
@@ -14,10 +14,7 @@ async def with_expected_inbound(session: AsyncSession, out: OrderOut) -> OrderOu
     if not out.backordered:
         return out
     waiting = [StockLine(line.sku, line.quantity) for line in out.backordered]
-    expected = [
-        ExpectedInbound(e.inbound_id, e.reference, e.warehouse, e.sku, e.outstanding, e.expected_at)
-        for e in await inbound_store.expected_for(session, [line.sku for line in waiting])
-    ]
+    expected = await inbound_store.expected_for(session, [line.sku for line in waiting])
     out.expected_inbound = [
         ExpectedInboundOut(
             sku=a.sku,

@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from domain.inbound_eta import ExpectedInbound
 from domain.steps import StockLine
 from store.sql import past_cursor, utcnow
 from store.tables import Backorder, InboundLineRow, InboundRow
@@ -162,17 +163,7 @@ async def against(session: AsyncSession, warehouse: str, reference: str, inbound
     return named
 
 
-@dataclass(frozen=True)
-class Expected:
-    inbound_id: str
-    reference: str
-    warehouse: str
-    sku: str
-    outstanding: int
-    expected_at: datetime
-
-
-async def expected_for(session: AsyncSession, skus: Sequence[str]) -> list[Expected]:
+async def expected_for(session: AsyncSession, skus: Sequence[str]) -> list[ExpectedInbound]:
     """Open inbound still to come for these SKUs, soonest first."""
     rows = await session.execute(
         select(
@@ -191,7 +182,7 @@ async def expected_for(session: AsyncSession, skus: Sequence[str]) -> list[Expec
         )
         .order_by(InboundRow.expected_at, InboundRow.inbound_id)
     )
-    return [Expected(i, r, w, s, int(q), at) for i, r, w, s, q, at in rows.all()]
+    return [ExpectedInbound(i, r, w, s, int(q), at) for i, r, w, s, q, at in rows.all()]
 
 
 async def backordered_skus(session: AsyncSession, order_id: str) -> list[str]:
